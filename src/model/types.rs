@@ -1,0 +1,351 @@
+//! The validated topology and playbook: what the planner and executor consume.
+//!
+//! These types are built only by `model::load` after validation succeeded, so every
+//! invariant the validator checks (regions known, DAG acyclic, schedules increasing and
+//! ending at 100, capacity and load present for every region a dial serves) holds here.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// A region name, e.g. `us-east-1`.
+pub type Region = String;
+/// A member id of a dial: a Route 53 `SetIdentifier`, a target group ARN, or a sim member name.
+pub type MemberId = String;
+
+/// What exists: regions, services, their dependencies and traffic dials.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Topology {
+    /// The topology's name (used for the lock and state files).
+    pub name: String,
+    /// Every region, in declaration order.
+    pub regions: Vec<Region>,
+    /// Default ceiling of a destination's utilization, in (0, 1].
+    pub max_utilization: f64,
+    /// The backend named in the file (`backend:`), if any.
+    pub backend: Option<BackendKind>,
+    /// Where metrics live.
+    pub metrics: Metrics,
+    /// Services by name.
+    pub services: BTreeMap<String, Service>,
+}
+
+/// Which traffic backend moves the dials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// The embedded simulator.
+    Sim,
+    /// Route 53 and ELBv2 through the AWS SDK.
+    Aws,
+}
+
+/// Metric sources declared by the topology.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Metrics {
+    /// Prometheus HTTP API base URL.
+    pub prometheus: Option<PrometheusSource>,
+    /// CloudWatch settings.
+    pub cloudwatch: Option<CloudWatchSource>,
+}
+
+/// A Prometheus server.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PrometheusSource {
+    /// Base URL, e.g. `http://127.0.0.1:9090`.
+    pub url: String,
+}
+
+/// CloudWatch settings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CloudWatchSource {
+    /// Region whose CloudWatch is queried (default: the region being checked).
+    pub region: Option<Region>,
+}
+
+/// One service: its dependencies, per-region capacity and load, and its dials.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Service {
+    /// The service's name.
+    pub name: String,
+    /// Services this one calls (callees). Callers drain before callees.
+    pub depends_on: Vec<String>,
+    /// Requests/s each region can serve at 100% utilization.
+    pub capacity: BTreeMap<Region, f64>,
+    /// Requests/s each region serves today (used when no live metric is configured).
+    pub load: BTreeMap<Region, f64>,
+    /// Overrides the topology's `max_utilization` for this service.
+    pub max_utilization: Option<f64>,
+    /// Traffic dials, in declaration order.
+    pub dials: Vec<Dial>,
+}
+
+impl Service {
+    /// The ceiling of a destination's utilization for this service.
+    pub fn max_utilization(&self, topology: &Topology) -> f64 {
+        self.max_utilization.unwrap_or(topology.max_utilization)
+    }
+
+    /// Sum of the declared load over all regions.
+    pub fn total_load(&self) -> f64 {
+        self.load.values().sum()
+    }
+}
+
+/// One weighted traffic control of a service.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Dial {
+    /// Id unique within the service (e.g. `dns`).
+    pub id: String,
+    /// What kind of dial, with its provider-specific coordinates.
+    pub kind: DialKind,
+    /// Member id -> the region that member's traffic is served in.
+    pub members: BTreeMap<MemberId, Region>,
+}
+
+/// The provider of a dial.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DialKind {
+    /// A Route 53 weighted record set; one member per `SetIdentifier`.
+    Route53 {
+        /// Hosted zone id, e.g. `Z0000000EXAMPLE`.
+        hosted_zone_id: String,
+        /// Record name, e.g. `api.example.com.`.
+        record: String,
+        /// Record type, e.g. `CNAME`.
+        record_type: String,
+    },
+    /// An ALB listener or listener rule with a weighted forward action.
+    Alb {
+        /// The region the load balancer lives in.
+        region: Region,
+        /// The listener whose default action forwards (exactly one of listener/rule is set).
+        listener_arn: Option<String>,
+        /// The listener rule whose forward action is weighted.
+        rule_arn: Option<String>,
+    },
+    /// A dial of the built-in simulator; members default to one per region the service has.
+    Sim,
+}
+
+impl Dial {
+    /// The largest weight the provider accepts (the smallest is 0).
+    pub fn max_weight(&self) -> u32 {
+        match self.kind {
+            DialKind::Route53 { .. } | DialKind::Sim => 255,
+            DialKind::Alb { .. } => 999,
+        }
+    }
+
+    /// Whether traffic enters the service through this dial (DNS-like), as opposed to an
+    /// ALB that splits what already arrived in its region.
+    pub fn is_entry(&self) -> bool {
+        !matches!(self.kind, DialKind::Alb { .. })
+    }
+
+    /// The region an ALB dial lives in; `None` for entry dials.
+    pub fn alb_region(&self) -> Option<&str> {
+        match &self.kind {
+            DialKind::Alb { region, .. } => Some(region),
+            _ => None,
+        }
+    }
+
+    /// Short provider name: `route53`, `alb` or `sim`.
+    pub fn provider(&self) -> &'static str {
+        match self.kind {
+            DialKind::Route53 { .. } => "route53",
+            DialKind::Alb { .. } => "alb",
+            DialKind::Sim => "sim",
+        }
+    }
+}
+
+/// `service/dial`, the name of a dial everywhere in output and state (e.g. `edge-api/dns`).
+pub fn dial_ref(service: &str, dial: &str) -> String {
+    format!("{service}/{dial}")
+}
+
+/// How to move: schedule, waits, checks, approvals and abort policy.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Playbook {
+    /// The playbook's name.
+    pub name: String,
+    /// Cumulative percent of the region's baseline traffic moved after each step; strictly
+    /// increasing, each in 1..=100, ending at 100.
+    pub steps: Vec<u32>,
+    /// Wait after propagation before the checks run.
+    #[serde(with = "duration_secs")]
+    pub bake: Duration,
+    /// Extra wait after the provider reports the change in sync.
+    #[serde(with = "duration_secs")]
+    pub propagation: Duration,
+    /// Drills only: time spent evacuated before restoring.
+    #[serde(with = "duration_secs")]
+    pub hold: Duration,
+    /// Deadline for a whole run (evacuate or restore); none when absent.
+    #[serde(with = "opt_duration_secs")]
+    pub deadline: Option<Duration>,
+    /// What to do on abort.
+    pub on_abort: OnAbort,
+    /// The steady-state hypothesis.
+    pub checks: Vec<Check>,
+    /// Approval gates.
+    pub approval: Approval,
+}
+
+/// What an abort does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnAbort {
+    /// Restore the baseline of everything touched, in reverse order.
+    Rollback,
+    /// Hold where it is, for `kong resume` or `kong rollback`.
+    Pause,
+}
+
+/// Approval gates.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Approval {
+    /// Ask a human before moving past each of these cumulative percents.
+    pub before_percent: Vec<u32>,
+}
+
+/// One check of the steady-state hypothesis.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Check {
+    /// Human name, shown in output and reports.
+    pub name: String,
+    /// Where the value comes from.
+    pub source: CheckSource,
+    /// Evaluated once per destination region, or once globally.
+    pub per: Per,
+    /// The predicate the value must satisfy.
+    pub threshold: Threshold,
+    /// Consecutive good evaluations required before a step counts as healthy (default 1).
+    pub consecutive: u32,
+    /// Time between consecutive evaluations.
+    #[serde(with = "duration_secs")]
+    pub interval: Duration,
+}
+
+/// Where a check's value comes from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckSource {
+    /// A PromQL instant query, with `{{region}}` and `{{service}}` templating.
+    Prometheus {
+        /// The query.
+        query: String,
+    },
+    /// A CloudWatch `GetMetricData` query.
+    Cloudwatch {
+        /// Metric namespace.
+        namespace: String,
+        /// Metric name.
+        metric: String,
+        /// Dimensions (values templated).
+        dimensions: BTreeMap<String, String>,
+        /// Statistic, e.g. `Average`.
+        stat: String,
+        /// Period in seconds.
+        period: u32,
+    },
+    /// A metric of the built-in simulator.
+    Sim {
+        /// One of `requests_per_second`, `utilization`, `error_rate`, `p50_latency_ms`,
+        /// `p99_latency_ms`.
+        metric: SimMetric,
+        /// A single service; without it the region's total.
+        service: Option<String>,
+    },
+}
+
+/// A metric the simulator exposes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SimMetric {
+    /// Requests per second served.
+    RequestsPerSecond,
+    /// Load over capacity.
+    Utilization,
+    /// Fraction of requests failing.
+    ErrorRate,
+    /// Median latency.
+    P50LatencyMs,
+    /// 99th percentile latency.
+    P99LatencyMs,
+}
+
+impl SimMetric {
+    /// Every metric, in a stable order.
+    pub const ALL: [SimMetric; 5] = [
+        SimMetric::RequestsPerSecond,
+        SimMetric::Utilization,
+        SimMetric::ErrorRate,
+        SimMetric::P50LatencyMs,
+        SimMetric::P99LatencyMs,
+    ];
+
+    /// The name used in playbooks and the exposition format.
+    pub fn name(self) -> &'static str {
+        match self {
+            SimMetric::RequestsPerSecond => "requests_per_second",
+            SimMetric::Utilization => "utilization",
+            SimMetric::ErrorRate => "error_rate",
+            SimMetric::P50LatencyMs => "p50_latency_ms",
+            SimMetric::P99LatencyMs => "p99_latency_ms",
+        }
+    }
+}
+
+/// Evaluation scope of a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Per {
+    /// Once for every region receiving moved traffic (`{{region}}` bound to it).
+    Destination,
+    /// Once, unbound.
+    Global,
+}
+
+/// The predicate of a check; at least one bound is set.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Threshold {
+    /// Fails when the value is above.
+    pub max: Option<f64>,
+    /// Fails when the value is below.
+    pub min: Option<f64>,
+    /// Fails when value / baseline value is below.
+    pub min_ratio_to_baseline: Option<f64>,
+    /// Fails when value / baseline value is above.
+    pub max_ratio_to_baseline: Option<f64>,
+}
+
+impl Threshold {
+    /// Whether a ratio-to-baseline bound needs a value measured before the run.
+    pub fn needs_baseline(&self) -> bool {
+        self.min_ratio_to_baseline.is_some() || self.max_ratio_to_baseline.is_some()
+    }
+}
+
+mod duration_secs {
+    use std::time::Duration;
+
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+}
+
+mod opt_duration_secs {
+    use std::time::Duration;
+
+    pub fn serialize<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&d.as_secs_f64()),
+            None => s.serialize_none(),
+        }
+    }
+}
