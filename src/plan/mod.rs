@@ -6,3 +6,18 @@
 mod types;
 
 pub use types::*;
+mod error;
+mod initial;
+mod planner;
+mod preflight;
+mod redistribute;
+pub mod render;
+mod rounding;
+mod shares;
+mod waves;
+
+pub use error::PlanError;
+pub use initial::initial_weights;
+pub use planner::{PlanInput, plan};
+pub use shares::{all_served_shares, served_shares};
+pub use waves::waves;

@@ -136,3 +136,9 @@ pub struct PreflightRow {
     /// `utilization <= max_utilization`.
     pub ok: bool,
 }
+
+/// The `utilization` of a pre-flight row whose region has no capacity but would receive load.
+///
+/// JSON cannot hold infinity, so the planner uses the largest finite `f64`; such a row is
+/// never `ok`. Renderers may show it as "no capacity".
+pub const UNBOUNDED_UTILIZATION: f64 = f64::MAX;
