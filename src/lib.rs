@@ -3,5 +3,10 @@
 //! Layers: [`model`] (files, validation) -> [`plan`] (pure planner) -> executor, with the
 //! CLI on top. The planner never depends on the executor or on any I/O.
 
+pub mod backend;
+pub mod checks;
+pub mod exec;
+pub mod graph;
+pub mod journal;
 pub mod model;
 pub mod plan;

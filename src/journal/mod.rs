@@ -1,0 +1,16 @@
+//! The run journal and the run lock, both local files in the state dir.
+//!
+//! Layout under the state dir (default `.kong/`):
+//! - `runs/<run-id>/journal.jsonl`: one JSON [`Record`] per line, each fsynced before the
+//!   action it describes is taken; a torn last line (crash mid-write) is dropped on read.
+//! - `locks/<topology>.lock`: the run lock (see [`lock`]).
+//!
+//! The journal never decides anything: the executor writes intents and results, and
+//! recovery (resume, rollback) reads them back and reconciles against live weights.
+
+pub mod lock;
+mod records;
+mod store;
+
+pub use records::*;
+pub use store::*;

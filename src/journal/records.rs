@@ -1,0 +1,202 @@
+//! The records of a run journal.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::{Operation, Plan, Weights};
+
+/// A run's identifier, e.g. `20261123-090312-evacuate-us-east-1-3f9a`; sorts by start time.
+pub type RunId = String;
+
+/// Where a run stands, derived from its journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    /// Moving traffic (or its process died while it was).
+    Running,
+    /// Held after an abort with `on_abort: pause`; waiting for resume or rollback.
+    Paused,
+    /// Rolling back (or its process died while it was).
+    RollingBack,
+    /// Every step done.
+    Completed,
+    /// Aborted and back at baseline.
+    RolledBack,
+    /// Aborted and the rollback did not complete.
+    RollbackFailed,
+    /// Refused before the first change, or a dry run: nothing changed.
+    Refused,
+}
+
+impl RunState {
+    /// Whether the run is over (nothing left to resume or roll back).
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            RunState::Completed | RunState::RolledBack | RunState::Refused
+        )
+    }
+}
+
+/// Who ran it, what with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunHeader {
+    /// The run id.
+    pub id: RunId,
+    /// `evacuate` or `restore`.
+    pub operation: Operation,
+    /// The region.
+    pub region: String,
+    /// `drill` when part of a drill, else the command name.
+    pub command: String,
+    /// Topology name.
+    pub topology: String,
+    /// Topology file path as given.
+    pub topology_path: String,
+    /// Playbook file path as given.
+    pub playbook_path: String,
+    /// `sim` or `aws`.
+    pub backend: String,
+    /// Host name of the process.
+    pub host: String,
+    /// Process id.
+    pub pid: u32,
+    /// RFC 3339 start time.
+    pub started_at: String,
+    /// Whether nothing is changed (`--dry-run`).
+    pub dry_run: bool,
+}
+
+/// The result of one check evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckResult {
+    /// The check's name.
+    pub name: String,
+    /// The region it was evaluated for (`None` when global).
+    pub region: Option<String>,
+    /// The value read, if any.
+    pub value: Option<f64>,
+    /// The threshold, rendered (e.g. `<= 250`, `>= 95% of 1234.5`).
+    pub threshold: String,
+    /// Whether it passed.
+    pub ok: bool,
+    /// Why it failed (no data, source down, breach).
+    pub detail: Option<String>,
+}
+
+/// One line of a journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Record {
+    /// Written before the first change: the run, its plan, and its baseline.
+    RunStarted {
+        /// RFC 3339 time.
+        at: String,
+        /// The run.
+        run: RunHeader,
+        /// The plan executed.
+        plan: Box<Plan>,
+        /// Live weights read at the start (every dial the plan may touch).
+        baseline: Weights,
+    },
+    /// Check values measured before the first change (for ratio-to-baseline thresholds).
+    ChecksBaseline {
+        /// RFC 3339 time.
+        at: String,
+        /// Check name -> region (`""` when global) -> value.
+        values: BTreeMap<String, BTreeMap<String, f64>>,
+    },
+    /// Written (fsynced) before a step group is applied: the complete desired weights of
+    /// every dial it changes.
+    StepIntent {
+        /// RFC 3339 time.
+        at: String,
+        /// Index of the step group (wave, percent) in execution order.
+        index: usize,
+        /// Wave index.
+        wave: usize,
+        /// Cumulative percent.
+        percent: u32,
+        /// Services moved.
+        services: Vec<String>,
+        /// Desired weights of every dial changed.
+        weights: Weights,
+    },
+    /// The step group's batches were applied and read back equal to the intent.
+    StepApplied {
+        /// RFC 3339 time.
+        at: String,
+        /// Step group index.
+        index: usize,
+        /// Provider calls made (apply + read + wait), for the report.
+        api_calls: u32,
+    },
+    /// Checks after the bake of a step group.
+    StepChecked {
+        /// RFC 3339 time.
+        at: String,
+        /// Step group index.
+        index: usize,
+        /// Every evaluation.
+        results: Vec<CheckResult>,
+    },
+    /// A human approved a gate.
+    Approved {
+        /// RFC 3339 time.
+        at: String,
+        /// The gate percent.
+        percent: u32,
+        /// `tty` or `--approve`.
+        by: String,
+    },
+    /// The run aborted.
+    Aborted {
+        /// RFC 3339 time.
+        at: String,
+        /// Why.
+        reason: String,
+    },
+    /// The run is paused (`on_abort: pause`).
+    Paused {
+        /// RFC 3339 time.
+        at: String,
+    },
+    /// The run resumed after a pause or crash.
+    Resumed {
+        /// RFC 3339 time.
+        at: String,
+        /// Host name of the resuming process.
+        host: String,
+        /// Process id of the resuming process.
+        pid: u32,
+    },
+    /// Written before a rollback batch group is applied: the baseline weights it restores.
+    RollbackIntent {
+        /// RFC 3339 time.
+        at: String,
+        /// Desired (baseline) weights.
+        weights: Weights,
+    },
+    /// Rollback applied and read back equal to the baseline.
+    RollbackDone {
+        /// RFC 3339 time.
+        at: String,
+    },
+    /// Rollback failed; what is left off baseline.
+    RollbackFailed {
+        /// RFC 3339 time.
+        at: String,
+        /// Why.
+        reason: String,
+        /// Dials not at baseline (as far as known).
+        left: Vec<String>,
+    },
+    /// The run ended.
+    RunFinished {
+        /// RFC 3339 time.
+        at: String,
+        /// Final state.
+        state: RunState,
+    },
+}
