@@ -1,0 +1,273 @@
+//! Renderings of a [`Plan`] for people (`text`, `markdown`) and machines (`json`).
+//!
+//! Every function here is pure: a plan in, a `String` out, no I/O. Output is byte-for-byte
+//! deterministic: maps are `BTreeMap`s, numbers are printed with fixed precision, so a diff
+//! of two renderings shows only what changed between the two plans.
+
+mod json;
+mod markdown;
+mod text;
+
+use std::collections::BTreeSet;
+
+pub use json::json;
+pub use markdown::markdown;
+pub use text::text;
+
+use super::{Operation, Plan};
+
+/// Every region named in the plan's final shares, sorted: the columns of the shares table.
+fn share_regions(plan: &Plan) -> Vec<&str> {
+    let regions: BTreeSet<&str> = plan
+        .final_shares
+        .values()
+        .flat_map(|shares| shares.keys().map(String::as_str))
+        .collect();
+    regions.into_iter().collect()
+}
+
+/// Number of weight changes over every step.
+fn change_count(plan: &Plan) -> usize {
+    plan.steps.iter().map(|s| s.changes.len()).sum()
+}
+
+/// `1 wave`, `3 waves`.
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// `3 waves, 44 steps, 132 weight changes`.
+fn summary(plan: &Plan) -> String {
+    format!(
+        "{}, {}, {}",
+        plural(plan.waves.len(), "wave", "waves"),
+        plural(plan.steps.len(), "step", "steps"),
+        plural(change_count(plan), "weight change", "weight changes"),
+    )
+}
+
+/// The sentence printed instead of waves when the plan changes nothing.
+fn no_changes(plan: &Plan) -> String {
+    let why = match plan.operation {
+        Operation::Evacuate => format!("no dial member still sends traffic to {}", plan.region),
+        Operation::Restore => format!(
+            "every dial serving {} is already at its baseline",
+            plan.region
+        ),
+    };
+    format!(
+        "No changes: {} {} has nothing to do; {why}.",
+        plan.operation, plan.region
+    )
+}
+
+/// Requests/s with one decimal (`9100.0`).
+fn load(x: f64) -> String {
+    format!("{:.1}", positive_zero(x))
+}
+
+/// A fraction as a percentage with one decimal (`0.65` -> `65.0%`).
+fn percent(x: f64) -> String {
+    format!("{:.1}%", positive_zero(x * 100.0))
+}
+
+/// Turns `-0.0` (and values that round to it) into `0.0` so it never prints as `-0.0`.
+fn positive_zero(x: f64) -> f64 {
+    if x.abs() < 0.05 { 0.0 } else { x }
+}
+
+/// Per-service step counter: `(index within the service, steps of the service)`, 1-based,
+/// in the order of `plan.steps`.
+fn step_positions(plan: &Plan) -> Vec<(usize, usize)> {
+    let mut totals = std::collections::BTreeMap::<&str, usize>::new();
+    for step in &plan.steps {
+        *totals.entry(step.service.as_str()).or_default() += 1;
+    }
+    let mut seen = std::collections::BTreeMap::<&str, usize>::new();
+    plan.steps
+        .iter()
+        .map(|step| {
+            let n = seen.entry(step.service.as_str()).or_default();
+            *n += 1;
+            (*n, totals[step.service.as_str()])
+        })
+        .collect()
+}
+
+#[cfg(test)]
+pub(crate) mod fixture {
+    //! A small hand-built plan shared by the renderers' unit tests.
+
+    use std::collections::BTreeMap;
+
+    use crate::plan::{Change, Operation, Plan, PlanStep, PreflightRow};
+
+    fn shares(pairs: &[(&str, f64)]) -> BTreeMap<String, f64> {
+        pairs.iter().map(|(r, s)| (r.to_string(), *s)).collect()
+    }
+
+    fn change(dial: &str, member: &str, region: &str, from: u32, to: u32) -> Change {
+        Change {
+            dial: dial.into(),
+            member: member.into(),
+            region: region.into(),
+            from,
+            to,
+        }
+    }
+
+    /// Evacuate us-east-1 of `edge-api` (route53 + alb) then `catalog`, in two steps each.
+    pub fn plan() -> Plan {
+        let arn_local = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/edge-local/73e2d6bc24d8a067";
+        let arn_proxy = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/edge-to-usw2/9683b2d02a6cabee";
+        let mut baseline = BTreeMap::new();
+        baseline.insert(
+            "edge-api/dns".to_string(),
+            BTreeMap::from([("use1".to_string(), 100), ("usw2".to_string(), 60)]),
+        );
+        baseline.insert(
+            "edge-api/alb-use1".to_string(),
+            BTreeMap::from([(arn_local.to_string(), 999), (arn_proxy.to_string(), 0)]),
+        );
+        baseline.insert(
+            "catalog/dns".to_string(),
+            BTreeMap::from([("use1".to_string(), 200), ("usw2".to_string(), 150)]),
+        );
+        let mut target = baseline.clone();
+        for (dial, member, weight) in [
+            ("edge-api/dns", "use1", 0),
+            ("edge-api/alb-use1", arn_local, 0),
+            ("edge-api/alb-use1", arn_proxy, 999),
+            ("catalog/dns", "use1", 0),
+        ] {
+            if let Some(members) = target.get_mut(dial) {
+                members.insert(member.to_string(), weight);
+            }
+        }
+        Plan {
+            operation: Operation::Evacuate,
+            region: "us-east-1".into(),
+            topology: "streaming".into(),
+            playbook: "evacuate".into(),
+            topology_hash: String::new(),
+            playbook_hash: String::new(),
+            waves: vec![vec!["edge-api".into()], vec!["catalog".into()]],
+            steps: vec![
+                PlanStep {
+                    service: "edge-api".into(),
+                    wave: 0,
+                    percent: 50,
+                    changes: vec![
+                        change("edge-api/dns", "use1", "us-east-1", 100, 38),
+                        change("edge-api/alb-use1", arn_local, "us-east-1", 999, 500),
+                        change("edge-api/alb-use1", arn_proxy, "us-west-2", 0, 499),
+                    ],
+                    shares: shares(&[("us-east-1", 0.3125), ("us-west-2", 0.6875)]),
+                },
+                PlanStep {
+                    service: "edge-api".into(),
+                    wave: 0,
+                    percent: 100,
+                    changes: vec![
+                        change("edge-api/dns", "use1", "us-east-1", 38, 0),
+                        change("edge-api/alb-use1", arn_local, "us-east-1", 500, 0),
+                        change("edge-api/alb-use1", arn_proxy, "us-west-2", 499, 999),
+                    ],
+                    shares: shares(&[("us-east-1", 0.0), ("us-west-2", 1.0)]),
+                },
+                PlanStep {
+                    service: "catalog".into(),
+                    wave: 1,
+                    percent: 50,
+                    changes: vec![change("catalog/dns", "use1", "us-east-1", 200, 100)],
+                    shares: shares(&[("us-east-1", 0.4), ("us-west-2", 0.6)]),
+                },
+                PlanStep {
+                    service: "catalog".into(),
+                    wave: 1,
+                    percent: 100,
+                    changes: vec![change("catalog/dns", "use1", "us-east-1", 100, 0)],
+                    shares: shares(&[("us-east-1", 0.0), ("us-west-2", 1.0)]),
+                },
+            ],
+            final_shares: BTreeMap::from([
+                (
+                    "catalog".to_string(),
+                    shares(&[("us-east-1", 0.0), ("us-west-2", 1.0)]),
+                ),
+                (
+                    "edge-api".to_string(),
+                    shares(&[("us-east-1", -0.0), ("us-west-2", 1.0)]),
+                ),
+            ]),
+            preflight: vec![
+                PreflightRow {
+                    service: "catalog".into(),
+                    region: "us-west-2".into(),
+                    projected_load: 3500.0,
+                    capacity: 6000.0,
+                    utilization: 3500.0 / 6000.0,
+                    max_utilization: 0.75,
+                    ok: true,
+                },
+                PreflightRow {
+                    service: "edge-api".into(),
+                    region: "us-west-2".into(),
+                    projected_load: 8000.0,
+                    capacity: 10000.0,
+                    utilization: 0.8,
+                    max_utilization: 0.75,
+                    ok: false,
+                },
+            ],
+            baseline,
+            target,
+            notes: vec!["edge-api: us-west-2 limits the move (80.0% > 75.0%)".into()],
+        }
+    }
+
+    /// The same plan with nothing left to do.
+    pub fn empty() -> Plan {
+        let mut plan = plan();
+        plan.waves.clear();
+        plan.steps.clear();
+        plan.target.clear();
+        plan.preflight.retain(|row| row.ok);
+        plan.notes.clear();
+        plan
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_have_fixed_precision_and_no_negative_zero() {
+        assert_eq!(load(9100.0), "9100.0");
+        assert_eq!(load(-0.0), "0.0");
+        assert_eq!(load(1234.56), "1234.6");
+        assert_eq!(percent(0.65), "65.0%");
+        assert_eq!(percent(-0.0), "0.0%");
+        assert_eq!(percent(-0.0000001), "0.0%");
+        assert_eq!(percent(1.0), "100.0%");
+    }
+
+    #[test]
+    fn step_positions_count_per_service() {
+        let plan = fixture::plan();
+        assert_eq!(step_positions(&plan), vec![(1, 2), (2, 2), (1, 2), (2, 2)]);
+    }
+
+    #[test]
+    fn summary_counts_waves_steps_and_changes() {
+        assert_eq!(
+            summary(&fixture::plan()),
+            "2 waves, 4 steps, 8 weight changes"
+        );
+        assert_eq!(
+            summary(&fixture::empty()),
+            "0 waves, 0 steps, 0 weight changes"
+        );
+    }
+}
