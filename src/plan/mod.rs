@@ -7,11 +7,13 @@ mod types;
 
 pub use types::*;
 mod error;
+mod evacuate;
 mod initial;
 mod planner;
 mod preflight;
 mod redistribute;
 pub mod render;
+mod restore;
 mod rounding;
 mod shares;
 mod waves;
@@ -21,3 +23,7 @@ pub use initial::initial_weights;
 pub use planner::{PlanInput, plan};
 pub use shares::{all_served_shares, served_shares};
 pub use waves::waves;
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod tests;

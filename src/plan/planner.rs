@@ -33,16 +33,11 @@ use std::collections::BTreeMap;
 use crate::model::{Dial, Playbook, Region, Service, Topology, dial_ref};
 
 use super::preflight;
-use super::redistribute::{Free, Split, evacuation_targets, restore_targets};
-use super::rounding::{GroupRound, weights_from_shares};
 use super::shares::{
     DialWeights, declared_entry_shares, dial_total, served_shares_with, weight_of,
 };
 use super::waves::layers;
 use super::{Change, Operation, Plan, PlanError, PlanStep, Weights};
-
-/// A served share below this counts as nothing (float noise).
-const NOTHING: f64 = 1e-9;
 
 /// Everything the planner needs, all of it already read from the world.
 #[derive(Debug, Clone, Copy)]
@@ -197,7 +192,7 @@ fn check_schedule(playbook: &Playbook) -> Result<(), PlanError> {
 
 /// The weights of every dial of `service` in `weights`, in dial order; every member must be
 /// present.
-fn observed_weights<'w>(
+pub(super) fn observed_weights<'w>(
     service: &Service,
     refs: &[String],
     weights: &'w Weights,
@@ -218,25 +213,26 @@ fn observed_weights<'w>(
 }
 
 /// One service's part of the plan, before it is interleaved with the others.
-struct ServicePlan {
+pub(super) struct ServicePlan {
     /// Per schedule position: the step, if anything changes at it.
-    steps: Vec<Option<ServiceStep>>,
+    pub(super) steps: Vec<Option<ServiceStep>>,
     /// Final weights of the dials that changed.
-    target: Weights,
+    pub(super) target: Weights,
     /// Served shares after the last step.
-    final_shares: BTreeMap<Region, f64>,
+    pub(super) final_shares: BTreeMap<Region, f64>,
     /// Notes about this service (dials left alone, capacity fallback).
-    notes: Vec<String>,
+    pub(super) notes: Vec<String>,
 }
 
-struct ServiceStep {
-    changes: Vec<Change>,
-    shares: BTreeMap<Region, f64>,
+/// One service's changes at one schedule position.
+pub(super) struct ServiceStep {
+    pub(super) changes: Vec<Change>,
+    pub(super) shares: BTreeMap<Region, f64>,
 }
 
 /// When a dial moves during a service's steps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Motion {
+pub(super) enum Motion {
     /// Every step, following the schedule.
     PerStep,
     /// Evacuation of an alb dial behind entry dials: all at once at the last step.
@@ -245,15 +241,15 @@ enum Motion {
     FirstStep,
 }
 
-struct Context<'a> {
-    topology: &'a Topology,
-    schedule: &'a [u32],
-    region: &'a str,
+pub(super) struct Context<'a> {
+    pub(super) topology: &'a Topology,
+    pub(super) schedule: &'a [u32],
+    pub(super) region: &'a str,
 }
 
 impl Context<'_> {
     /// Whether evacuating or restoring the region concerns `service` at all.
-    fn concerns(&self, service: &Service) -> bool {
+    pub(super) fn concerns(&self, service: &Service) -> bool {
         let serves = service
             .dials
             .iter()
@@ -268,218 +264,8 @@ impl Context<'_> {
             .unwrap_or(0.0)
     }
 
-    fn evacuate(
-        &self,
-        service: &Service,
-        refs: &[String],
-        base: &[&DialWeights],
-    ) -> Result<Option<ServicePlan>, PlanError> {
-        if !self.concerns(service) {
-            return Ok(None);
-        }
-        let region = self.region;
-        let entry = has_entry(service);
-        let mut notes = Vec::new();
-        let mut left_alone = Vec::new();
-        let mut moving: Vec<(usize, Motion)> = Vec::new();
-        for (i, dial) in service.dials.iter().enumerate() {
-            if !dial.members.values().any(|r| r == region) {
-                continue;
-            }
-            let outside = dial.members.values().any(|r| r != region);
-            if dial.is_entry() {
-                if !outside {
-                    return Err(self.cannot_drain(
-                        service,
-                        format!(
-                            "every member of {} serves {region}; add a member in another region",
-                            refs[i]
-                        ),
-                    ));
-                }
-                moving.push((i, Motion::PerStep));
-            } else if !outside {
-                left_alone.push(i);
-                notes.push(format!(
-                    "{} keeps forwarding to {region}: no target group outside it",
-                    refs[i]
-                ));
-            } else {
-                moving.push((
-                    i,
-                    if entry {
-                        Motion::LastStep
-                    } else {
-                        Motion::PerStep
-                    },
-                ));
-            }
-        }
-
-        let base_served = served_shares_with(self.topology, service, |i| Some(base[i]));
-        let total_load = service.total_load();
-        let max_utilization = service.max_utilization(self.topology);
-        let free: Free<'_> = service
-            .capacity
-            .iter()
-            .map(|(r, cap)| {
-                let served = base_served.get(r).copied().unwrap_or(0.0) * total_load;
-                (r.as_str(), (cap * max_utilization - served).max(0.0))
-            })
-            .collect();
-
-        let mut current: Vec<Option<DialWeights>> = vec![None; service.dials.len()];
-        let mut fallback_noted = vec![false; service.dials.len()];
-        let mut steps = Vec::with_capacity(self.schedule.len());
-        let last = self.schedule.len() - 1;
-        for (k, percent) in self.schedule.iter().enumerate() {
-            let f = f64::from(*percent) / 100.0;
-            let mut changes = Vec::new();
-            for &(i, motion) in &moving {
-                let f = match motion {
-                    Motion::PerStep => f,
-                    Motion::LastStep if k == last => 1.0,
-                    Motion::LastStep | Motion::FirstStep => continue,
-                };
-                let dial = &service.dials[i];
-                let Some((targets, split)) =
-                    evacuation_targets(dial, Some(base[i]), region, f, &free, &service.capacity)
-                else {
-                    continue;
-                };
-                if split != Split::Free && !fallback_noted[i] {
-                    fallback_noted[i] = true;
-                    notes.push(fallback_note(&refs[i], split));
-                }
-                let total = baseline_total(dial, base[i]);
-                let weights =
-                    weights_from_shares(&targets, total, dial.max_weight(), GroupRound::Up);
-                let now = current[i].get_or_insert_with(|| base[i].clone());
-                apply(dial, &refs[i], now, &weights, &mut changes);
-            }
-            steps.push(self.finish_step(service, base, &current, changes));
-        }
-
-        let final_shares = served_of(self.topology, service, base, &current);
-        if final_shares.get(region).copied().unwrap_or(0.0) > NOTHING {
-            let reason = if !entry && !service.dials.iter().any(|d| d.alb_region() == Some(region))
-            {
-                format!(
-                    "it has no entry dial and no alb dial in {region} to move the load it declares there"
-                )
-            } else if let Some(&i) = left_alone.first() {
-                format!(
-                    "{} sends everything arriving in {} to {region}: no target group outside it",
-                    refs[i],
-                    service.dials[i].alb_region().unwrap_or(region)
-                )
-            } else {
-                format!(
-                    "{:.3} of its traffic would still be served in {region} after the last step",
-                    final_shares[region]
-                )
-            };
-            return Err(self.cannot_drain(service, reason));
-        }
-        Ok(finish(
-            service,
-            refs,
-            base,
-            current,
-            steps,
-            final_shares,
-            notes,
-        ))
-    }
-
-    fn restore(
-        &self,
-        service: &Service,
-        refs: &[String],
-        base: &[&DialWeights],
-        restore_to: &Weights,
-        notes: &mut Vec<String>,
-    ) -> Result<Option<ServicePlan>, PlanError> {
-        let region = self.region;
-        if !self.concerns(service) {
-            let drifted = service
-                .dials
-                .iter()
-                .zip(refs)
-                .zip(base)
-                .any(|((d, r), b)| restore_to.get(r).is_some_and(|to| !same_weights(d, b, to)));
-            if drifted {
-                notes.push(format!(
-                    "{}: differs from the restore baseline but serves nothing in {region}; left as is",
-                    service.name
-                ));
-            }
-            return Ok(None);
-        }
-        let to = observed_weights(service, refs, restore_to, |dial, member| {
-            PlanError::MissingRestoreWeights { dial, member }
-        })?;
-        let entry = has_entry(service);
-        let moving: Vec<(usize, Motion)> = service
-            .dials
-            .iter()
-            .enumerate()
-            .filter(|(i, d)| !same_weights(d, base[*i], to[*i]))
-            .map(|(i, d)| {
-                let motion = if d.is_entry() || !entry {
-                    Motion::PerStep
-                } else {
-                    Motion::FirstStep
-                };
-                (i, motion)
-            })
-            .collect();
-        if moving.is_empty() {
-            return Ok(None);
-        }
-
-        let mut current: Vec<Option<DialWeights>> = vec![None; service.dials.len()];
-        let mut steps = Vec::with_capacity(self.schedule.len());
-        let last = self.schedule.len() - 1;
-        for (k, percent) in self.schedule.iter().enumerate() {
-            let f = f64::from(*percent) / 100.0;
-            let mut changes = Vec::new();
-            for &(i, motion) in &moving {
-                let dial = &service.dials[i];
-                let exact = match motion {
-                    Motion::PerStep => k == last,
-                    Motion::FirstStep if k == 0 => true,
-                    Motion::FirstStep | Motion::LastStep => continue,
-                };
-                let weights: Vec<u32> = if exact {
-                    dial.members
-                        .keys()
-                        .map(|m| weight_of(Some(to[i]), m))
-                        .collect()
-                } else {
-                    let targets = restore_targets(dial, Some(base[i]), Some(to[i]), region, f);
-                    let total = baseline_total(dial, to[i]);
-                    weights_from_shares(&targets, total, dial.max_weight(), GroupRound::Down)
-                };
-                let now = current[i].get_or_insert_with(|| base[i].clone());
-                apply(dial, &refs[i], now, &weights, &mut changes);
-            }
-            steps.push(self.finish_step(service, base, &current, changes));
-        }
-        let final_shares = served_of(self.topology, service, base, &current);
-        Ok(finish(
-            service,
-            refs,
-            base,
-            current,
-            steps,
-            final_shares,
-            Vec::new(),
-        ))
-    }
-
     /// The step's record, or `None` when nothing changes at it.
-    fn finish_step(
+    pub(super) fn finish_step(
         &self,
         service: &Service,
         base: &[&DialWeights],
@@ -496,7 +282,7 @@ impl Context<'_> {
         })
     }
 
-    fn cannot_drain(&self, service: &Service, reason: String) -> PlanError {
+    pub(super) fn cannot_drain(&self, service: &Service, reason: String) -> PlanError {
         PlanError::CannotDrain {
             service: service.name.clone(),
             region: self.region.to_string(),
@@ -506,7 +292,7 @@ impl Context<'_> {
 }
 
 /// Whether the service has an entry dial (with members) that traffic comes in through.
-fn has_entry(service: &Service) -> bool {
+pub(super) fn has_entry(service: &Service) -> bool {
     service
         .dials
         .iter()
@@ -514,7 +300,7 @@ fn has_entry(service: &Service) -> bool {
 }
 
 /// The total a dial's weights keep: its baseline total, or 100 per member if that was 0.
-fn baseline_total(dial: &Dial, weights: &DialWeights) -> u64 {
+pub(super) fn baseline_total(dial: &Dial, weights: &DialWeights) -> u64 {
     match dial_total(dial, Some(weights)) {
         0 => 100 * dial.members.len() as u64,
         t => t,
@@ -522,14 +308,14 @@ fn baseline_total(dial: &Dial, weights: &DialWeights) -> u64 {
 }
 
 /// Whether two weight maps agree on every member of the dial.
-fn same_weights(dial: &Dial, a: &DialWeights, b: &DialWeights) -> bool {
+pub(super) fn same_weights(dial: &Dial, a: &DialWeights, b: &DialWeights) -> bool {
     dial.members
         .keys()
         .all(|m| weight_of(Some(a), m) == weight_of(Some(b), m))
 }
 
 /// Records the members of `dial` whose weight changes from `now` to `weights`, and applies it.
-fn apply(
+pub(super) fn apply(
     dial: &Dial,
     dial_ref: &str,
     now: &mut DialWeights,
@@ -551,7 +337,7 @@ fn apply(
     }
 }
 
-fn served_of(
+pub(super) fn served_of(
     topology: &Topology,
     service: &Service,
     base: &[&DialWeights],
@@ -562,19 +348,8 @@ fn served_of(
     })
 }
 
-fn fallback_note(dial_ref: &str, split: Split) -> String {
-    match split {
-        Split::Capacity => format!(
-            "{dial_ref}: no destination has free capacity under max_utilization; moved traffic is split by capacity and pre-flight fails"
-        ),
-        Split::Even | Split::Free => format!(
-            "{dial_ref}: no destination has any capacity; moved traffic is split evenly and pre-flight fails"
-        ),
-    }
-}
-
 /// Assembles one service's part, or `None` when no step changes anything.
-fn finish(
+pub(super) fn finish(
     service: &Service,
     refs: &[String],
     base: &[&DialWeights],

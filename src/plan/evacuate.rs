@@ -1,0 +1,154 @@
+//! Evacuation of one service: which dials move when, and the guard that R ends at 0.
+//!
+//! See [`super::planner`] for the rules. Pure: no I/O.
+
+use crate::model::Service;
+
+use super::PlanError;
+use super::planner::{
+    Context, Motion, ServicePlan, apply, baseline_total, finish, has_entry, served_of,
+};
+use super::redistribute::{Free, Split, evacuation_targets};
+use super::rounding::{GroupRound, weights_from_shares};
+use super::shares::{DialWeights, served_shares_with};
+
+/// A served share below this counts as nothing (float noise).
+const NOTHING: f64 = 1e-9;
+
+impl Context<'_> {
+    /// The part of the plan that evacuates `service`, or `None` if it has nothing to move.
+    pub(super) fn evacuate(
+        &self,
+        service: &Service,
+        refs: &[String],
+        base: &[&DialWeights],
+    ) -> Result<Option<ServicePlan>, PlanError> {
+        if !self.concerns(service) {
+            return Ok(None);
+        }
+        let region = self.region;
+        let entry = has_entry(service);
+        let mut notes = Vec::new();
+        let mut left_alone = Vec::new();
+        let mut moving: Vec<(usize, Motion)> = Vec::new();
+        for (i, dial) in service.dials.iter().enumerate() {
+            if !dial.members.values().any(|r| r == region) {
+                continue;
+            }
+            let outside = dial.members.values().any(|r| r != region);
+            if dial.is_entry() {
+                if !outside {
+                    return Err(self.cannot_drain(
+                        service,
+                        format!(
+                            "every member of {} serves {region}; add a member in another region",
+                            refs[i]
+                        ),
+                    ));
+                }
+                moving.push((i, Motion::PerStep));
+            } else if !outside {
+                left_alone.push(i);
+                notes.push(format!(
+                    "{} keeps forwarding to {region}: no target group outside it",
+                    refs[i]
+                ));
+            } else {
+                moving.push((
+                    i,
+                    if entry {
+                        Motion::LastStep
+                    } else {
+                        Motion::PerStep
+                    },
+                ));
+            }
+        }
+
+        let base_served = served_shares_with(self.topology, service, |i| Some(base[i]));
+        let total_load = service.total_load();
+        let max_utilization = service.max_utilization(self.topology);
+        let free: Free<'_> = service
+            .capacity
+            .iter()
+            .map(|(r, cap)| {
+                let served = base_served.get(r).copied().unwrap_or(0.0) * total_load;
+                (r.as_str(), (cap * max_utilization - served).max(0.0))
+            })
+            .collect();
+
+        let mut current: Vec<Option<DialWeights>> = vec![None; service.dials.len()];
+        let mut fallback_noted = vec![false; service.dials.len()];
+        let mut steps = Vec::with_capacity(self.schedule.len());
+        let last = self.schedule.len() - 1;
+        for (k, percent) in self.schedule.iter().enumerate() {
+            let f = f64::from(*percent) / 100.0;
+            let mut changes = Vec::new();
+            for &(i, motion) in &moving {
+                let f = match motion {
+                    Motion::PerStep => f,
+                    Motion::LastStep if k == last => 1.0,
+                    Motion::LastStep | Motion::FirstStep => continue,
+                };
+                let dial = &service.dials[i];
+                let Some((targets, split)) =
+                    evacuation_targets(dial, Some(base[i]), region, f, &free, &service.capacity)
+                else {
+                    continue;
+                };
+                if split != Split::Free && !fallback_noted[i] {
+                    fallback_noted[i] = true;
+                    notes.push(fallback_note(&refs[i], split));
+                }
+                let total = baseline_total(dial, base[i]);
+                let weights =
+                    weights_from_shares(&targets, total, dial.max_weight(), GroupRound::Up);
+                let now = current[i].get_or_insert_with(|| base[i].clone());
+                apply(dial, &refs[i], now, &weights, &mut changes);
+            }
+            steps.push(self.finish_step(service, base, &current, changes));
+        }
+
+        let final_shares = served_of(self.topology, service, base, &current);
+        if final_shares.get(region).copied().unwrap_or(0.0) > NOTHING {
+            let reason = if !entry && !service.dials.iter().any(|d| d.alb_region() == Some(region))
+            {
+                format!(
+                    "it has no entry dial and no alb dial in {region} to move the load it declares there"
+                )
+            } else if let Some(&i) = left_alone.first() {
+                format!(
+                    "{} sends everything arriving in {} to {region}: no target group outside it",
+                    refs[i],
+                    service.dials[i].alb_region().unwrap_or(region)
+                )
+            } else {
+                format!(
+                    "{:.3} of its traffic would still be served in {region} after the last step",
+                    final_shares[region]
+                )
+            };
+            return Err(self.cannot_drain(service, reason));
+        }
+        Ok(finish(
+            service,
+            refs,
+            base,
+            current,
+            steps,
+            final_shares,
+            notes,
+        ))
+    }
+}
+
+fn fallback_note(dial_ref: &str, split: Split) -> String {
+    match split {
+        Split::Capacity => format!(
+            "{dial_ref}: no destination has free capacity under max_utilization; moved traffic is split by capacity and pre-flight fails"
+        ),
+        Split::Even | Split::Free => format!(
+            "{dial_ref}: no destination has any capacity; moved traffic is split evenly and pre-flight fails"
+        ),
+    }
+}
