@@ -8,9 +8,14 @@
 //! The journal never decides anything: the executor writes intents and results, and
 //! recovery (resume, rollback) reads them back and reconciles against live weights.
 
+mod fsutil;
 pub mod lock;
 mod records;
+mod runlog;
 mod store;
+#[cfg(test)]
+mod testing;
 
 pub use records::*;
+pub use runlog::*;
 pub use store::*;

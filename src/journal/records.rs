@@ -200,3 +200,24 @@ pub enum Record {
         state: RunState,
     },
 }
+
+impl Record {
+    /// When the record was written, RFC 3339.
+    pub fn at(&self) -> &str {
+        match self {
+            Record::RunStarted { at, .. }
+            | Record::ChecksBaseline { at, .. }
+            | Record::StepIntent { at, .. }
+            | Record::StepApplied { at, .. }
+            | Record::StepChecked { at, .. }
+            | Record::Approved { at, .. }
+            | Record::Aborted { at, .. }
+            | Record::Paused { at }
+            | Record::Resumed { at, .. }
+            | Record::RollbackIntent { at, .. }
+            | Record::RollbackDone { at }
+            | Record::RollbackFailed { at, .. }
+            | Record::RunFinished { at, .. } => at,
+        }
+    }
+}
