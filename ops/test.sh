@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The whole test suite, as a newcomer and CI run it: `bash ops/test.sh`.
+# Installs what the tests need, checks formatting, lints, the planner's purity, then runs
+# every test (debug build: one build of the dependencies serves lints and tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TERM_COLOR=never
+export CARGO_INCREMENTAL=0
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "format"
+cargo fmt --all -- --check
+
+step "planner purity (no I/O, clock or async in src/plan)"
+if grep -rnE 'tokio|std::fs|aws_|SystemTime|Instant::now|async fn|reqwest' src/plan; then
+  echo "src/plan must stay pure: the lines above perform I/O, read a clock or await" >&2
+  exit 1
+fi
+
+step "clippy"
+cargo clippy --all-targets --locked -- -D warnings
+
+step "tests"
+if command -v cargo-nextest >/dev/null 2>&1; then
+  cargo nextest run --locked --no-fail-fast --profile ci
+  # nextest does not run doctests
+  cargo test --locked --doc
+else
+  cargo test --locked --no-fail-fast
+fi
+
+step "benches compile"
+cargo bench --locked --no-run --profile dev >/dev/null 2>&1 || cargo check --benches --locked
+
+echo
+echo "all tests passed"
