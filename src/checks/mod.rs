@@ -3,9 +3,17 @@
 //! Sources only fetch a number ([`MetricSource`]); whether it passes is a pure predicate
 //! over samples ([`evaluate`]). No data is never a pass.
 
+mod evaluate;
+pub mod sim;
+mod sources;
+
 use async_trait::async_trait;
 
 use crate::model::Check;
+
+pub use evaluate::{evaluate, render_threshold};
+pub use sim::SimSource;
+pub use sources::Sources;
 
 /// Why a value could not be fetched.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -1,1 +1,388 @@
 //! The embedded simulator: a world of dials, capacities and loads persisted in the state dir.
+//!
+//! [`SimBackend`] is a [`TrafficBackend`] like Route 53 or ELBv2, with the strictest of their
+//! rules (a batch must be complete for every dial it names, weights within the provider's
+//! range, never every member of a dial at 0), so an executor that works here does not rely
+//! on leniency. [`traffic`] turns the weights into the metrics `sim` checks read, and
+//! [`SimFaults`] injects latency, failures and a competing writer.
+//!
+//! One process owns a world at a time (the run lock guarantees it): the world is read from
+//! disk when the backend opens, then held in memory and written through on every change.
+
+mod faults;
+#[cfg(test)]
+pub(crate) mod testing;
+pub mod traffic;
+mod world;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use serde::Serialize;
+use tokio::sync::Mutex;
+
+use crate::model::Topology;
+use crate::plan::Weights;
+
+use super::{BackendError, Batch, DialWeights, Receipt, TrafficBackend, batch_key};
+
+pub use faults::{
+    ENV_API_LATENCY_MS, ENV_FAIL_APPLIES, ENV_FAILURE_RATE, ENV_READ_LATENCY_MS, ENV_SEED,
+    FaultsError, SimFaults, Tamper,
+};
+pub use traffic::{MetricValues, SimMetrics, metrics};
+pub use world::{SimWorld, WORLD_FORMAT, WorldError, write_atomic};
+
+/// Calls the simulator has served since it was opened (in this process).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SimStats {
+    /// `apply` calls that changed the world.
+    pub applies: u64,
+    /// `apply` calls that failed (injected faults and rejected batches).
+    pub failed_applies: u64,
+    /// `read` calls.
+    pub reads: u64,
+    /// `wait_propagated` calls.
+    pub waits: u64,
+}
+
+/// The simulator as a traffic backend.
+pub struct SimBackend {
+    topology: Topology,
+    /// Where the world is written through; `None` in memory.
+    path: Option<PathBuf>,
+    api_latency: Duration,
+    read_latency: Duration,
+    state: Mutex<State>,
+}
+
+struct State {
+    world: SimWorld,
+    failure_rate: f64,
+    fails_left: u32,
+    rng: StdRng,
+    tamper: Option<Tamper>,
+    stats: SimStats,
+}
+
+impl SimBackend {
+    /// Opens the world of `topology` persisted under `state_dir` (or a fresh one; nothing is
+    /// written until the first change), reconciled with the topology.
+    pub fn open(
+        state_dir: &Path,
+        topology: &Topology,
+        faults: SimFaults,
+    ) -> Result<SimBackend, WorldError> {
+        let world = SimWorld::load_or_init(state_dir, topology)?;
+        let path = SimWorld::path(state_dir, &topology.name);
+        Ok(SimBackend::new(topology, Some(path), world, faults))
+    }
+
+    /// A world that lives only in this process (tests, benches).
+    pub fn in_memory(topology: &Topology, faults: SimFaults) -> SimBackend {
+        SimBackend::new(topology, None, SimWorld::in_memory(topology), faults)
+    }
+
+    fn new(
+        topology: &Topology,
+        path: Option<PathBuf>,
+        world: SimWorld,
+        faults: SimFaults,
+    ) -> SimBackend {
+        let SimFaults {
+            api_latency,
+            read_latency,
+            failure_rate,
+            fail_first_n_applies,
+            seed,
+            tamper_after_apply,
+        } = faults;
+        SimBackend {
+            topology: topology.clone(),
+            path,
+            api_latency,
+            read_latency,
+            state: Mutex::new(State {
+                world,
+                failure_rate: failure_rate.clamp(0.0, 1.0),
+                fails_left: fail_first_n_applies,
+                rng: StdRng::seed_from_u64(seed),
+                tamper: tamper_after_apply,
+                stats: SimStats::default(),
+            }),
+        }
+    }
+
+    /// The topology simulated.
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    /// The state file written through, `None` in memory.
+    pub fn state_path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// A copy of the world as it is now.
+    pub async fn world_snapshot(&self) -> SimWorld {
+        self.state.lock().await.world.clone()
+    }
+
+    /// The weights of every dial now.
+    pub async fn weights(&self) -> Weights {
+        self.state.lock().await.world.weights.clone()
+    }
+
+    /// Every metric of the world as it is now.
+    pub async fn metrics(&self) -> SimMetrics {
+        let state = self.state.lock().await;
+        traffic::metrics(&self.topology, &state.world.weights)
+    }
+
+    /// Calls served so far.
+    pub async fn stats(&self) -> SimStats {
+        self.state.lock().await.stats
+    }
+
+    /// Test hook: sets the weights of the dials given, bypassing the provider rules (any
+    /// weight, all-zero allowed) and the fault injection; persisted like an apply, not
+    /// counted as one. Unknown dials are refused.
+    pub async fn set_weights(&self, weights: Weights) -> Result<(), BackendError> {
+        let mut state = self.state.lock().await;
+        for dial in weights.keys() {
+            if !state.world.weights.contains_key(dial) {
+                return Err(permanent(
+                    "set_weights",
+                    dial,
+                    "no such dial in the topology",
+                ));
+            }
+        }
+        let previous = snapshot_dials(&state.world, weights.keys());
+        state.world.weights.extend(weights);
+        self.persist_or_revert(&mut state, previous, "set_weights", "world")
+            .await
+    }
+
+    /// Checks a batch against the provider rules without changing anything.
+    fn validate(&self, batch: &Batch) -> Result<(), BackendError> {
+        let target = batch.key.to_string();
+        let fail = |message: String| permanent("apply", &target, message);
+        for (dial_ref, desired) in &batch.weights {
+            let dial = dial_ref
+                .split_once('/')
+                .and_then(|(service, id)| {
+                    self.topology
+                        .services
+                        .get(service)
+                        .and_then(|s| s.dials.iter().find(|d| d.id == id))
+                })
+                .ok_or_else(|| fail(format!("no dial {dial_ref} in the topology")))?;
+            let key = batch_key(&self.topology, dial_ref);
+            if key != batch.key {
+                return Err(fail(format!(
+                    "dial {dial_ref} belongs to {key}, not to this batch"
+                )));
+            }
+            if let Some(member) = desired.keys().find(|m| !dial.members.contains_key(*m)) {
+                return Err(fail(format!("dial {dial_ref} has no member {member}")));
+            }
+            if let Some(member) = dial.members.keys().find(|m| !desired.contains_key(*m)) {
+                // ELBv2 replaces the whole forward action: a missing target group would be
+                // removed, so a batch must name every member.
+                return Err(fail(format!(
+                    "batch for dial {dial_ref} lacks member {member} (a batch sets every member)"
+                )));
+            }
+            let max = dial.max_weight();
+            if let Some((member, weight)) = desired.iter().find(|(_, w)| **w > max) {
+                return Err(fail(format!(
+                    "weight {weight} of {dial_ref} member {member} is out of range 0..={max}"
+                )));
+            }
+            if !desired.is_empty() && desired.values().all(|w| *w == 0) {
+                // Route 53 spreads traffic evenly over all-zero records: that would undo an
+                // evacuation, so kong must never ask for it.
+                return Err(fail(format!(
+                    "every member of dial {dial_ref} would be 0, which spreads traffic evenly"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the world through to disk; on failure puts the dials back as they were, so
+    /// memory never runs ahead of the file.
+    async fn persist_or_revert(
+        &self,
+        state: &mut State,
+        previous: Previous,
+        operation: &str,
+        target: &str,
+    ) -> Result<(), BackendError> {
+        let Some(path) = self.path.clone() else {
+            return Ok(());
+        };
+        let result = match serde_json::to_vec_pretty(&state.world) {
+            Ok(bytes) => tokio::task::spawn_blocking(move || write_atomic(&path, &bytes))
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e))),
+            Err(e) => Err(std::io::Error::other(e)),
+        };
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                state.world.api_calls = previous.api_calls;
+                for (dial, weights) in previous.dials {
+                    match weights {
+                        Some(w) => state.world.weights.insert(dial, w),
+                        None => state.world.weights.remove(&dial),
+                    };
+                }
+                let file = self.path.as_deref().unwrap_or(Path::new("")).display();
+                Err(BackendError::Transient {
+                    operation: operation.to_string(),
+                    target: target.to_string(),
+                    message: format!("cannot write simulator state {file}: {e}"),
+                })
+            }
+        }
+    }
+}
+
+/// What a change overwrote, to undo it if it cannot be persisted.
+struct Previous {
+    api_calls: u64,
+    dials: Vec<(String, Option<DialWeights>)>,
+}
+
+fn snapshot_dials<'a>(world: &SimWorld, dials: impl Iterator<Item = &'a String>) -> Previous {
+    Previous {
+        api_calls: world.api_calls,
+        dials: dials
+            .map(|d| (d.clone(), world.weights.get(d).cloned()))
+            .collect(),
+    }
+}
+
+fn permanent(operation: &str, target: &str, message: impl Into<String>) -> BackendError {
+    BackendError::Permanent {
+        operation: operation.to_string(),
+        target: target.to_string(),
+        message: message.into(),
+    }
+}
+
+fn transient(operation: &str, target: &str, message: impl Into<String>) -> BackendError {
+    BackendError::Transient {
+        operation: operation.to_string(),
+        target: target.to_string(),
+        message: message.into(),
+    }
+}
+
+#[async_trait]
+impl TrafficBackend for SimBackend {
+    fn name(&self) -> &'static str {
+        "sim"
+    }
+
+    async fn read(&self, dials: &[String]) -> Result<Weights, BackendError> {
+        if !self.read_latency.is_zero() {
+            tokio::time::sleep(self.read_latency).await;
+        }
+        let mut state = self.state.lock().await;
+        state.stats.reads += 1;
+        dials
+            .iter()
+            .map(|dial| {
+                state
+                    .world
+                    .weights
+                    .get(dial)
+                    .map(|w| (dial.clone(), w.clone()))
+                    .ok_or_else(|| permanent("read", dial, "no such dial in the topology"))
+            })
+            .collect()
+    }
+
+    /// Guarantees: either the whole batch is applied and persisted before `Ok` is returned,
+    /// or nothing changed (injected failures, rejected batches, a failed write).
+    async fn apply(&self, batch: &Batch) -> Result<Receipt, BackendError> {
+        // Sleep outside the lock so that concurrent applies overlap, as real calls do.
+        if !self.api_latency.is_zero() {
+            tokio::time::sleep(self.api_latency).await;
+        }
+        let target = batch.key.to_string();
+        let mut state = self.state.lock().await;
+        if state.fails_left > 0 {
+            state.fails_left -= 1;
+            state.stats.failed_applies += 1;
+            return Err(transient(
+                "apply",
+                &target,
+                format!(
+                    "injected failure ({ENV_FAIL_APPLIES}; {} more to fail)",
+                    state.fails_left
+                ),
+            ));
+        }
+        if state.failure_rate > 0.0 && state.rng.random::<f64>() < state.failure_rate {
+            state.stats.failed_applies += 1;
+            return Err(transient(
+                "apply",
+                &target,
+                format!(
+                    "injected failure ({ENV_FAILURE_RATE}={})",
+                    state.failure_rate
+                ),
+            ));
+        }
+        if let Err(e) = self.validate(batch) {
+            state.stats.failed_applies += 1;
+            return Err(e);
+        }
+
+        let previous = snapshot_dials(&state.world, batch.weights.keys());
+        for (dial, desired) in &batch.weights {
+            state.world.weights.insert(dial.clone(), desired.clone());
+        }
+        state.world.api_calls += 1;
+        let state = &mut *state;
+        if let Some(tamper) = state.tamper.as_mut()
+            && tamper.times > 0
+            && batch.weights.contains_key(&tamper.dial)
+        {
+            tamper.times -= 1;
+            if let Some(weights) = state.world.weights.get_mut(&tamper.dial) {
+                weights.insert(tamper.member.clone(), tamper.weight);
+            }
+        }
+        if let Err(e) = self
+            .persist_or_revert(state, previous, "apply", &target)
+            .await
+        {
+            state.stats.failed_applies += 1;
+            return Err(e);
+        }
+        state.stats.applies += 1;
+        Ok(Receipt {
+            key: batch.key.clone(),
+            change_id: Some(format!("sim-{}", state.world.api_calls)),
+        })
+    }
+
+    async fn wait_propagated(&self, _receipt: &Receipt) -> Result<(), BackendError> {
+        if !self.read_latency.is_zero() {
+            tokio::time::sleep(self.read_latency).await;
+        }
+        self.state.lock().await.stats.waits += 1;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

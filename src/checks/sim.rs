@@ -1,0 +1,241 @@
+//! The `sim` metric source: reads the simulator's current weights and computes the metric
+//! a check names, with the traffic model of [`crate::backend::sim::traffic`].
+//!
+//! With `service:` the value is that service's; without, the region's total. Globally (no
+//! region) requests/s are summed over regions and every other metric is the worst region's.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::backend::sim::{SimBackend, SimWorld, traffic};
+use crate::model::{Check, CheckSource, Topology};
+
+use super::{MetricSource, SourceError};
+
+/// Reads `sim` checks from the simulator's world.
+#[derive(Clone)]
+pub struct SimSource {
+    world: WorldRef,
+}
+
+#[derive(Clone)]
+enum WorldRef {
+    /// The backend the executor moves, shared in this process.
+    Backend(Arc<SimBackend>),
+    /// The world persisted in a state dir, read again at every fetch: the simulator writes
+    /// every apply through before it returns, so the file is always current.
+    StateDir {
+        topology: Arc<Topology>,
+        state_dir: PathBuf,
+    },
+}
+
+impl SimSource {
+    /// A source over the world `backend` holds (the same one the executor moves).
+    pub fn new(backend: Arc<SimBackend>) -> SimSource {
+        SimSource {
+            world: WorldRef::Backend(backend),
+        }
+    }
+
+    /// A source over the world of `topology` persisted under `state_dir` (the topology's
+    /// initial weights while there is no file), whichever process or backend instance moves it.
+    pub fn from_state_dir(topology: &Topology, state_dir: &Path) -> SimSource {
+        SimSource {
+            world: WorldRef::StateDir {
+                topology: Arc::new(topology.clone()),
+                state_dir: state_dir.to_path_buf(),
+            },
+        }
+    }
+
+    /// Every metric of the world as it is now.
+    pub async fn metrics(&self) -> Result<traffic::SimMetrics, SourceError> {
+        match &self.world {
+            WorldRef::Backend(backend) => Ok(backend.metrics().await),
+            WorldRef::StateDir {
+                topology,
+                state_dir,
+            } => {
+                let topology = topology.clone();
+                let state_dir = state_dir.clone();
+                tokio::task::spawn_blocking(move || {
+                    let path = SimWorld::path(&state_dir, &topology.name);
+                    let mut world = SimWorld::load(&path, &topology)
+                        .map_err(|e| SourceError(e.to_string()))?
+                        .unwrap_or_else(|| SimWorld::initial(&topology));
+                    // Quietly: the backend that opened this world already said what changed.
+                    world.reconcile(&topology);
+                    Ok(traffic::metrics(&topology, &world.weights))
+                })
+                .await
+                .map_err(|e| SourceError(format!("reading the simulator world: {e}")))?
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl MetricSource for SimSource {
+    async fn fetch(&self, check: &Check, region: Option<&str>) -> Result<f64, SourceError> {
+        let CheckSource::Sim { metric, service } = &check.source else {
+            return Err(SourceError(format!(
+                "check `{}` reads {}, not the simulator",
+                check.name,
+                source_name(&check.source)
+            )));
+        };
+        let metrics = self.metrics().await?;
+        let value = metrics
+            .value(service.as_deref(), region, *metric)
+            .map_err(|e| SourceError(format!("check `{}`: {e}", check.name)))?;
+        if value.is_finite() {
+            Ok(value)
+        } else {
+            Err(SourceError(format!(
+                "check `{}`: the simulator computed {value} for {}",
+                check.name,
+                metric.name()
+            )))
+        }
+    }
+}
+
+/// The source kind a check reads, as written in playbooks.
+pub(crate) fn source_name(source: &CheckSource) -> &'static str {
+    match source {
+        CheckSource::Prometheus { .. } => "prometheus",
+        CheckSource::Cloudwatch { .. } => "cloudwatch",
+        CheckSource::Sim { .. } => "sim",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::backend::TrafficBackend;
+    use crate::backend::sim::SimFaults;
+    use crate::backend::sim::testing::streaming;
+    use crate::backend::{Batch, BatchKey};
+    use crate::checks::evaluate;
+    use crate::model::{Per, SimMetric, Threshold};
+
+    fn sim_check(metric: SimMetric, service: Option<&str>, max: f64) -> Check {
+        Check {
+            name: "simulated".to_string(),
+            source: CheckSource::Sim {
+                metric,
+                service: service.map(str::to_string),
+            },
+            per: Per::Destination,
+            threshold: Threshold {
+                max: Some(max),
+                ..Threshold::default()
+            },
+            consecutive: 1,
+            interval: Duration::from_secs(10),
+        }
+    }
+
+    fn source() -> (Arc<SimBackend>, SimSource) {
+        let backend = Arc::new(SimBackend::in_memory(&streaming(), SimFaults::default()));
+        let source = SimSource::new(backend.clone());
+        (backend, source)
+    }
+
+    /// Sends all of edge-api's DNS traffic to the smallest region.
+    async fn everything_to_eu_west_1(backend: &SimBackend) {
+        let batch = Batch {
+            key: BatchKey::HostedZone("Z0000000EXAMPLE".into()),
+            weights: [(
+                "edge-api/dns".to_string(),
+                [("use1", 0), ("usw2", 0), ("euw1", 100)]
+                    .into_iter()
+                    .map(|(m, w)| (m.to_string(), w))
+                    .collect(),
+            )]
+            .into(),
+        };
+        backend.apply(&batch).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn healthy_world_passes_p99_check_in_every_region() {
+        let (_, source) = source();
+        for service in [None, Some("edge-api")] {
+            let check = sim_check(SimMetric::P99LatencyMs, service, 250.0);
+            for region in ["us-east-1", "us-west-2", "eu-west-1"] {
+                let value = source.fetch(&check, Some(region)).await;
+                let result = evaluate(&check, Some(region), value, None);
+                assert!(result.ok, "{result:?}");
+            }
+            assert!(evaluate(&check, None, source.fetch(&check, None).await, None).ok);
+        }
+    }
+
+    #[tokio::test]
+    async fn moving_a_big_region_onto_a_small_one_fails_p99_check() {
+        let (backend, source) = source();
+        everything_to_eu_west_1(&backend).await;
+        for service in [None, Some("edge-api")] {
+            let check = sim_check(SimMetric::P99LatencyMs, service, 250.0);
+            let value = source.fetch(&check, Some("eu-west-1")).await;
+            let result = evaluate(&check, Some("eu-west-1"), value, None);
+            assert!(!result.ok, "{result:?}");
+            // Globally, the worst region decides.
+            assert!(!evaluate(&check, None, source.fetch(&check, None).await, None).ok);
+            // The emptied region is healthy.
+            let value = source.fetch(&check, Some("us-east-1")).await;
+            assert!(evaluate(&check, Some("us-east-1"), value, None).ok);
+        }
+        let errors = sim_check(SimMetric::ErrorRate, Some("edge-api"), 0.01);
+        let value = source.fetch(&errors, Some("eu-west-1")).await.unwrap();
+        assert!(value > 0.1, "{value}");
+    }
+
+    #[tokio::test]
+    async fn reads_requests_per_second_and_utilization() {
+        let (_, source) = source();
+        let rps = sim_check(SimMetric::RequestsPerSecond, Some("edge-api"), 1e9);
+        assert_eq!(source.fetch(&rps, Some("us-east-1")).await.unwrap(), 5000.0);
+        assert_eq!(source.fetch(&rps, None).await.unwrap(), 10000.0);
+        let util = sim_check(SimMetric::Utilization, None, 1.0);
+        let us_west = source.fetch(&util, Some("us-west-2")).await.unwrap();
+        // Load over capacity summed over the region's services (initial weights are
+        // rounded, so the served load is only close to the declared one).
+        let expected = (3000.0 + 2000.0 + 900.0 + 1500.0) / (10000.0 + 7000.0 + 4000.0 + 6000.0);
+        assert!((us_west - expected).abs() < 1e-3, "{us_west}");
+    }
+
+    #[tokio::test]
+    async fn state_dir_source_sees_what_another_backend_instance_applied() {
+        let dir = tempfile::tempdir().unwrap();
+        let topology = streaming();
+        let source = SimSource::from_state_dir(&topology, dir.path());
+        let check = sim_check(SimMetric::P99LatencyMs, Some("edge-api"), 250.0);
+        // No file yet: the initial, healthy world.
+        let value = source.fetch(&check, Some("eu-west-1")).await;
+        assert!(evaluate(&check, Some("eu-west-1"), value, None).ok);
+        let backend = SimBackend::open(dir.path(), &topology, SimFaults::default()).unwrap();
+        everything_to_eu_west_1(&backend).await;
+        let value = source.fetch(&check, Some("eu-west-1")).await;
+        assert!(!evaluate(&check, Some("eu-west-1"), value, None).ok);
+    }
+
+    #[tokio::test]
+    async fn non_sim_check_and_unknown_names_are_errors() {
+        let (_, source) = source();
+        let mut prometheus = sim_check(SimMetric::P99LatencyMs, None, 250.0);
+        prometheus.source = CheckSource::Prometheus { query: "up".into() };
+        let err = source.fetch(&prometheus, None).await.unwrap_err();
+        assert!(err.0.contains("prometheus"), "{err}");
+        let unknown = sim_check(SimMetric::P99LatencyMs, Some("nope"), 250.0);
+        assert!(source.fetch(&unknown, Some("us-east-1")).await.is_err());
+        let check = sim_check(SimMetric::P99LatencyMs, None, 250.0);
+        assert!(source.fetch(&check, Some("mars-1")).await.is_err());
+    }
+}

@@ -1,0 +1,88 @@
+//! The registry of metric sources: one [`MetricSource`] that sends each check to the source
+//! its `source:` names. Adding a source (Prometheus, CloudWatch) touches this file and the
+//! source's own module, nothing in the executor.
+
+use std::path::Path;
+
+use async_trait::async_trait;
+
+use crate::model::{Check, CheckSource, Topology};
+
+use super::sim::{SimSource, source_name};
+use super::{MetricSource, SourceError};
+
+/// Every metric source a run can read, dispatched by each check's `source:`.
+#[derive(Clone)]
+pub struct Sources {
+    sim: SimSource,
+}
+
+impl Sources {
+    /// The sources of `topology`: the simulator's world in `state_dir` for `sim` checks.
+    /// Prometheus and CloudWatch are not available in this build: their checks get no data,
+    /// and so fail.
+    pub fn for_topology(topology: &Topology, state_dir: &Path) -> Result<Sources, SourceError> {
+        Ok(Sources {
+            sim: SimSource::from_state_dir(topology, state_dir),
+        })
+    }
+
+    /// Sources reading `sim` checks from `sim` (e.g. over an in-memory backend in tests).
+    pub fn with_sim(sim: SimSource) -> Sources {
+        Sources { sim }
+    }
+}
+
+#[async_trait]
+impl MetricSource for Sources {
+    async fn fetch(&self, check: &Check, region: Option<&str>) -> Result<f64, SourceError> {
+        match &check.source {
+            CheckSource::Sim { .. } => self.sim.fetch(check, region).await,
+            other => Err(SourceError(format!(
+                "check `{}`: the {} source is not available in this build",
+                check.name,
+                source_name(other)
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::backend::sim::testing::streaming;
+    use crate::model::{Per, SimMetric, Threshold};
+
+    fn check(source: CheckSource) -> Check {
+        Check {
+            name: "c".to_string(),
+            source,
+            per: Per::Global,
+            threshold: Threshold {
+                max: Some(1.0),
+                ..Threshold::default()
+            },
+            consecutive: 1,
+            interval: Duration::from_secs(1),
+        }
+    }
+
+    #[tokio::test]
+    async fn dispatches_sim_checks_and_refuses_unavailable_sources() {
+        let dir = tempfile::tempdir().unwrap();
+        let sources = Sources::for_topology(&streaming(), dir.path()).unwrap();
+        let sim = check(CheckSource::Sim {
+            metric: SimMetric::Utilization,
+            service: None,
+        });
+        let u = sources.fetch(&sim, Some("us-east-1")).await.unwrap();
+        assert!(u > 0.0 && u < 1.0, "{u}");
+        let prometheus = check(CheckSource::Prometheus {
+            query: "up".to_string(),
+        });
+        let err = sources.fetch(&prometheus, None).await.unwrap_err();
+        assert!(err.0.contains("prometheus"), "{err}");
+    }
+}
