@@ -1,0 +1,111 @@
+//! Provider calls with the executor's retry policy, counted for the journal.
+//!
+//! Transient errors ([`BackendError::is_transient`]) are retried with exponential back-off
+//! and jitter (`ExecOptions::retry_*`, tokio's clock, so paused tests take no time);
+//! permanent errors are returned at once. Every attempt counts as one API call.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use backon::{ExponentialBuilder, Retryable};
+use futures::future::join_all;
+
+use crate::backend::{BackendError, Batch, Receipt};
+use crate::plan::Weights;
+
+use super::{Executor, ProgressEvent};
+
+/// Calls `f` until it succeeds, fails permanently, or `retry_attempts` calls were made.
+/// The error says how many attempts were made.
+async fn retrying<T, F, Fut>(
+    ex: &Executor<'_>,
+    operation: &str,
+    calls: &AtomicU32,
+    mut f: F,
+) -> Result<T, String>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, BackendError>>,
+{
+    let options = &ex.options;
+    let policy = ExponentialBuilder::default()
+        .with_min_delay(options.retry_min_delay)
+        .with_max_delay(options.retry_max_delay)
+        .with_max_times(options.retry_attempts.saturating_sub(1))
+        .with_jitter()
+        // Without backon's `std` feature its jitter seed is a constant: seed it per call so
+        // concurrent kong processes do not retry in lockstep.
+        .with_jitter_seed(rand::random());
+    let attempts = AtomicU32::new(0);
+    let result = (|| {
+        attempts.fetch_add(1, Ordering::Relaxed);
+        f()
+    })
+    .retry(policy)
+    .sleep(tokio::time::sleep)
+    .when(BackendError::is_transient)
+    .notify(|error, delay| {
+        tracing::warn!(%error, ?delay, operation, "retrying");
+        ex.progress.event(&ProgressEvent::Retrying {
+            operation: operation.to_string(),
+            error: error.to_string(),
+            delay,
+        });
+    })
+    .await;
+    let attempts = attempts.into_inner();
+    calls.fetch_add(attempts, Ordering::Relaxed);
+    result.map_err(|error| match attempts {
+        1 => error.to_string(),
+        n => format!("{error} (gave up after {n} attempts)"),
+    })
+}
+
+/// Reads the live weights of `dials`, retried.
+pub(crate) async fn read(
+    ex: &Executor<'_>,
+    dials: &[String],
+    calls: &AtomicU32,
+) -> Result<Weights, String> {
+    if dials.is_empty() {
+        return Ok(Weights::new());
+    }
+    retrying(ex, "read weights", calls, || ex.backend.read(dials)).await
+}
+
+/// Applies every batch concurrently (each retried), then waits for each to propagate
+/// (each retried). Every batch is attempted even when another fails; the error names each
+/// batch that failed.
+pub(crate) async fn apply_all(
+    ex: &Executor<'_>,
+    batches: &[Batch],
+    calls: &AtomicU32,
+) -> Result<(), String> {
+    let applied = join_all(batches.iter().map(|batch| async move {
+        let operation = format!("apply {}", batch.key);
+        retrying(ex, &operation, calls, || ex.backend.apply(batch)).await
+    }))
+    .await;
+    let mut errors = Vec::new();
+    let mut receipts: Vec<Receipt> = Vec::new();
+    for result in applied {
+        match result {
+            Ok(receipt) => receipts.push(receipt),
+            Err(e) => errors.push(e),
+        }
+    }
+    let waited = join_all(receipts.iter().map(|receipt| async move {
+        let operation = format!("wait for {}", receipt.key);
+        retrying(ex, &operation, calls, || {
+            ex.backend.wait_propagated(receipt)
+        })
+        .await
+    }))
+    .await;
+    errors.extend(waited.into_iter().filter_map(Result::err));
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
+}

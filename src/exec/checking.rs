@@ -1,0 +1,150 @@
+//! Evaluating the playbook's checks: once before the run (the steady state, and the values
+//! ratio thresholds compare to), and after each step group's bake.
+//!
+//! Scope: a `per: destination` check is evaluated for every destination region (evacuate:
+//! every region other than the plan's in its pre-flight rows; restore: the plan's region);
+//! a `per: global` check once, with no region. Sources only fetch; [`crate::checks::evaluate`]
+//! decides.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures::future::join_all;
+use tracing::Instrument;
+
+use crate::checks::evaluate;
+use crate::journal::CheckResult;
+use crate::model::{Check, Per};
+use crate::plan::{Operation, Plan};
+
+use super::clock::Clock;
+use super::{Executor, ProgressEvent};
+
+/// Check values measured before the run: check name -> region (`""` when global) -> value.
+pub(crate) type CheckValues = BTreeMap<String, BTreeMap<String, f64>>;
+
+/// The regions `per: destination` checks are evaluated for.
+pub(crate) fn destinations(plan: &Plan) -> Vec<String> {
+    match plan.operation {
+        Operation::Evacuate => plan
+            .preflight
+            .iter()
+            .filter(|row| row.region != plan.region)
+            .map(|row| row.region.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect(),
+        Operation::Restore => vec![plan.region.clone()],
+    }
+}
+
+/// Every (check, region) pair to evaluate, in playbook order then region order.
+fn scopes<'c>(checks: &'c [Check], regions: &[String]) -> Vec<(&'c Check, Option<String>)> {
+    let mut out = Vec::new();
+    for check in checks {
+        match check.per {
+            Per::Global => out.push((check, None)),
+            Per::Destination => out.extend(regions.iter().map(|r| (check, Some(r.clone())))),
+        }
+    }
+    out
+}
+
+/// Fetches and evaluates one check; `baseline: None` before the run means "compare with
+/// the value itself".
+async fn evaluate_once(
+    ex: &Executor<'_>,
+    check: &Check,
+    region: Option<&str>,
+    baseline: Option<f64>,
+    own_baseline: bool,
+) -> CheckResult {
+    let span = tracing::info_span!("check", name = %check.name, region = region.unwrap_or(""));
+    let value = ex.source.fetch(check, region).instrument(span).await;
+    let baseline = if own_baseline {
+        value.as_ref().ok().copied()
+    } else {
+        baseline
+    };
+    let result = evaluate(check, region, value, baseline);
+    ex.progress.event(&ProgressEvent::Check(result.clone()));
+    result
+}
+
+/// Evaluates every check once before the run. A ratio bound is evaluated against the value
+/// itself (the steady state is its own baseline), so only absolute bounds and missing data
+/// can fail here. Returns the results and the values measured.
+pub(crate) async fn before_run(ex: &Executor<'_>, plan: &Plan) -> (Vec<CheckResult>, CheckValues) {
+    let regions = destinations(plan);
+    let scopes = scopes(&ex.playbook.checks, &regions);
+    let results = join_all(
+        scopes
+            .iter()
+            .map(|(check, region)| evaluate_once(ex, check, region.as_deref(), None, true)),
+    )
+    .await;
+    let mut values = CheckValues::new();
+    for result in &results {
+        if let Some(v) = result.value {
+            values
+                .entry(result.name.clone())
+                .or_default()
+                .insert(result.region.clone().unwrap_or_default(), v);
+        }
+    }
+    (results, values)
+}
+
+/// Evaluates every check after a step group: a check with `consecutive: N` needs N passing
+/// evaluations `interval` apart (scaled); its first failure fails it. Returns the last
+/// evaluation of each (check, region), or why the wait between evaluations was cut short.
+pub(crate) async fn after_step(
+    ex: &Executor<'_>,
+    plan: &Plan,
+    baseline: &CheckValues,
+    clock: &Clock,
+) -> Result<Vec<CheckResult>, String> {
+    let regions = destinations(plan);
+    let scopes = scopes(&ex.playbook.checks, &regions);
+    let results = join_all(scopes.iter().map(|(check, region)| async move {
+        let region = region.as_deref();
+        let base = baseline
+            .get(&check.name)
+            .and_then(|by_region| by_region.get(region.unwrap_or("")))
+            .copied();
+        let mut last = evaluate_once(ex, check, region, base, false).await;
+        for _ in 1..check.consecutive.max(1) {
+            if !last.ok {
+                break;
+            }
+            let wait = clock.scaled(check.interval);
+            ex.progress.event(&ProgressEvent::Waiting {
+                what: "interval",
+                duration: wait,
+            });
+            clock.sleep(wait).await?;
+            last = evaluate_once(ex, check, region, base, false).await;
+        }
+        Ok::<_, String>(last)
+    }))
+    .await;
+    results.into_iter().collect()
+}
+
+/// `check "p99" in us-west-2: value 300 (threshold <= 250)`, for abort reasons.
+pub(crate) fn describe_failure(result: &CheckResult) -> String {
+    let scope = result
+        .region
+        .as_deref()
+        .map_or_else(String::new, |r| format!(" in {r}"));
+    let value = result
+        .value
+        .map_or_else(|| "no value".to_string(), |v| format!("value {v}"));
+    let detail = result
+        .detail
+        .as_deref()
+        .map_or_else(String::new, |d| format!(": {d}"));
+    format!(
+        "check \"{}\"{scope} failed: {value} (threshold {}){detail}",
+        result.name, result.threshold
+    )
+}

@@ -1,0 +1,636 @@
+//! `run`: pre-flight, then step groups forward; and the abort handling shared with `resume`.
+//!
+//! Each step group (Guarantees): its dials are read and must equal the weights expected
+//! before it (drift); its approval gate is passed; the deadline has not passed; its intent is
+//! journaled; its batches are applied concurrently and waited on; its dials are read back
+//! and must equal the intent; `StepApplied` is journaled; propagation and bake are waited
+//! (Ctrl-C and the deadline cut them short); the checks are evaluated and journaled. Any
+//! failure aborts. Safe to stop at any await: the journal says what may have been applied.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use tracing::Instrument;
+
+use crate::backend;
+use crate::journal::{Record, RunHeader, RunState};
+use crate::model::OnAbort;
+use crate::plan::{Plan, Weights};
+
+use super::checking::{self, CheckValues};
+use super::clock::Clock;
+use super::steps::{self, StepGroup};
+use super::{Executor, Outcome, ProgressEvent, Sink, calls, gates, now};
+
+/// Why the forward loop stopped early.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Stop {
+    /// Abort the run (the reason is journaled, then on_abort applies).
+    Abort(String),
+    /// The journal could not be written: act no further.
+    Journal(String),
+}
+
+/// How the first group of a forward pass is entered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Entry {
+    /// Drift check, gate, deadline, intent, apply, settle.
+    Fresh,
+    /// The intent is journaled and reconciled already: apply, settle.
+    Reapply,
+    /// Applied already; its checks did not pass: settle again.
+    ChecksOnly,
+}
+
+/// One executor call's state: what the run touched, approved and measured.
+pub(crate) struct Ctx<'r, 'a> {
+    pub ex: &'r Executor<'a>,
+    pub sink: &'r mut dyn Sink,
+    pub run_id: String,
+    pub plan: &'r Plan,
+    pub groups: Vec<StepGroup>,
+    /// `RunStarted.baseline`: what rollback restores.
+    pub baseline: Weights,
+    pub check_values: CheckValues,
+    /// Every dial named by an intent of the run -> the latest wave that named it.
+    pub touched: BTreeMap<String, usize>,
+    pub triggers: Vec<(usize, u32)>,
+    pub approved: BTreeSet<u32>,
+    pub clock: Clock,
+}
+
+impl Executor<'_> {
+    /// Executes `plan` as run `header`, journaling to `journal` (see the module docs).
+    pub async fn run(
+        &self,
+        plan: &Plan,
+        header: RunHeader,
+        journal: &mut crate::journal::Journal,
+    ) -> Outcome {
+        self.run_with(plan, header, journal).await
+    }
+
+    pub(crate) async fn run_with(
+        &self,
+        plan: &Plan,
+        header: RunHeader,
+        sink: &mut dyn Sink,
+    ) -> Outcome {
+        let span = tracing::info_span!(
+            "run",
+            run = %header.id,
+            operation = %plan.operation,
+            region = %plan.region
+        );
+        let outcome = self.run_inner(plan, header, sink).instrument(span).await;
+        self.finished(&outcome);
+        outcome
+    }
+
+    pub(crate) fn emit(&self, event: ProgressEvent) {
+        self.progress.event(&event);
+    }
+
+    pub(crate) fn finished(&self, outcome: &Outcome) {
+        tracing::info!(outcome = %outcome.summary(), "finished");
+        self.emit(ProgressEvent::Finished {
+            summary: outcome.summary(),
+            exit_code: outcome.exit_code(),
+        });
+    }
+
+    fn preflight_item(&self, item: &'static str, result: &Result<String, String>) {
+        let (ok, detail) = match result {
+            Ok(d) => (true, d.clone()),
+            Err(d) => (false, d.clone()),
+        };
+        self.emit(ProgressEvent::Preflight { item, ok, detail });
+    }
+
+    async fn run_inner(&self, plan: &Plan, header: RunHeader, sink: &mut dyn Sink) -> Outcome {
+        let clock = Clock::new(
+            self.interrupts.clone(),
+            self.playbook.deadline,
+            self.options.time_scale,
+        );
+        let (groups, live) = match self.static_preflight(plan).await {
+            Ok(found) => found,
+            Err((reason, live)) => return refuse(sink, header, plan, live, reason),
+        };
+        let (results, values) = checking::before_run(self, plan).await;
+        let failing: Vec<String> = results
+            .iter()
+            .filter(|r| !r.ok)
+            .map(checking::describe_failure)
+            .collect();
+        let steady = if failing.is_empty() {
+            Ok(format!("{} check evaluations pass", results.len()))
+        } else {
+            Err(format!(
+                "steady state does not hold before the run: {}",
+                steps::first_few(&failing, 3)
+            ))
+        };
+        self.preflight_item("steady state", &steady);
+        if self.options.dry_run {
+            let records = [
+                Record::RunStarted {
+                    at: now(),
+                    run: header,
+                    plan: Box::new(plan.clone()),
+                    baseline: live,
+                },
+                Record::ChecksBaseline { at: now(), values },
+                Record::RunFinished {
+                    at: now(),
+                    state: RunState::Refused,
+                },
+            ];
+            append_best_effort(sink, &records);
+            return Outcome::DryRun { results };
+        }
+        if let Err(reason) = steady {
+            return refuse(sink, header, plan, live, reason);
+        }
+        if let Err(e) = clock.check() {
+            return refuse(sink, header, plan, live, e);
+        }
+
+        // Before the first change: the run, its plan and its baseline, durably.
+        let run_id = header.id.clone();
+        let started = Record::RunStarted {
+            at: now(),
+            run: header,
+            plan: Box::new(plan.clone()),
+            baseline: live.clone(),
+        };
+        let journaled = sink.append(&started).and_then(|()| {
+            sink.append(&Record::ChecksBaseline {
+                at: now(),
+                values: values.clone(),
+            })
+        });
+        if let Err(e) = journaled {
+            return Outcome::Refused {
+                reason: format!("could not write the journal: {e}; nothing was changed"),
+            };
+        }
+        self.emit(ProgressEvent::Started {
+            run: run_id.clone(),
+            groups: groups.len(),
+        });
+        let triggers = gates::triggers(&self.playbook.approval.before_percent, &groups);
+        let mut ctx = Ctx {
+            ex: self,
+            sink,
+            run_id,
+            plan,
+            groups,
+            baseline: live,
+            check_values: values,
+            touched: BTreeMap::new(),
+            triggers,
+            approved: BTreeSet::new(),
+            clock,
+        };
+        let result = ctx.forward(0, Entry::Fresh).await;
+        ctx.finish(result).await
+    }
+
+    /// Plan consistency, capacity, drift, approval. On refusal: the reason and the live
+    /// weights if they were read (empty otherwise).
+    async fn static_preflight(
+        &self,
+        plan: &Plan,
+    ) -> Result<(Vec<StepGroup>, Weights), (String, Weights)> {
+        let none = Weights::new();
+        let groups = steps::groups(plan).map_err(|e| format!("the plan is inconsistent: {e}"));
+        self.preflight_item(
+            "plan",
+            &groups
+                .as_ref()
+                .map(|g| format!("{} step groups", g.len()))
+                .map_err(String::clone),
+        );
+        let groups = groups.map_err(|e| (e, none.clone()))?;
+
+        let capacity = capacity(plan);
+        self.preflight_item("capacity", &capacity);
+        capacity.map_err(|e| (e, none.clone()))?;
+
+        let dials: Vec<String> = plan.baseline.keys().cloned().collect();
+        let calls = AtomicU32::new(0);
+        let live = calls::read(self, &dials, &calls)
+            .await
+            .map(|live| steps::select(&live, &dials))
+            .map_err(|e| (format!("cannot read live weights: {e}"), none.clone()))?;
+        let drift = steps::mismatches(&plan.baseline, &live)
+            .iter()
+            .map(|m| m.describe("the plan's baseline says"))
+            .collect::<Vec<_>>();
+        let drift = if drift.is_empty() {
+            Ok(format!("{} dials at the plan's baseline", dials.len()))
+        } else {
+            Err(format!(
+                "drift: {}; plan again against the live weights",
+                steps::first_few(&drift, 3)
+            ))
+        };
+        self.preflight_item("drift", &drift);
+        drift.map_err(|e| (e, live.clone()))?;
+
+        let triggers = gates::triggers(&self.playbook.approval.before_percent, &groups);
+        let approval = approval_possible(&self.options, triggers.iter().map(|(_, g)| *g));
+        self.preflight_item("approval", &approval);
+        approval.map_err(|e| (e, live.clone()))?;
+        Ok((groups, live))
+    }
+}
+
+/// Whether the gates ahead can be passed: pre-approved, or a terminal to ask on.
+pub(crate) fn approval_possible(
+    options: &super::ExecOptions,
+    gates: impl Iterator<Item = u32>,
+) -> Result<String, String> {
+    let gates: BTreeSet<u32> = gates.collect();
+    match gates.first() {
+        None => Ok("no approval gate is crossed".to_string()),
+        Some(_) if options.approve => Ok("pre-approved with --approve".to_string()),
+        Some(_) if options.interactive => Ok("will ask on the terminal".to_string()),
+        Some(first) => Err(format!(
+            "approval required before moving past {first}%: pass --approve or run on a terminal"
+        )),
+    }
+}
+
+/// Every pre-flight row within its limit, else the failing rows with their numbers.
+fn capacity(plan: &Plan) -> Result<String, String> {
+    let failing: Vec<String> = plan
+        .preflight
+        .iter()
+        .filter(|row| !row.ok)
+        .map(|row| {
+            format!(
+                "{} in {} would serve {:.0} req/s of a capacity of {:.0} (utilization {:.2} > max {:.2})",
+                row.service,
+                row.region,
+                row.projected_load,
+                row.capacity,
+                row.utilization,
+                row.max_utilization
+            )
+        })
+        .collect();
+    if failing.is_empty() {
+        Ok(format!(
+            "{} destination projections within capacity",
+            plan.preflight.len()
+        ))
+    } else {
+        Err(format!("capacity: {}", steps::first_few(&failing, 3)))
+    }
+}
+
+/// A refusal after pre-flight: journals `RunStarted`, `Aborted` and `RunFinished{Refused}`
+/// (best effort: nothing changed either way).
+fn refuse(
+    sink: &mut dyn Sink,
+    header: RunHeader,
+    plan: &Plan,
+    live: Weights,
+    reason: String,
+) -> Outcome {
+    tracing::warn!(%reason, "refused");
+    let records = [
+        Record::RunStarted {
+            at: now(),
+            run: header,
+            plan: Box::new(plan.clone()),
+            baseline: live,
+        },
+        Record::Aborted {
+            at: now(),
+            reason: format!("refused: {reason}"),
+        },
+        Record::RunFinished {
+            at: now(),
+            state: RunState::Refused,
+        },
+    ];
+    append_best_effort(sink, &records);
+    Outcome::Refused { reason }
+}
+
+fn append_best_effort(sink: &mut dyn Sink, records: &[Record]) {
+    for record in records {
+        if let Err(e) = sink.append(record) {
+            tracing::warn!(error = %e, "could not write the journal");
+            return;
+        }
+    }
+}
+
+impl Ctx<'_, '_> {
+    pub fn emit(&self, event: ProgressEvent) {
+        self.ex.emit(event);
+    }
+
+    /// Appends a record; a failure stops the run where it is.
+    pub fn journal(&mut self, record: Record) -> Result<(), Stop> {
+        self.sink
+            .append(&record)
+            .map_err(|e| Stop::Journal(format!("could not write the journal: {e}")))
+    }
+
+    /// Applies groups `start..` (the first entered as `entry`).
+    pub async fn forward(&mut self, start: usize, entry: Entry) -> Result<(), Stop> {
+        let mut wave: Option<(usize, tracing::Span)> = None;
+        for index in start..self.groups.len() {
+            let group_wave = self.groups[index].wave;
+            if wave.as_ref().map(|(w, _)| *w) != Some(group_wave) {
+                wave = Some((group_wave, tracing::info_span!("wave", wave = group_wave)));
+            }
+            let parent = wave.as_ref().map(|(_, span)| span.clone());
+            let span = tracing::info_span!(
+                parent: parent.and_then(|s| s.id()),
+                "step",
+                index,
+                percent = self.groups[index].percent
+            );
+            let entry = if index == start { entry } else { Entry::Fresh };
+            self.step(index, entry).instrument(span).await?;
+        }
+        Ok(())
+    }
+
+    async fn step(&mut self, index: usize, entry: Entry) -> Result<(), Stop> {
+        let group = self.groups[index].clone();
+        self.emit(ProgressEvent::StepStarted {
+            index,
+            total: self.groups.len(),
+            wave: group.wave,
+            percent: group.percent,
+            services: group.services.clone(),
+        });
+        if entry == Entry::Fresh {
+            self.clock.check().map_err(Stop::Abort)?;
+            self.expect_before(&group).await?;
+            self.gate(index).await?;
+            self.clock.check().map_err(Stop::Abort)?;
+            self.journal(Record::StepIntent {
+                at: now(),
+                index,
+                wave: group.wave,
+                percent: group.percent,
+                services: group.services.clone(),
+                weights: group.after.clone(),
+            })?;
+            self.touch(&group);
+        }
+        if entry != Entry::ChecksOnly {
+            self.apply(&group).await?;
+        }
+        self.settle(&group).await
+    }
+
+    pub fn touch(&mut self, group: &StepGroup) {
+        for dial in group.after.keys() {
+            let wave = self.touched.entry(dial.clone()).or_insert(group.wave);
+            *wave = (*wave).max(group.wave);
+        }
+    }
+
+    /// (a) The group's dials hold what the plan expects before it.
+    async fn expect_before(&self, group: &StepGroup) -> Result<(), Stop> {
+        let dials = group.dials();
+        let calls = AtomicU32::new(0);
+        let live = calls::read(self.ex, &dials, &calls)
+            .await
+            .map_err(|e| Stop::Abort(format!("{}: cannot read live weights: {e}", label(group))))?;
+        let expected_word = if group.index == 0 {
+            "the plan's baseline says"
+        } else {
+            "the previous step left it at"
+        };
+        let drift: Vec<String> = steps::mismatches(&group.before, &steps::select(&live, &dials))
+            .iter()
+            .map(|m| m.describe(expected_word))
+            .collect();
+        if drift.is_empty() {
+            Ok(())
+        } else {
+            Err(Stop::Abort(format!(
+                "drift before {}: {} (something else moved it)",
+                label(group),
+                steps::first_few(&drift, 3)
+            )))
+        }
+    }
+
+    /// (b) Passes the approval gates that trigger before this group.
+    async fn gate(&mut self, index: usize) -> Result<(), Stop> {
+        for percent in gates::at(&self.triggers, index) {
+            if self.approved.contains(&percent) {
+                continue;
+            }
+            let by = if self.ex.options.approve {
+                "--approve"
+            } else if self.ex.options.interactive {
+                self.emit(ProgressEvent::ApprovalRequested { percent });
+                let question = format!(
+                    "{} {}: move past {percent}% (run {})?",
+                    self.plan.operation, self.plan.region, self.run_id
+                );
+                let yes = tokio::select! {
+                    biased;
+                    reason = self.clock.stopped() => return Err(Stop::Abort(reason)),
+                    yes = self.ex.prompter.confirm(&question) => yes,
+                };
+                if !yes {
+                    return Err(Stop::Abort(format!(
+                        "approval denied before moving past {percent}%"
+                    )));
+                }
+                "tty"
+            } else {
+                return Err(Stop::Abort(format!(
+                    "approval required before moving past {percent}%: pass --approve or run on a terminal"
+                )));
+            };
+            self.journal(Record::Approved {
+                at: now(),
+                percent,
+                by: by.to_string(),
+            })?;
+            self.approved.insert(percent);
+            self.emit(ProgressEvent::Approved {
+                percent,
+                by: by.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// (e)-(g) Applies the group's batches, reads them back, journals `StepApplied`.
+    async fn apply(&mut self, group: &StepGroup) -> Result<(), Stop> {
+        let batches = backend::batches(self.ex.topology, &group.after);
+        let calls = AtomicU32::new(0);
+        calls::apply_all(self.ex, &batches, &calls)
+            .await
+            .map_err(|e| Stop::Abort(format!("{}: {e}", label(group))))?;
+        let dials = group.dials();
+        let live = calls::read(self.ex, &dials, &calls).await.map_err(|e| {
+            Stop::Abort(format!(
+                "{}: cannot read back the weights: {e}",
+                label(group)
+            ))
+        })?;
+        let mismatch: Vec<String> = steps::mismatches(&group.after, &steps::select(&live, &dials))
+            .iter()
+            .map(|m| {
+                format!(
+                    "dial {} member {}: asked {}, found {}",
+                    m.dial,
+                    m.member,
+                    m.expected.map_or("none".to_string(), |w| w.to_string()),
+                    m.found.map_or("none".to_string(), |w| w.to_string())
+                )
+            })
+            .collect();
+        if !mismatch.is_empty() {
+            return Err(Stop::Abort(format!(
+                "read-back mismatch after {}: {} (something else moved it)",
+                label(group),
+                steps::first_few(&mismatch, 3)
+            )));
+        }
+        let api_calls = calls.load(Ordering::Relaxed);
+        self.journal(Record::StepApplied {
+            at: now(),
+            index: group.index,
+            api_calls,
+        })?;
+        self.emit(ProgressEvent::Applied {
+            index: group.index,
+            batches: batches.len(),
+            api_calls,
+        });
+        Ok(())
+    }
+
+    /// (h)-(i) Propagation and bake waits, then the checks.
+    async fn settle(&mut self, group: &StepGroup) -> Result<(), Stop> {
+        let waits = [
+            ("propagation", self.ex.playbook.propagation),
+            ("bake", self.ex.playbook.bake),
+        ];
+        for (what, duration) in waits {
+            let duration = self.clock.scaled(duration);
+            if duration.is_zero() {
+                continue;
+            }
+            self.emit(ProgressEvent::Waiting { what, duration });
+            self.clock.sleep(duration).await.map_err(Stop::Abort)?;
+        }
+        self.clock.check().map_err(Stop::Abort)?;
+        let results = checking::after_step(self.ex, self.plan, &self.check_values, &self.clock)
+            .await
+            .map_err(Stop::Abort)?;
+        self.journal(Record::StepChecked {
+            at: now(),
+            index: group.index,
+            results: results.clone(),
+        })?;
+        if let Some(failed) = results.iter().find(|r| !r.ok) {
+            return Err(Stop::Abort(format!(
+                "{}: {}",
+                label(group),
+                checking::describe_failure(failed)
+            )));
+        }
+        self.emit(ProgressEvent::StepDone { index: group.index });
+        Ok(())
+    }
+
+    /// Ends the call: `Completed`, or the abort handled per `on_abort`.
+    pub async fn finish(&mut self, result: Result<(), Stop>) -> Outcome {
+        match result {
+            Ok(()) => {
+                if let Err(Stop::Journal(e) | Stop::Abort(e)) = self.journal(Record::RunFinished {
+                    at: now(),
+                    state: RunState::Completed,
+                }) {
+                    // Every step is applied and checked; only the record of it is missing.
+                    tracing::error!(error = %e, "completed, but the journal could not say so");
+                }
+                Outcome::Completed
+            }
+            Err(Stop::Journal(e)) => self.journal_failed(e),
+            Err(Stop::Abort(reason)) => {
+                tracing::warn!(%reason, "aborted");
+                self.emit(ProgressEvent::Aborted {
+                    reason: reason.clone(),
+                });
+                if let Err(Stop::Journal(e) | Stop::Abort(e)) = self.journal(Record::Aborted {
+                    at: now(),
+                    reason: reason.clone(),
+                }) {
+                    return self.journal_failed(format!("{reason}; then {e}"));
+                }
+                if self.touched.is_empty() {
+                    let _ = self.journal(Record::RunFinished {
+                        at: now(),
+                        state: RunState::Refused,
+                    });
+                    return Outcome::Refused {
+                        reason: format!("{reason}; nothing was changed"),
+                    };
+                }
+                match self.ex.playbook.on_abort {
+                    OnAbort::Pause => self.pause(reason),
+                    OnAbort::Rollback => self.roll_back(reason).await,
+                }
+            }
+        }
+    }
+
+    fn pause(&mut self, reason: String) -> Outcome {
+        let id = &self.run_id;
+        let reason = format!(
+            "{reason}; the run is paused where it is: `kong resume {id}` continues it, `kong rollback {id}` returns to the baseline"
+        );
+        if let Err(Stop::Journal(e) | Stop::Abort(e)) = self.journal(Record::Paused { at: now() }) {
+            return self.journal_failed(format!("{reason}; then {e}"));
+        }
+        self.emit(ProgressEvent::Paused {
+            reason: reason.clone(),
+        });
+        Outcome::Paused { reason }
+    }
+
+    /// The journal cannot be written: nothing more may be done.
+    fn journal_failed(&mut self, e: String) -> Outcome {
+        tracing::error!(error = %e, "journal write failed; stopping where the run is");
+        if self.touched.is_empty() {
+            return Outcome::Refused {
+                reason: format!("{e}; nothing was changed"),
+            };
+        }
+        let id = &self.run_id;
+        let reason = format!(
+            "{e}; stopped where it is without acting further; once the state dir is writable, `kong rollback {id}` returns to the baseline (or `kong resume {id}` continues)"
+        );
+        self.emit(ProgressEvent::Paused {
+            reason: reason.clone(),
+        });
+        Outcome::Paused { reason }
+    }
+}
+
+/// `step group 3 (wave 1, 25%)`.
+pub(crate) fn label(group: &StepGroup) -> String {
+    format!(
+        "step group {} (wave {}, {}%)",
+        group.index, group.wave, group.percent
+    )
+}

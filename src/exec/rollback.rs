@@ -1,0 +1,165 @@
+//! Rollback: every dial any intent of the run named goes back to its weights in
+//! `RunStarted.baseline`, last wave first.
+//!
+//! Guarantees: the rollback intent (the complete baseline weights restored) is journaled
+//! before anything is applied; each wave's dials are applied as one set of concurrent
+//! batches, retried like forward steps; a wave whose batches fail stops the rollback there
+//! (its callers, in earlier waves, are not sent back to a region whose callees are still
+//! away); success is judged by reading every touched dial back. Ctrl-C does not stop a
+//! rollback: each press only reports progress. Idempotent: rolling back twice is harmless.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+
+use tracing::Instrument;
+
+use crate::backend;
+use crate::journal::{Record, RunState};
+use crate::plan::Weights;
+
+use super::clock::Clock;
+use super::engine::{Ctx, Stop};
+use super::steps;
+use super::{Executor, Outcome, ProgressEvent, calls, now};
+
+impl Ctx<'_, '_> {
+    /// Restores the baseline of every touched dial; `reason` says why (the abort).
+    pub async fn roll_back(&mut self, reason: String) -> Outcome {
+        let dials: Vec<String> = self.touched.keys().cloned().collect();
+        let total = dials.len();
+        let desired = steps::select(&self.baseline, &dials);
+        let unknown: Vec<String> = dials
+            .iter()
+            .filter(|d| !desired.contains_key(*d))
+            .cloned()
+            .collect();
+        if let Err(Stop::Journal(e) | Stop::Abort(e)) = self.journal(Record::RollbackIntent {
+            at: now(),
+            weights: desired.clone(),
+        }) {
+            let outcome = Outcome::RollbackFailed {
+                reason: format!("{reason}; {e}, so nothing was rolled back"),
+                left: dials,
+            };
+            return outcome;
+        }
+        tracing::info!(dials = total, "rolling back");
+        self.emit(ProgressEvent::RollbackStarted { dials: total });
+
+        let mut waves: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+        for (dial, wave) in &self.touched {
+            if desired.contains_key(dial) {
+                waves.entry(*wave).or_default().push(dial.clone());
+            }
+        }
+        let done = AtomicUsize::new(0);
+        let work = restore_waves(self.ex, &desired, &waves, &done, total);
+        tokio::pin!(work);
+        let mut presses = self.clock.subscribe();
+        let applied = loop {
+            tokio::select! {
+                biased;
+                applied = &mut work => break applied,
+                () = Clock::next_press(&mut presses) => {
+                    // A second Ctrl-C does not stop a rollback: say where it is.
+                    self.emit(ProgressEvent::RollbackProgress {
+                        done: done.load(Ordering::Relaxed),
+                        total,
+                    });
+                }
+            }
+        };
+
+        let calls = AtomicU32::new(0);
+        let (left, read_error) = match calls::read(self.ex, &dials, &calls).await {
+            Ok(live) => {
+                let mut left: Vec<String> =
+                    steps::mismatches(&desired, &steps::select(&live, &dials))
+                        .into_iter()
+                        .map(|m| m.dial)
+                        .chain(unknown.iter().cloned())
+                        .collect();
+                left.sort();
+                left.dedup();
+                (left, None)
+            }
+            Err(e) => (dials.clone(), Some(e)),
+        };
+
+        if left.is_empty() {
+            let journaled = self
+                .journal(Record::RollbackDone { at: now() })
+                .and_then(|()| {
+                    self.journal(Record::RunFinished {
+                        at: now(),
+                        state: RunState::RolledBack,
+                    })
+                });
+            self.emit(ProgressEvent::RollbackDone);
+            let reason = match journaled {
+                Ok(()) => reason,
+                Err(Stop::Journal(e) | Stop::Abort(e)) => format!(
+                    "{reason}; traffic is back at baseline but {e} (a later `kong rollback {}` is harmless)",
+                    self.run_id
+                ),
+            };
+            return Outcome::RolledBack { reason };
+        }
+
+        let why = match (applied, read_error, unknown.is_empty()) {
+            (_, Some(e), _) => format!("cannot read the dials back: {e}"),
+            (Err(e), None, _) => e,
+            (Ok(()), None, false) => format!(
+                "no baseline journaled for {}",
+                steps::first_few(&unknown, 3)
+            ),
+            (Ok(()), None, true) => {
+                "read-back after the rollback differs from the baseline (something else moved it)"
+                    .to_string()
+            }
+        };
+        tracing::error!(%why, left = ?left, "rollback failed");
+        let _ = self.journal(Record::RollbackFailed {
+            at: now(),
+            reason: why.clone(),
+            left: left.clone(),
+        });
+        let _ = self.journal(Record::RunFinished {
+            at: now(),
+            state: RunState::RollbackFailed,
+        });
+        Outcome::RollbackFailed {
+            reason: format!(
+                "{reason}; rollback failed: {why}; retry with `kong rollback {}`",
+                self.run_id
+            ),
+            left,
+        }
+    }
+}
+
+/// Applies the baseline wave by wave, last wave first; stops at the first wave that fails.
+async fn restore_waves(
+    ex: &Executor<'_>,
+    desired: &Weights,
+    waves: &BTreeMap<usize, Vec<String>>,
+    done: &AtomicUsize,
+    total: usize,
+) -> Result<(), String> {
+    for (wave, dials) in waves.iter().rev() {
+        let part = steps::select(desired, dials);
+        let batches = backend::batches(ex.topology, &part);
+        let calls = AtomicU32::new(0);
+        let span = tracing::info_span!("wave", wave = *wave, rollback = true);
+        calls::apply_all(ex, &batches, &calls)
+            .instrument(span)
+            .await
+            .map_err(|e| format!("wave {wave}: {e}"))?;
+        let now_done = done.fetch_add(dials.len(), Ordering::Relaxed) + dials.len();
+        ex.emit(ProgressEvent::RollbackProgress {
+            done: now_done,
+            total,
+        });
+    }
+    Ok(())
+}
