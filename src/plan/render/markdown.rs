@@ -8,7 +8,9 @@ use crate::plan::Plan;
 /// Renders a plan for a pull-request comment: summary, pre-flight table, one section per
 /// wave with a table per step, final shares, notes.
 pub fn markdown(plan: &Plan) -> String {
-    let mut out = String::new();
+    // About 80 bytes a change row, 60 a table row: one allocation for big plans.
+    let rows = plan.preflight.len() + plan.final_shares.len() + plan.steps.len() * 3;
+    let mut out = String::with_capacity(super::change_count(plan) * 80 + rows * 60 + 1024);
     let _ = writeln!(out, "## kong plan: {} {}\n", plan.operation, plan.region);
     let _ = writeln!(
         out,

