@@ -266,7 +266,7 @@ pub struct Executor<'a> {
 }
 
 /// Where the executor appends records: the run's [`Journal`], or a test double.
-pub(crate) trait Sink: Send {
+pub(crate) trait Sink: Send + Sync {
     /// Appends one record durably, or says why it could not.
     fn append(&mut self, record: &Record) -> Result<(), String>;
 }

@@ -25,6 +25,8 @@ use super::{Executor, Outcome, ProgressEvent, calls, now};
 impl Ctx<'_, '_> {
     /// Restores the baseline of every touched dial; `reason` says why (the abort).
     pub async fn roll_back(&mut self, reason: String) -> Outcome {
+        // Presses from here on only report progress (the one that aborted is already seen).
+        let mut presses = self.clock.subscribe();
         let dials: Vec<String> = self.touched.keys().cloned().collect();
         let total = dials.len();
         let desired = steps::select(&self.baseline, &dials);
@@ -55,11 +57,9 @@ impl Ctx<'_, '_> {
         let done = AtomicUsize::new(0);
         let work = restore_waves(self.ex, &desired, &waves, &done, total);
         tokio::pin!(work);
-        let mut presses = self.clock.subscribe();
         let applied = loop {
             tokio::select! {
                 biased;
-                applied = &mut work => break applied,
                 () = Clock::next_press(&mut presses) => {
                     // A second Ctrl-C does not stop a rollback: say where it is.
                     self.emit(ProgressEvent::RollbackProgress {
@@ -67,6 +67,7 @@ impl Ctx<'_, '_> {
                         total,
                     });
                 }
+                applied = &mut work => break applied,
             }
         };
 

@@ -1,0 +1,592 @@
+//! Test doubles for the engine: an in-memory backend, a fault-injecting decorator, a
+//! scripted metric source, collectors for progress and journal records, and a small
+//! topology with every dial kind (route53 sharing a hosted zone, alb listener, sim).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::backend::{BackendError, Batch, Receipt, TrafficBackend};
+use crate::checks::{MetricSource, SourceError};
+use crate::exec::{ExecOptions, Executor, Progress, ProgressEvent, Prompter, Sink};
+use crate::journal::{Record, RunHeader, RunLog};
+use crate::model::{
+    Approval, Check, CheckSource, Dial, DialKind, OnAbort, Per, Playbook, Service, SimMetric,
+    Threshold, Topology,
+};
+use crate::plan::{self, Operation, Plan, PlanInput, Weights};
+
+/// A shared timeline of what happened, in order (`step N`, `apply KEY`), to count calls per
+/// step group.
+pub type Timeline = Arc<Mutex<Vec<String>>>;
+
+/// Dials in memory; every call logged on the timeline.
+pub struct MemBackend {
+    pub weights: Mutex<Weights>,
+    pub timeline: Timeline,
+}
+
+impl MemBackend {
+    pub fn new(weights: Weights, timeline: Timeline) -> MemBackend {
+        MemBackend {
+            weights: Mutex::new(weights),
+            timeline,
+        }
+    }
+
+    pub fn snapshot(&self) -> Weights {
+        self.weights.lock().unwrap().clone()
+    }
+
+    pub fn set(&self, dial: &str, member: &str, weight: u32) {
+        let mut weights = self.weights.lock().unwrap();
+        weights
+            .get_mut(dial)
+            .unwrap()
+            .insert(member.to_string(), weight);
+    }
+}
+
+#[async_trait]
+impl TrafficBackend for MemBackend {
+    fn name(&self) -> &'static str {
+        "mem"
+    }
+
+    async fn read(&self, dials: &[String]) -> Result<Weights, BackendError> {
+        let weights = self.weights.lock().unwrap();
+        dials
+            .iter()
+            .map(|d| {
+                weights
+                    .get(d)
+                    .map(|w| (d.clone(), w.clone()))
+                    .ok_or_else(|| BackendError::Permanent {
+                        operation: "read".into(),
+                        target: d.clone(),
+                        message: "no such dial".into(),
+                    })
+            })
+            .collect()
+    }
+
+    async fn apply(&self, batch: &Batch) -> Result<Receipt, BackendError> {
+        self.timeline
+            .lock()
+            .unwrap()
+            .push(format!("apply {}", batch.key));
+        let mut weights = self.weights.lock().unwrap();
+        for (dial, w) in &batch.weights {
+            weights.insert(dial.clone(), w.clone());
+        }
+        Ok(Receipt {
+            key: batch.key.clone(),
+            change_id: None,
+        })
+    }
+
+    async fn wait_propagated(&self, _receipt: &Receipt) -> Result<(), BackendError> {
+        Ok(())
+    }
+}
+
+/// What the fault plan does to one apply call (numbered from 1, failed calls included).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    /// Pass the call through.
+    None,
+    /// Fail transiently without applying.
+    Transient,
+    /// Fail permanently without applying.
+    Permanent,
+    /// Apply, then another actor sets `dial` `member` to `weight`.
+    TamperAfter(String, String, u32),
+}
+
+type FaultPlan = Box<dyn Fn(usize, &Batch) -> Fault + Send + Sync>;
+
+/// Decorates a backend with faults chosen per apply call.
+pub struct FaultyBackend<B> {
+    pub inner: B,
+    pub applies: AtomicUsize,
+    /// Time every apply takes (tokio's clock).
+    pub latency: Mutex<Duration>,
+    plan: Mutex<FaultPlan>,
+}
+
+impl<B: TrafficBackend> FaultyBackend<B> {
+    pub fn new(inner: B) -> FaultyBackend<B> {
+        FaultyBackend {
+            inner,
+            applies: AtomicUsize::new(0),
+            latency: Mutex::new(Duration::ZERO),
+            plan: Mutex::new(Box::new(|_, _| Fault::None)),
+        }
+    }
+
+    /// Replaces the fault plan (e.g. between a run and its rollback).
+    pub fn faults(&self, plan: impl Fn(usize, &Batch) -> Fault + Send + Sync + 'static) {
+        *self.plan.lock().unwrap() = Box::new(plan);
+    }
+}
+
+fn error(transient: bool, batch: &Batch) -> BackendError {
+    let (operation, target, message) = (
+        "apply".to_string(),
+        batch.key.to_string(),
+        "injected".to_string(),
+    );
+    if transient {
+        BackendError::Transient {
+            operation,
+            target,
+            message,
+        }
+    } else {
+        BackendError::Permanent {
+            operation,
+            target,
+            message,
+        }
+    }
+}
+
+#[async_trait]
+impl TrafficBackend for FaultyBackend<MemBackend> {
+    fn name(&self) -> &'static str {
+        "faulty"
+    }
+
+    async fn read(&self, dials: &[String]) -> Result<Weights, BackendError> {
+        self.inner.read(dials).await
+    }
+
+    async fn apply(&self, batch: &Batch) -> Result<Receipt, BackendError> {
+        let n = self.applies.fetch_add(1, Ordering::SeqCst) + 1;
+        let fault = (self.plan.lock().unwrap())(n, batch);
+        let latency = *self.latency.lock().unwrap();
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        match fault {
+            Fault::None => self.inner.apply(batch).await,
+            Fault::Transient => Err(error(true, batch)),
+            Fault::Permanent => Err(error(false, batch)),
+            Fault::TamperAfter(dial, member, weight) => {
+                let receipt = self.inner.apply(batch).await?;
+                self.inner.set(&dial, &member, weight);
+                Ok(receipt)
+            }
+        }
+    }
+
+    async fn wait_propagated(&self, receipt: &Receipt) -> Result<(), BackendError> {
+        self.inner.wait_propagated(receipt).await
+    }
+}
+
+type Script = Box<dyn Fn(usize, &Check, Option<&str>) -> Option<f64> + Send + Sync>;
+type Hook = Box<dyn FnMut(&ProgressEvent) + Send>;
+
+/// A metric source whose value depends on how many fetches were made: fetch `n` (from 0)
+/// returns `value(n)`, `None` meaning "source down".
+pub struct ScriptedSource {
+    pub fetches: AtomicUsize,
+    script: Script,
+    pub log: Mutex<Vec<(String, Option<String>)>>,
+}
+
+impl ScriptedSource {
+    pub fn new(
+        script: impl Fn(usize, &Check, Option<&str>) -> Option<f64> + Send + Sync + 'static,
+    ) -> ScriptedSource {
+        ScriptedSource {
+            fetches: AtomicUsize::new(0),
+            script: Box::new(script),
+            log: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Always healthy.
+    pub fn healthy() -> ScriptedSource {
+        ScriptedSource::new(|_, _, _| Some(1.0))
+    }
+
+    /// With the one global check of [`playbook`]: fetch 0 is before the run, fetch k+1 the
+    /// check of step group k; group `k` fails (value 100 > max 5).
+    pub fn failing_at_group(k: usize) -> ScriptedSource {
+        ScriptedSource::new(move |n, _, _| Some(if n == k + 1 { 100.0 } else { 1.0 }))
+    }
+}
+
+#[async_trait]
+impl MetricSource for ScriptedSource {
+    async fn fetch(&self, check: &Check, region: Option<&str>) -> Result<f64, SourceError> {
+        let n = self.fetches.fetch_add(1, Ordering::SeqCst);
+        self.log
+            .lock()
+            .unwrap()
+            .push((check.name.clone(), region.map(str::to_string)));
+        (self.script)(n, check, region).ok_or_else(|| SourceError("source down".into()))
+    }
+}
+
+/// Collects events; `StepStarted` also goes on the timeline.
+#[derive(Default)]
+pub struct Collector {
+    pub events: Mutex<Vec<ProgressEvent>>,
+    /// When each event came (tokio's clock).
+    pub times: Mutex<Vec<tokio::time::Instant>>,
+    pub timeline: Timeline,
+    /// Called on every event (e.g. to press Ctrl-C at a chosen moment).
+    pub on_event: Mutex<Option<Hook>>,
+}
+
+impl Collector {
+    pub fn new(timeline: Timeline) -> Collector {
+        Collector {
+            timeline,
+            ..Collector::default()
+        }
+    }
+
+    pub fn events(&self) -> Vec<ProgressEvent> {
+        self.events.lock().unwrap().clone()
+    }
+}
+
+impl Progress for Collector {
+    fn event(&self, event: &ProgressEvent) {
+        if let ProgressEvent::StepStarted { index, .. } = event {
+            self.timeline.lock().unwrap().push(format!("step {index}"));
+        }
+        self.events.lock().unwrap().push(event.clone());
+        self.times.lock().unwrap().push(tokio::time::Instant::now());
+        if let Some(hook) = self.on_event.lock().unwrap().as_mut() {
+            hook(event);
+        }
+    }
+}
+
+/// Answers approval questions from a script (then no).
+#[derive(Default)]
+pub struct Scripted {
+    pub answers: Mutex<Vec<bool>>,
+    pub asked: Mutex<Vec<String>>,
+}
+
+impl Scripted {
+    pub fn answering(answers: &[bool]) -> Scripted {
+        Scripted {
+            answers: Mutex::new(answers.iter().rev().copied().collect()),
+            asked: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+#[async_trait]
+impl Prompter for Scripted {
+    async fn confirm(&self, question: &str) -> bool {
+        self.asked.lock().unwrap().push(question.to_string());
+        self.answers.lock().unwrap().pop().unwrap_or(false)
+    }
+}
+
+/// Journal records in memory; fails every append after `fail_after` records, if set.
+#[derive(Default)]
+pub struct MemSink {
+    pub records: Vec<Record>,
+    pub fail_after: Option<usize>,
+}
+
+impl Sink for MemSink {
+    fn append(&mut self, record: &Record) -> Result<(), String> {
+        if self.fail_after.is_some_and(|n| self.records.len() >= n) {
+            return Err("disk full (injected)".into());
+        }
+        self.records.push(record.clone());
+        Ok(())
+    }
+}
+
+impl MemSink {
+    /// The records as a run log (state derived as the journal does).
+    pub fn log(&self) -> RunLog {
+        RunLog::from_records(self.records.clone()).expect("starts with run_started")
+    }
+
+    /// Short names of the records, for order assertions.
+    pub fn kinds(&self) -> Vec<String> {
+        self.records.iter().map(kind).collect()
+    }
+}
+
+pub fn kind(record: &Record) -> String {
+    match record {
+        Record::RunStarted { .. } => "run_started".into(),
+        Record::ChecksBaseline { .. } => "checks_baseline".into(),
+        Record::StepIntent { index, .. } => format!("intent {index}"),
+        Record::StepApplied { index, .. } => format!("applied {index}"),
+        Record::StepChecked { index, .. } => format!("checked {index}"),
+        Record::Approved { percent, .. } => format!("approved {percent}"),
+        Record::Aborted { .. } => "aborted".into(),
+        Record::Paused { .. } => "paused".into(),
+        Record::Resumed { .. } => "resumed".into(),
+        Record::RollbackIntent { .. } => "rollback_intent".into(),
+        Record::RollbackDone { .. } => "rollback_done".into(),
+        Record::RollbackFailed { .. } => "rollback_failed".into(),
+        Record::RunFinished { state, .. } => format!("finished {state:?}"),
+    }
+}
+
+fn members(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(m, r)| (m.to_string(), r.to_string()))
+        .collect()
+}
+
+fn route53(id: &str, zone: &str) -> Dial {
+    Dial {
+        id: id.to_string(),
+        kind: DialKind::Route53 {
+            hosted_zone_id: zone.to_string(),
+            record: format!("{id}.example.com."),
+            record_type: "CNAME".to_string(),
+        },
+        members: members(&[
+            ("use1", "us-east-1"),
+            ("usw2", "us-west-2"),
+            ("euw1", "eu-west-1"),
+        ]),
+    }
+}
+
+fn service(name: &str, depends_on: &[&str], dials: Vec<Dial>) -> Service {
+    let per_region = |v: f64| {
+        ["us-east-1", "us-west-2", "eu-west-1"]
+            .iter()
+            .map(|r| (r.to_string(), v))
+            .collect()
+    };
+    Service {
+        name: name.to_string(),
+        depends_on: depends_on.iter().map(|s| s.to_string()).collect(),
+        capacity: per_region(10_000.0),
+        load: per_region(1_000.0),
+        max_utilization: None,
+        dials,
+    }
+}
+
+/// Three regions; `edge` (route53 in zone Z1 + alb listener in us-east-1) and `auth`
+/// (route53 in Z1) call `api` (route53 in zone Z2), which calls `db` (a sim dial). So
+/// waves are [edge, auth], [api], [db].
+pub fn topology() -> Topology {
+    let alb = Dial {
+        id: "alb".to_string(),
+        kind: DialKind::Alb {
+            region: "us-east-1".to_string(),
+            listener_arn: Some("arn:listener/edge".to_string()),
+            rule_arn: None,
+        },
+        members: members(&[("tg-local", "us-east-1"), ("tg-proxy-west", "us-west-2")]),
+    };
+    let sim = Dial {
+        id: "sim".to_string(),
+        kind: DialKind::Sim,
+        members: members(&[
+            ("use1", "us-east-1"),
+            ("usw2", "us-west-2"),
+            ("euw1", "eu-west-1"),
+        ]),
+    };
+    let services = vec![
+        service("edge", &["api"], vec![route53("dns", "Z1"), alb]),
+        service("auth", &["api"], vec![route53("dns", "Z1")]),
+        service("api", &["db"], vec![route53("dns", "Z2")]),
+        service("db", &[], vec![sim]),
+    ];
+    Topology {
+        name: "test".to_string(),
+        regions: vec![
+            "us-east-1".to_string(),
+            "us-west-2".to_string(),
+            "eu-west-1".to_string(),
+        ],
+        max_utilization: 0.8,
+        backend: None,
+        metrics: Default::default(),
+        services: services.into_iter().map(|s| (s.name.clone(), s)).collect(),
+    }
+}
+
+/// One global check "errors" (max 5) from the sim source; steps 25/50/100; bake 2m,
+/// propagation 30s; rollback on abort.
+pub fn playbook() -> Playbook {
+    Playbook {
+        name: "test".to_string(),
+        steps: vec![25, 50, 100],
+        bake: Duration::from_secs(120),
+        propagation: Duration::from_secs(30),
+        hold: Duration::from_secs(600),
+        deadline: None,
+        on_abort: OnAbort::Rollback,
+        checks: vec![Check {
+            name: "errors".to_string(),
+            source: CheckSource::Sim {
+                metric: SimMetric::ErrorRate,
+                service: None,
+            },
+            per: Per::Global,
+            threshold: Threshold {
+                max: Some(5.0),
+                ..Threshold::default()
+            },
+            consecutive: 1,
+            interval: Duration::from_secs(30),
+        }],
+        approval: Approval::default(),
+    }
+}
+
+/// Plans evacuating us-east-1 from the simulator's start weights.
+pub fn plan_for(topology: &Topology, playbook: &Playbook) -> Plan {
+    let observed = plan::initial_weights(topology);
+    plan::plan(&PlanInput {
+        topology,
+        playbook,
+        operation: Operation::Evacuate,
+        region: "us-east-1",
+        observed: &observed,
+        restore_to: None,
+    })
+    .expect("plans")
+}
+
+pub fn header(plan: &Plan) -> RunHeader {
+    RunHeader {
+        id: "run-1".to_string(),
+        operation: plan.operation,
+        region: plan.region.clone(),
+        command: "evacuate".to_string(),
+        topology: plan.topology.clone(),
+        topology_path: "topology.yaml".to_string(),
+        playbook_path: "playbook.yaml".to_string(),
+        backend: "mem".to_string(),
+        host: "test".to_string(),
+        pid: 1,
+        started_at: "2026-11-23T09:00:00Z".to_string(),
+        dry_run: false,
+    }
+}
+
+/// Fast retries for tests (paused time makes them free anyway).
+pub fn options() -> ExecOptions {
+    ExecOptions {
+        retry_attempts: 4,
+        retry_min_delay: Duration::from_millis(100),
+        retry_max_delay: Duration::from_secs(1),
+        ..ExecOptions::default()
+    }
+}
+
+/// Everything one test needs, owned, so an [`Executor`] can borrow it.
+pub struct World {
+    pub topology: Topology,
+    pub playbook: Playbook,
+    pub plan: Plan,
+    pub timeline: Timeline,
+    pub backend: FaultyBackend<MemBackend>,
+    pub source: ScriptedSource,
+    pub progress: Collector,
+    pub prompter: Scripted,
+    pub options: ExecOptions,
+    pub ctrl_c: Arc<tokio::sync::watch::Sender<u32>>,
+}
+
+impl World {
+    pub fn new() -> World {
+        World::with(topology(), playbook())
+    }
+
+    pub fn with(topology: Topology, playbook: Playbook) -> World {
+        let plan = plan_for(&topology, &playbook);
+        let timeline = Timeline::default();
+        let backend = FaultyBackend::new(MemBackend::new(plan.baseline.clone(), timeline.clone()));
+        World {
+            topology,
+            playbook,
+            plan,
+            progress: Collector::new(timeline.clone()),
+            timeline,
+            backend,
+            source: ScriptedSource::healthy(),
+            prompter: Scripted::default(),
+            options: options(),
+            ctrl_c: Arc::new(tokio::sync::watch::channel(0).0),
+        }
+    }
+
+    pub fn executor(&self) -> Executor<'_> {
+        Executor {
+            topology: &self.topology,
+            playbook: &self.playbook,
+            backend: &self.backend,
+            source: &self.source,
+            progress: &self.progress,
+            prompter: &self.prompter,
+            options: self.options.clone(),
+            interrupts: self.ctrl_c.subscribe(),
+        }
+    }
+
+    /// Live weights of the dials of the plan's baseline.
+    pub fn live(&self) -> Weights {
+        self.backend.inner.snapshot()
+    }
+
+    /// Calls `hook` on every progress event.
+    pub fn on_event(&self, hook: impl FnMut(&ProgressEvent) + Send + 'static) {
+        *self.progress.on_event.lock().unwrap() = Some(Box::new(hook));
+    }
+
+    /// Presses Ctrl-C once more.
+    pub fn press(sender: &tokio::sync::watch::Sender<u32>) {
+        sender.send_modify(|n| *n += 1);
+    }
+
+    pub async fn resume(&self, sink: &mut MemSink) -> crate::exec::Outcome {
+        let log = sink.log();
+        self.executor().resume_with(&log, sink).await
+    }
+
+    pub async fn rollback(&self, sink: &mut MemSink) -> crate::exec::Outcome {
+        let log = sink.log();
+        self.executor().rollback_with(&log, sink).await
+    }
+
+    /// The number of apply calls logged after each `step N` marker, by N.
+    pub fn applies_per_group(&self) -> BTreeMap<usize, usize> {
+        let mut out = BTreeMap::new();
+        let mut current = None;
+        for line in self.timeline.lock().unwrap().iter() {
+            if let Some(n) = line.strip_prefix("step ") {
+                current = n.parse().ok();
+                out.entry(current.unwrap()).or_insert(0);
+            } else if let Some(n) = current {
+                *out.entry(n).or_insert(0) += 1;
+            }
+        }
+        out
+    }
+
+    pub async fn run(&self, sink: &mut MemSink) -> crate::exec::Outcome {
+        self.executor()
+            .run_with(&self.plan, header(&self.plan), sink)
+            .await
+    }
+}
