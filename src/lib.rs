@@ -5,6 +5,7 @@
 
 pub mod backend;
 pub mod checks;
+pub mod cli;
 pub mod exec;
 pub mod graph;
 pub mod journal;

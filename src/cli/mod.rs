@@ -1,0 +1,319 @@
+//! The command line: clap definitions, resolved into settings, one file per command.
+//!
+//! Errors are sorted into kinds here, once, and mapped to SPEC exit codes in [`CliError`].
+
+mod backend;
+mod files;
+mod graph;
+mod plan;
+mod progress;
+mod report;
+mod run;
+mod status;
+mod validate;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::model::Diagnostics;
+
+/// kong: evacuate traffic from a cloud region in safe steps, and bring it back.
+#[derive(Debug, Parser)]
+#[command(name = "kong", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Clone, Args)]
+pub struct Common {
+    /// Topology file, or a directory holding exactly one topology file.
+    #[arg(long, global = true, default_value = "topology", env = "KONG_TOPOLOGY")]
+    pub topology: PathBuf,
+    /// Playbook file, or a directory of playbooks (`validate` checks all of them; other
+    /// commands take `<dir>/<command>.yaml`, else `<dir>/evacuate.yaml`).
+    #[arg(long, global = true, default_value = "playbooks", env = "KONG_PLAYBOOK")]
+    pub playbook: PathBuf,
+    /// Where runs, journals, locks and the simulator's world are kept.
+    #[arg(long, global = true, default_value = ".kong", env = "KONG_STATE_DIR")]
+    pub state_dir: PathBuf,
+    /// Traffic backend; default: the topology's `backend:`, else `sim`.
+    #[arg(long, global = true, value_enum)]
+    pub backend: Option<BackendArg>,
+}
+
+/// `--backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendArg {
+    /// The embedded simulator (state in the state dir).
+    Sim,
+    /// Route 53 and ELBv2 through the AWS SDK.
+    Aws,
+}
+
+/// Output format of `kong plan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    /// Terraform-like, one line per dial change.
+    Text,
+    /// For a pull-request comment.
+    Markdown,
+    /// The SPEC plan JSON.
+    Json,
+}
+
+/// Output format of `kong graph`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    /// Graphviz DOT.
+    Dot,
+    /// Mermaid flowchart.
+    Mermaid,
+}
+
+/// `evacuate` or `restore`, for `kong plan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OperationArg {
+    /// Move traffic away from the region.
+    Evacuate,
+    /// Bring it back to the baseline of the region's last evacuation.
+    Restore,
+}
+
+/// Output format of `kong status` and `kong runs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// For people.
+    Text,
+    /// For programs (stdout stays pure JSON).
+    Json,
+}
+
+/// Flags of every command that moves traffic.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct RunFlags {
+    /// Skip the initial confirmation (approval gates still apply: see --approve).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Approve every approval gate of the playbook in advance (needed when not on a terminal).
+    #[arg(long)]
+    pub approve: bool,
+    /// Run pre-flight and evaluate every check without changing a weight.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Simulator only: divide bake, propagation and hold waits by N (demos, tests).
+    #[arg(long, default_value_t = 1.0, value_name = "N")]
+    pub time_scale: f64,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check every topology and playbook file; changes nothing.
+    Validate {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Print the plan of an evacuation or restore from the live weights; changes nothing.
+    Plan {
+        /// `evacuate` or `restore`.
+        #[arg(value_enum)]
+        operation: OperationArg,
+        /// The region.
+        region: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: PlanFormat,
+        /// Also save the JSON plan to this file (for `kong evacuate --plan FILE`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Evacuate REGION: plan, pre-flight, confirm, then shift traffic away step by step.
+    Evacuate {
+        /// The region to evacuate.
+        region: String,
+        /// Execute this saved plan (from `kong plan --out`) instead of planning anew;
+        /// refused if the live weights or the files differ from when it was made.
+        #[arg(long, value_name = "FILE")]
+        plan: Option<PathBuf>,
+        #[command(flatten)]
+        flags: RunFlags,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Fail back REGION to the baseline of its last evacuation, stepwise, callees first.
+    Restore {
+        /// The region to restore.
+        region: String,
+        /// Execute this saved restore plan instead of planning anew.
+        #[arg(long, value_name = "FILE")]
+        plan: Option<PathBuf>,
+        #[command(flatten)]
+        flags: RunFlags,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Evacuate REGION, hold, restore, and print the report; exit code of the worst phase.
+    Drill {
+        /// The region to drill.
+        region: String,
+        /// Time to stay evacuated (default: the playbook's `hold`), e.g. `10m`.
+        #[arg(long, value_parser = parse_duration)]
+        hold: Option<std::time::Duration>,
+        #[command(flatten)]
+        flags: RunFlags,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Live shares per service and region, the run in progress, who holds the lock.
+    Status {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: OutputFormat,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Continue a paused or interrupted run from its journal.
+    Resume {
+        /// The run id (see `kong runs`).
+        run: String,
+        #[command(flatten)]
+        flags: RunFlags,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Return every dial a paused, interrupted or failed run touched to its baseline.
+    Rollback {
+        /// The run id (see `kong runs`).
+        run: String,
+        #[command(flatten)]
+        flags: RunFlags,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Run history, oldest first.
+    Runs {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: OutputFormat,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// A Markdown report of one run with its timeline, for a game-day write-up.
+    Report {
+        /// The run id (see `kong runs`).
+        run: String,
+        /// Write the report to FILE instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Print the dependency topology as DOT or Mermaid.
+    Graph {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "dot")]
+        format: GraphFormat,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    crate::model::parse_duration(text)
+}
+
+/// A failure, sorted by what the user should make of it; carries the SPEC exit code.
+#[derive(Debug)]
+pub enum CliError {
+    /// Bad invocation (exit 2).
+    Usage(String),
+    /// Invalid topology or playbook (exit 2).
+    Invalid(Diagnostics),
+    /// Refused before the first change (exit 3).
+    Refused(String),
+    /// Something unexpected (exit 1).
+    Unexpected(anyhow::Error),
+}
+
+impl CliError {
+    /// The SPEC exit code.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Usage(_) | CliError::Invalid(_) => 2,
+            CliError::Refused(_) => 3,
+            CliError::Unexpected(_) => 1,
+        }
+    }
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CliError::Usage(m) => write!(f, "error: {m}"),
+            CliError::Invalid(d) => write!(f, "{}", d.to_string().trim_end()),
+            CliError::Refused(m) => write!(f, "refused: {m}"),
+            CliError::Unexpected(e) => write!(f, "error: {e:#}"),
+        }
+    }
+}
+
+impl From<Diagnostics> for CliError {
+    fn from(d: Diagnostics) -> Self {
+        CliError::Invalid(d)
+    }
+}
+
+/// Runs the parsed command; returns the process exit code.
+pub fn run(cli: Cli) -> Result<i32, CliError> {
+    match cli.command {
+        Command::Validate { common } => validate::run(&common),
+        Command::Plan {
+            operation,
+            region,
+            format,
+            out,
+            common,
+        } => plan::run(&common, operation, &region, format, out.as_deref()),
+        Command::Graph { format, common } => graph::run(&common, format),
+        Command::Evacuate {
+            region,
+            plan,
+            flags,
+            common,
+        } => run::evacuate_or_restore(
+            &common,
+            &flags,
+            crate::plan::Operation::Evacuate,
+            &region,
+            plan.as_deref(),
+        ),
+        Command::Restore {
+            region,
+            plan,
+            flags,
+            common,
+        } => run::evacuate_or_restore(
+            &common,
+            &flags,
+            crate::plan::Operation::Restore,
+            &region,
+            plan.as_deref(),
+        ),
+        Command::Drill {
+            region,
+            hold,
+            flags,
+            common,
+        } => run::drill(&common, &flags, &region, hold),
+        Command::Status { format, common } => status::status(&common, format),
+        Command::Resume { run, flags, common } => run::recover(&common, &flags, &run, false),
+        Command::Rollback { run, flags, common } => run::recover(&common, &flags, &run, true),
+        Command::Runs { format, common } => status::runs(&common, format),
+        Command::Report { run, out, common } => report::run(&common, &run, out.as_deref()),
+    }
+}

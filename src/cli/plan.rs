@@ -1,0 +1,140 @@
+//! `kong plan evacuate|restore REGION`: the plan from live weights; changes nothing.
+
+use std::path::Path;
+
+use super::{backend, files, CliError, Common, OperationArg, PlanFormat};
+use crate::journal::{self, RunState};
+use crate::model::{BackendKind, Topology};
+use crate::plan::{self, Operation, Plan, PlanError, PlanInput, Weights, render};
+
+/// Plans and prints; exit 3 when pre-flight fails, so CI on a pull request notices.
+pub fn run(
+    common: &Common,
+    operation: OperationArg,
+    region: &str,
+    format: PlanFormat,
+    out: Option<&Path>,
+) -> Result<i32, CliError> {
+    let operation = match operation {
+        OperationArg::Evacuate => Operation::Evacuate,
+        OperationArg::Restore => Operation::Restore,
+    };
+    let loaded = files::load(common, operation.as_str())?;
+    let kind = files::backend_kind(common, Some(&loaded.topology));
+    let line = files::backend_line(kind, common);
+    match format {
+        PlanFormat::Json => eprintln!("{line}"),
+        PlanFormat::Text | PlanFormat::Markdown => println!("{line}"),
+    }
+    let rt = backend::runtime()?;
+    let backend = backend::open(common, &loaded.topology)?;
+    let observed = rt.block_on(backend::read_all(backend.as_ref(), &loaded.topology))?;
+    let plan = make_plan(common, &loaded, kind, operation, region, &observed)?;
+    let rendered = match format {
+        PlanFormat::Text => render::text(&plan),
+        PlanFormat::Markdown => render::markdown(&plan),
+        PlanFormat::Json => render::json(&plan),
+    };
+    print!("{rendered}");
+    if let Some(path) = out {
+        std::fs::write(path, render::json(&plan)).map_err(|e| {
+            CliError::Usage(format!("cannot write the plan to {}: {e}", path.display()))
+        })?;
+        eprintln!("plan saved to {}", path.display());
+    }
+    if !plan.preflight_ok() {
+        eprintln!(
+            "pre-flight fails: {}",
+            preflight_failures(&plan).join("; ")
+        );
+        return Ok(3);
+    }
+    Ok(0)
+}
+
+/// Plans `operation region` from `observed`, with hashes filled in.
+pub fn make_plan(
+    common: &Common,
+    loaded: &files::Loaded,
+    kind: BackendKind,
+    operation: Operation,
+    region: &str,
+    observed: &Weights,
+) -> Result<Plan, CliError> {
+    let restore_to = match operation {
+        Operation::Evacuate => None,
+        Operation::Restore => Some(restore_baseline(common, &loaded.topology, kind, region)?),
+    };
+    let mut plan = plan::plan(&PlanInput {
+        topology: &loaded.topology,
+        playbook: &loaded.playbook,
+        operation,
+        region,
+        observed,
+        restore_to: restore_to.as_ref(),
+    })
+    .map_err(plan_error)?;
+    plan.topology_hash = loaded.topology_hash.clone();
+    plan.playbook_hash = loaded.playbook_hash.clone();
+    Ok(plan)
+}
+
+/// The baseline to restore `region` to: that of the last evacuation of `region` that left
+/// traffic moved; on the simulator without one, its start state.
+pub fn restore_baseline(
+    common: &Common,
+    topology: &Topology,
+    kind: BackendKind,
+    region: &str,
+) -> Result<Weights, CliError> {
+    let runs = journal::list_runs(&common.state_dir)
+        .map_err(|e| CliError::Unexpected(anyhow::anyhow!(e)))?;
+    let last = runs.iter().rev().find(|log| {
+        log.header.operation == Operation::Evacuate
+            && log.header.region == region
+            && log.header.topology == topology.name
+            && !log.header.dry_run
+            && !matches!(log.state, RunState::Refused | RunState::RolledBack)
+    });
+    if let Some(log) = last {
+        return Ok(log.baseline().clone());
+    }
+    match kind {
+        BackendKind::Sim => Ok(plan::initial_weights(topology)),
+        BackendKind::Aws => Err(CliError::Refused(format!(
+            "no evacuation of {region} is recorded in {}: there is no baseline to restore to",
+            common.state_dir.display()
+        ))),
+    }
+}
+
+/// Maps a planner refusal to an exit code: a region the topology lacks is a bad
+/// invocation; a topology that cannot be drained is a pre-flight refusal.
+pub fn plan_error(err: PlanError) -> CliError {
+    match err {
+        PlanError::UnknownRegion { .. } => CliError::Usage(err.to_string()),
+        PlanError::Cycle { .. } | PlanError::InvalidSchedule { .. } => {
+            CliError::Usage(err.to_string())
+        }
+        _ => CliError::Refused(err.to_string()),
+    }
+}
+
+/// One sentence per failing pre-flight row.
+pub fn preflight_failures(plan: &Plan) -> Vec<String> {
+    plan.preflight
+        .iter()
+        .filter(|r| !r.ok)
+        .map(|r| {
+            format!(
+                "{} in {}: projected {:.0} req/s on capacity {:.0} is {:.1}% > {:.1}% allowed",
+                r.service,
+                r.region,
+                r.projected_load,
+                r.capacity,
+                r.utilization * 100.0,
+                r.max_utilization * 100.0
+            )
+        })
+        .collect()
+}

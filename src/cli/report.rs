@@ -1,0 +1,250 @@
+//! `kong report RUN`: a Markdown write-up of one run (or of a drill's two runs), built only
+//! from the journal, so it can be produced after a crash too.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use super::{CliError, Common};
+use crate::journal::{self, CheckResult, Record, RunLog};
+use crate::model::Topology;
+
+/// Prints the report of a run; a drill's evacuation shows its restore too.
+pub fn run(common: &Common, run_id: &str, out: Option<&std::path::Path>) -> Result<i32, CliError> {
+    let log = journal::read_run(&common.state_dir, &run_id.to_string()).map_err(|e| match e {
+        journal::JournalError::UnknownRun(_) => CliError::Usage(e.to_string()),
+        other => CliError::Unexpected(other.into()),
+    })?;
+    // The topology, when its file is still there, gives the shares before the first step.
+    let topology = crate::model::load_topology(std::path::Path::new(&log.header.topology_path)).ok();
+    let report = markdown(&[log], topology.as_ref());
+    match out {
+        Some(path) => std::fs::write(path, &report)
+            .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", path.display())))?,
+        None => print!("{report}"),
+    }
+    Ok(0)
+}
+
+/// Seconds between two RFC 3339 times, when both parse.
+fn seconds_between(from: &str, to: &str) -> Option<f64> {
+    let a: jiff::Timestamp = from.parse().ok()?;
+    let b: jiff::Timestamp = to.parse().ok()?;
+    Some((b.as_millisecond() - a.as_millisecond()) as f64 / 1000.0)
+}
+
+fn fmt_secs(s: f64) -> String {
+    if s >= 60.0 {
+        format!("{}m{:02}s", (s / 60.0).floor() as u64, (s % 60.0).round() as u64)
+    } else {
+        format!("{s:.1}s")
+    }
+}
+
+fn time_of(at: &str) -> String {
+    // 2026-11-23T09:03:12.345Z -> 09:03:12
+    at.split('T')
+        .nth(1)
+        .map(|t| t.chars().take(8).collect())
+        .unwrap_or_else(|| at.to_string())
+}
+
+fn fmt_shares(shares: &BTreeMap<String, f64>) -> String {
+    shares
+        .iter()
+        .map(|(r, s)| format!("{r} {:.1}%", s * 100.0))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn fmt_check(c: &CheckResult) -> String {
+    let value = c
+        .value
+        .map(|v| format!("{v:.4}"))
+        .unwrap_or_else(|| "no data".to_string());
+    let region = c.region.as_deref().map(|r| format!(" @{r}")).unwrap_or_default();
+    let mark = if c.ok { "✅" } else { "❌" };
+    let detail = c.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
+    format!("{mark} {}{region}: {value} vs {}{detail}", c.name, c.threshold)
+}
+
+/// The Markdown report of one or more runs (a drill passes its evacuation and restore).
+pub fn markdown(logs: &[RunLog], topology: Option<&Topology>) -> String {
+    let mut out = String::new();
+    for log in logs {
+        section(&mut out, log, topology);
+    }
+    out
+}
+
+fn section(out: &mut String, log: &RunLog, topology: Option<&Topology>) {
+    let h = &log.header;
+    let plan = log.plan();
+    let _ = writeln!(out, "# kong {} {} — run `{}`\n", h.operation, h.region, h.id);
+    let _ = writeln!(out, "| | |\n| --- | --- |");
+    let _ = writeln!(out, "| command | `{}`{} |", h.command, if h.dry_run { " (dry run)" } else { "" });
+    let _ = writeln!(out, "| backend | `{}` |", h.backend);
+    let _ = writeln!(out, "| topology | `{}` ({}) |", h.topology, h.topology_path);
+    let _ = writeln!(out, "| playbook | `{}` ({}) |", plan.playbook, h.playbook_path);
+    let _ = writeln!(out, "| host | {} (pid {}) |", h.host, h.pid);
+    let _ = writeln!(out, "| started | {} |", h.started_at);
+    if let Some(end) = log.finished_at() {
+        let dur = seconds_between(&h.started_at, end).map(fmt_secs).unwrap_or_default();
+        let _ = writeln!(out, "| finished | {end} ({dur}) |");
+    }
+    let _ = writeln!(out, "| outcome | **{}** |", super::run::state_name(log.state));
+    if let Some(reason) = log.aborted_reason() {
+        let _ = writeln!(out, "| abort reason | {reason} |");
+    }
+    let _ = writeln!(out, "| waves | {} |", plan.waves.len());
+    let _ = writeln!(out, "| API calls | {} |", log.api_calls_total());
+    let _ = writeln!(out);
+
+    // Shares of each service before and after each step group, from the plan.
+    let mut before: BTreeMap<&str, BTreeMap<String, f64>> = BTreeMap::new();
+    if let Some(topology) = topology {
+        for service in plan.final_shares.keys() {
+            if let Some(svc) = topology.services.get(service) {
+                before.insert(
+                    service.as_str(),
+                    crate::plan::served_shares(topology, svc, &plan.baseline),
+                );
+            }
+        }
+    }
+    let _ = writeln!(out, "## Timeline\n");
+    let _ = writeln!(
+        out,
+        "| time | step | wave | % | services | shares before → after | checks | API calls | took |"
+    );
+    let _ = writeln!(out, "| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    let mut intent_at: BTreeMap<usize, String> = BTreeMap::new();
+    let mut calls: BTreeMap<usize, u32> = BTreeMap::new();
+    let mut pending: BTreeMap<usize, (usize, u32, Vec<String>)> = BTreeMap::new();
+    let mut rows: Vec<String> = Vec::new();
+    for record in &log.records {
+        match record {
+            Record::StepIntent { at, index, wave, percent, services, .. } => {
+                intent_at.insert(*index, at.clone());
+                pending.insert(*index, (*wave, *percent, services.clone()));
+            }
+            Record::StepApplied { index, api_calls, .. } => {
+                calls.insert(*index, *api_calls);
+            }
+            Record::StepChecked { at, index, results } => {
+                if let Some((wave, percent, services)) = pending.remove(index) {
+                    rows.push(row(
+                        plan, &mut before, intent_at.get(index).map(String::as_str), Some(at), *index,
+                        wave, percent, &services, results, calls.get(index).copied(),
+                    ));
+                }
+            }
+            Record::Aborted { at, reason } => {
+                for (index, (wave, percent, services)) in std::mem::take(&mut pending) {
+                    rows.push(row(
+                        plan, &mut before, intent_at.get(&index).map(String::as_str), Some(at), index,
+                        wave, percent, &services, &[], calls.get(&index).copied(),
+                    ));
+                }
+                rows.push(format!("| {} | **abort** | | | | {reason} | | | |", time_of(at)));
+            }
+            Record::Approved { at, percent, by } => {
+                rows.push(format!("| {} | approval | | >{percent} | | approved by {by} | | | |", time_of(at)));
+            }
+            Record::Paused { at } => rows.push(format!("| {} | **paused** | | | | | | | |", time_of(at))),
+            Record::Resumed { at, host, pid } => {
+                rows.push(format!("| {} | resumed | | | | by {host} (pid {pid}) | | | |", time_of(at)))
+            }
+            Record::RollbackIntent { at, weights } => rows.push(format!(
+                "| {} | **rollback** | | | | restoring {} dials to baseline | | | |",
+                time_of(at),
+                weights.len()
+            )),
+            Record::RollbackDone { at } => rows.push(format!(
+                "| {} | rollback done | | | | every touched dial read back at baseline | | | |",
+                time_of(at)
+            )),
+            Record::RollbackFailed { at, reason, left } => rows.push(format!(
+                "| {} | **rollback failed** | | | | {reason}; left: {} | | | |",
+                time_of(at),
+                left.join(", ")
+            )),
+            _ => {}
+        }
+    }
+    for (index, (wave, percent, services)) in pending {
+        rows.push(row(
+            plan, &mut before, intent_at.get(&index).map(String::as_str), None, index, wave, percent,
+            &services, &[], calls.get(&index).copied(),
+        ));
+    }
+    for r in rows {
+        let _ = writeln!(out, "{r}");
+    }
+    let _ = writeln!(out);
+    if let Some(values) = log.checks_baseline()
+        && !values.is_empty()
+    {
+        let _ = writeln!(out, "## Checks measured before the first change\n");
+        let _ = writeln!(out, "| check | region | value |\n| --- | --- | --- |");
+        for (check, by_region) in values {
+            for (region, v) in by_region {
+                let region = if region.is_empty() { "(global)" } else { region };
+                let _ = writeln!(out, "| {check} | {region} | {v:.4} |");
+            }
+        }
+        let _ = writeln!(out);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn row<'p>(
+    plan: &'p crate::plan::Plan,
+    before: &mut BTreeMap<&'p str, BTreeMap<String, f64>>,
+    started: Option<&str>,
+    ended: Option<&String>,
+    index: usize,
+    wave: usize,
+    percent: u32,
+    services: &[String],
+    results: &[CheckResult],
+    api_calls: Option<u32>,
+) -> String {
+    let mut shares = Vec::new();
+    for service in services {
+        let after = plan
+            .steps
+            .iter()
+            .find(|s| &s.service == service && s.wave == wave && s.percent == percent)
+            .map(|s| s.shares.clone());
+        if let Some(after) = after {
+            let prev = before.get(service.as_str()).map(fmt_shares).unwrap_or_else(|| "baseline".to_string());
+            shares.push(format!("{service}: {prev} → {}", fmt_shares(&after)));
+            // The next step of this service starts from here.
+            let key = plan
+                .final_shares
+                .keys()
+                .find(|k| *k == service)
+                .map(String::as_str);
+            if let Some(key) = key {
+                before.insert(key, after);
+            }
+        }
+    }
+    let checks = if results.is_empty() {
+        "—".to_string()
+    } else {
+        results.iter().map(fmt_check).collect::<Vec<_>>().join("<br>")
+    };
+    let took = match (started, ended) {
+        (Some(s), Some(e)) => seconds_between(s, e).map(fmt_secs).unwrap_or_default(),
+        _ => String::new(),
+    };
+    format!(
+        "| {} | {} | {wave} | {percent} | {} | {} | {checks} | {} | {took} |",
+        started.map(time_of).unwrap_or_default(),
+        index + 1,
+        services.join(", "),
+        shares.join("<br>"),
+        api_calls.map(|c| c.to_string()).unwrap_or_default(),
+    )
+}

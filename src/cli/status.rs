@@ -1,0 +1,223 @@
+//! `kong status` and `kong runs`: live shares, the run in progress, the lock holder, history.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::{backend, files, CliError, Common, OutputFormat};
+use crate::journal::{self, lock};
+use crate::plan;
+
+#[derive(Serialize)]
+struct DialStatus {
+    dial: String,
+    weights: BTreeMap<String, u32>,
+}
+
+#[derive(Serialize)]
+struct ActiveRun {
+    id: String,
+    operation: String,
+    region: String,
+    state: String,
+    started_at: String,
+    host: String,
+    pid: u32,
+    /// Whether a live process holds the lock for it (false: interrupted or paused).
+    live: bool,
+}
+
+#[derive(Serialize)]
+struct Status {
+    backend: String,
+    topology: String,
+    shares: plan::Shares,
+    dials: Vec<DialStatus>,
+    active_run: Option<ActiveRun>,
+    lock: Option<lock::LockOwner>,
+}
+
+/// Prints live shares per service and region, the active run and the lock holder.
+pub fn status(common: &Common, format: OutputFormat) -> Result<i32, CliError> {
+    let path = files::topology_file(common)?;
+    let text = files::read(&path)?;
+    let topology = crate::model::parse_topology(&path.display().to_string(), &text)?;
+    let kind = files::backend_kind(common, Some(&topology));
+    let line = files::backend_line(kind, common);
+    match format {
+        OutputFormat::Json => eprintln!("{line}"),
+        OutputFormat::Text => println!("{line}"),
+    }
+    let backend = backend::open(common, &topology)?;
+    let rt = backend::runtime()?;
+    let weights = rt.block_on(backend::read_all(backend.as_ref(), &topology))?;
+    let shares = plan::all_served_shares(&topology, &weights);
+    let holder = lock::holder(&common.state_dir, &topology.name)
+        .map_err(|e| CliError::Unexpected(e.into()))?;
+    let runs = journal::list_runs(&common.state_dir).map_err(|e| CliError::Unexpected(e.into()))?;
+    let active_run = runs
+        .iter()
+        .rev()
+        .find(|log| log.header.topology == topology.name && !log.state.is_final())
+        .map(|log| ActiveRun {
+            id: log.header.id.clone(),
+            operation: log.header.operation.to_string(),
+            region: log.header.region.clone(),
+            state: serde_json::to_value(log.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            started_at: log.header.started_at.clone(),
+            host: log.header.host.clone(),
+            pid: log.header.pid,
+            live: holder.as_ref().is_some_and(|h| h.run_id == log.header.id),
+        });
+    let status = Status {
+        backend: backend.name().to_string(),
+        topology: topology.name.clone(),
+        shares,
+        dials: weights
+            .into_iter()
+            .map(|(dial, weights)| DialStatus { dial, weights })
+            .collect(),
+        active_run,
+        lock: holder,
+    };
+    match format {
+        OutputFormat::Json => {
+            let json = serde_json::to_string_pretty(&status)
+                .map_err(|e| CliError::Unexpected(e.into()))?;
+            println!("{json}");
+        }
+        OutputFormat::Text => print!("{}", status_text(&status)),
+    }
+    Ok(0)
+}
+
+fn status_text(status: &Status) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let regions: std::collections::BTreeSet<&String> =
+        status.shares.values().flat_map(|s| s.keys()).collect();
+    let width = status.shares.keys().map(String::len).max().unwrap_or(7).max(7);
+    let _ = write!(out, "{:width$}", "service");
+    for r in &regions {
+        let _ = write!(out, "  {r:>12}");
+    }
+    let _ = writeln!(out);
+    for (service, shares) in &status.shares {
+        let _ = write!(out, "{service:width$}");
+        for r in &regions {
+            match shares.get(*r) {
+                Some(s) => {
+                    let _ = write!(out, "  {:>11.1}%", s * 100.0);
+                }
+                None => {
+                    let _ = write!(out, "  {:>12}", "-");
+                }
+            }
+        }
+        let _ = writeln!(out);
+    }
+    let _ = writeln!(out);
+    match &status.active_run {
+        Some(run) => {
+            let _ = writeln!(
+                out,
+                "active run: {} ({} {}), {}{}",
+                run.id,
+                run.operation,
+                run.region,
+                run.state,
+                if run.live {
+                    format!(", in progress on {} (pid {})", run.host, run.pid)
+                } else {
+                    format!(
+                        ", no live process: `kong resume {}` or `kong rollback {}`",
+                        run.id, run.id
+                    )
+                }
+            );
+        }
+        None => {
+            let _ = writeln!(out, "active run: none");
+        }
+    }
+    match &status.lock {
+        Some(owner) => {
+            let _ = writeln!(
+                out,
+                "lock: held by run {} on {} (pid {}) since {}, lease until {}",
+                owner.run_id, owner.host, owner.pid, owner.started_at, owner.lease_expires_at
+            );
+        }
+        None => {
+            let _ = writeln!(out, "lock: free");
+        }
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct RunRow {
+    id: String,
+    operation: String,
+    region: String,
+    command: String,
+    topology: String,
+    backend: String,
+    state: String,
+    started_at: String,
+    finished_at: Option<String>,
+    abort_reason: Option<String>,
+}
+
+/// Prints the run history, oldest first.
+pub fn runs(common: &Common, format: OutputFormat) -> Result<i32, CliError> {
+    let runs = journal::list_runs(&common.state_dir).map_err(|e| CliError::Unexpected(e.into()))?;
+    let rows: Vec<RunRow> = runs
+        .iter()
+        .map(|log| RunRow {
+            id: log.header.id.clone(),
+            operation: log.header.operation.to_string(),
+            region: log.header.region.clone(),
+            command: log.header.command.clone(),
+            topology: log.header.topology.clone(),
+            backend: log.header.backend.clone(),
+            state: serde_json::to_value(log.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            started_at: log.header.started_at.clone(),
+            finished_at: log.finished_at().map(str::to_string),
+            abort_reason: log.aborted_reason().map(str::to_string),
+        })
+        .collect();
+    match format {
+        OutputFormat::Json => {
+            let json =
+                serde_json::to_string_pretty(&rows).map_err(|e| CliError::Unexpected(e.into()))?;
+            println!("{json}");
+        }
+        OutputFormat::Text => {
+            if rows.is_empty() {
+                println!("no runs in {}", common.state_dir.display());
+            }
+            for r in &rows {
+                println!(
+                    "{}  {:<16} {:<8} {:<9} {}{}",
+                    r.id,
+                    r.state,
+                    r.command,
+                    r.backend,
+                    r.started_at,
+                    r.abort_reason
+                        .as_deref()
+                        .map(|a| format!("  aborted: {a}"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+    }
+    Ok(0)
+}
