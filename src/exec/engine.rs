@@ -87,6 +87,22 @@ impl Executor<'_> {
         outcome
     }
 
+    /// Drills: waits the playbook's `hold` (scaled), unless Ctrl-C or the deadline cuts it
+    /// short (the reason is returned). Changes nothing, journals nothing.
+    pub async fn hold(&self) -> Result<(), String> {
+        let clock = Clock::new(
+            self.interrupts.clone(),
+            self.playbook.deadline,
+            self.options.time_scale,
+        );
+        let duration = clock.scaled(self.playbook.hold);
+        self.emit(ProgressEvent::Waiting {
+            what: "hold",
+            duration,
+        });
+        clock.sleep(duration).await
+    }
+
     pub(crate) fn emit(&self, event: ProgressEvent) {
         self.progress.event(&event);
     }
@@ -204,7 +220,14 @@ impl Executor<'_> {
         plan: &Plan,
     ) -> Result<(Vec<StepGroup>, Weights), (String, Weights)> {
         let none = Weights::new();
-        let groups = steps::groups(plan).map_err(|e| format!("the plan is inconsistent: {e}"));
+        let groups = if plan.topology == self.topology.name {
+            steps::groups(plan).map_err(|e| format!("the plan is inconsistent: {e}"))
+        } else {
+            Err(format!(
+                "the plan was made for topology {}, not {}",
+                plan.topology, self.topology.name
+            ))
+        };
         self.preflight_item(
             "plan",
             &groups
@@ -372,9 +395,10 @@ impl Ctx<'_, '_> {
             percent: group.percent,
             services: group.services.clone(),
         });
+        let calls = AtomicU32::new(0);
         if entry == Entry::Fresh {
             self.clock.check().map_err(Stop::Abort)?;
-            self.expect_before(&group).await?;
+            self.expect_before(&group, &calls).await?;
             self.gate(index).await?;
             self.clock.check().map_err(Stop::Abort)?;
             self.journal(Record::StepIntent {
@@ -388,7 +412,7 @@ impl Ctx<'_, '_> {
             self.touch(&group);
         }
         if entry != Entry::ChecksOnly {
-            self.apply(&group).await?;
+            self.apply(&group, &calls).await?;
         }
         self.settle(&group).await
     }
@@ -401,10 +425,9 @@ impl Ctx<'_, '_> {
     }
 
     /// (a) The group's dials hold what the plan expects before it.
-    async fn expect_before(&self, group: &StepGroup) -> Result<(), Stop> {
+    async fn expect_before(&self, group: &StepGroup, calls: &AtomicU32) -> Result<(), Stop> {
         let dials = group.dials();
-        let calls = AtomicU32::new(0);
-        let live = calls::read(self.ex, &dials, &calls)
+        let live = calls::read(self.ex, &dials, calls)
             .await
             .map_err(|e| Stop::Abort(format!("{}: cannot read live weights: {e}", label(group))))?;
         let expected_word = if group.index == 0 {
@@ -471,15 +494,15 @@ impl Ctx<'_, '_> {
         Ok(())
     }
 
-    /// (e)-(g) Applies the group's batches, reads them back, journals `StepApplied`.
-    async fn apply(&mut self, group: &StepGroup) -> Result<(), Stop> {
+    /// (e)-(g) Applies the group's batches, reads them back, journals `StepApplied` with
+    /// every provider call of the group (`calls` already holds the drift read).
+    async fn apply(&mut self, group: &StepGroup, calls: &AtomicU32) -> Result<(), Stop> {
         let batches = backend::batches(self.ex.topology, &group.after);
-        let calls = AtomicU32::new(0);
-        calls::apply_all(self.ex, &batches, &calls)
+        calls::apply_all(self.ex, &batches, calls)
             .await
             .map_err(|e| Stop::Abort(format!("{}: {e}", label(group))))?;
         let dials = group.dials();
-        let live = calls::read(self.ex, &dials, &calls).await.map_err(|e| {
+        let live = calls::read(self.ex, &dials, calls).await.map_err(|e| {
             Stop::Abort(format!(
                 "{}: cannot read back the weights: {e}",
                 label(group)

@@ -195,12 +195,12 @@ pub enum ProgressEvent {
         index: usize,
         /// Provider batches applied.
         batches: usize,
-        /// Provider calls made (apply, wait, read; retries included).
+        /// Provider calls made (drift read, applies, waits, read-back; retries included).
         api_calls: u32,
     },
     /// A wait begins.
     Waiting {
-        /// `propagation`, `bake` or `interval`.
+        /// `propagation`, `bake`, `interval` (between consecutive checks) or `hold`.
         what: &'static str,
         /// How long (scaled).
         duration: Duration,

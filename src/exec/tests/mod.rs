@@ -7,6 +7,7 @@
 
 mod props;
 mod recovery;
+mod sim;
 mod support;
 
 use std::sync::Arc;
@@ -99,7 +100,7 @@ async fn apply_calls_per_step_group_equal_its_batches() {
         expected.push(batches.len());
     }
     assert_eq!(expected, vec![1, 1, 2, 1, 1, 1, 1, 1, 1]);
-    // api_calls: one apply and one wait per batch, one read-back per group.
+    // api_calls: one apply and one wait per batch, a drift read and a read-back per group.
     let api_calls: Vec<u32> = sink
         .records
         .iter()
@@ -108,7 +109,7 @@ async fn apply_calls_per_step_group_equal_its_batches() {
             _ => None,
         })
         .collect();
-    let want: Vec<u32> = expected.iter().map(|b| *b as u32 * 2 + 1).collect();
+    let want: Vec<u32> = expected.iter().map(|b| *b as u32 * 2 + 2).collect();
     assert_eq!(api_calls, want);
 }
 
@@ -429,8 +430,8 @@ async fn transient_failures_are_retried_and_the_run_completes() {
     };
     assert_eq!(
         *api_calls,
-        3 + 1 + 1,
-        "three apply attempts, a wait, a read-back"
+        1 + 3 + 1 + 1,
+        "a drift read, three apply attempts, a wait, a read-back"
     );
 }
 
@@ -620,4 +621,37 @@ async fn run_future_is_send() {
     let future = executor.run_with(&world.plan, header(&world.plan), &mut sink);
     assert_send(&future);
     drop(future);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_plan_for_another_topology_is_refused() {
+    let mut world = World::new();
+    world.plan.topology = "elsewhere".into();
+    let outcome = world.run(&mut MemSink::default()).await;
+    assert_eq!(
+        outcome,
+        Outcome::Refused {
+            reason: "the plan was made for topology elsewhere, not test".into()
+        }
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn hold_waits_the_scaled_hold_and_ctrl_c_cuts_it_short() {
+    let mut world = World::new();
+    world.options.time_scale = 4.0;
+    let start = tokio::time::Instant::now();
+    assert_eq!(world.executor().hold().await, Ok(()));
+    assert_eq!(start.elapsed(), Duration::from_secs(600 / 4));
+
+    let executor = world.executor();
+    let sender = world.ctrl_c.clone();
+    let press = async move {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        World::press(&sender);
+    };
+    let start = tokio::time::Instant::now();
+    let (held, ()) = tokio::join!(executor.hold(), press);
+    assert_eq!(held, Err("interrupted (Ctrl-C)".to_string()));
+    assert_eq!(start.elapsed(), Duration::from_secs(5));
 }

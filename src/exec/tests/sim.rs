@@ -1,0 +1,90 @@
+//! The executor against the embedded simulator and its metric source: the traffic model,
+//! not a script, decides whether checks pass.
+
+use std::sync::Arc;
+
+use super::support::*;
+
+use crate::backend::sim::{SimBackend, SimFaults};
+use crate::backend::{self, TrafficBackend};
+use crate::checks::SimSource;
+use crate::exec::{Executor, Outcome, steps};
+use crate::model::{Check, CheckSource, Per, SimMetric, Threshold, Topology};
+
+/// Destination error rate at most 1%, the region's total.
+fn error_rate_check() -> Check {
+    Check {
+        name: "destination error rate".into(),
+        source: CheckSource::Sim {
+            metric: SimMetric::ErrorRate,
+            service: None,
+        },
+        per: Per::Destination,
+        threshold: Threshold {
+            max: Some(0.01),
+            ..Threshold::default()
+        },
+        consecutive: 1,
+        interval: std::time::Duration::from_secs(10),
+    }
+}
+
+async fn run_on_sim(topology: Topology) -> (Outcome, Arc<SimBackend>, crate::plan::Plan) {
+    let mut playbook = playbook();
+    playbook.checks = vec![error_rate_check()];
+    let plan = plan_for(&topology, &playbook);
+    let backend = Arc::new(SimBackend::in_memory(&topology, SimFaults::default()));
+    let source = SimSource::new(backend.clone());
+    let progress = Collector::default();
+    let prompter = Scripted::default();
+    let (_ctrl_c, interrupts) = tokio::sync::watch::channel(0);
+    let executor = Executor {
+        topology: &topology,
+        playbook: &playbook,
+        backend: backend.as_ref(),
+        source: &source,
+        progress: &progress,
+        prompter: &prompter,
+        options: options(),
+        interrupts,
+    };
+    let mut sink = MemSink::default();
+    let outcome = executor.run_with(&plan, header(&plan), &mut sink).await;
+    (outcome, backend, plan)
+}
+
+#[tokio::test(start_paused = true)]
+async fn evacuation_on_the_simulator_completes_with_one_apply_per_batch() {
+    let (outcome, backend, plan) = run_on_sim(topology()).await;
+    assert_eq!(outcome, Outcome::Completed);
+    let live = backend
+        .read(&plan.target.keys().cloned().collect::<Vec<_>>())
+        .await
+        .unwrap();
+    assert_eq!(live, plan.target);
+    let groups = steps::groups(&plan).unwrap();
+    let batches: usize = groups
+        .iter()
+        .map(|g| backend::batches(&backend.topology().clone(), &g.after).len())
+        .sum();
+    assert_eq!(backend.stats().await.applies, batches as u64);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_overloaded_destination_fails_its_checks_and_the_run_rolls_back() {
+    // Destinations can take the load (pre-flight passes at max_utilization 1.0) but only
+    // past the simulator's knee, where errors rise.
+    let mut topology = topology();
+    topology.max_utilization = 1.0;
+    for service in topology.services.values_mut() {
+        for region in ["us-west-2", "eu-west-1"] {
+            service.capacity.insert(region.to_string(), 1_600.0);
+        }
+    }
+    let (outcome, backend, plan) = run_on_sim(topology).await;
+    let Outcome::RolledBack { reason } = &outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(reason.contains("destination error rate"), "{reason}");
+    assert_eq!(backend.weights().await, plan.baseline);
+}
