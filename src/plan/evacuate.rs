@@ -46,7 +46,7 @@ impl Context<'_> {
                         ),
                     ));
                 }
-                moving.push((i, Motion::PerStep));
+                moving.push((i, Motion::Gradual));
             } else if !outside {
                 left_alone.push(i);
                 notes.push(format!(
@@ -57,9 +57,9 @@ impl Context<'_> {
                 moving.push((
                     i,
                     if entry {
-                        Motion::LastStep
+                        Motion::AtLast
                     } else {
-                        Motion::PerStep
+                        Motion::Gradual
                     },
                 ));
             }
@@ -86,9 +86,9 @@ impl Context<'_> {
             let mut changes = Vec::new();
             for &(i, motion) in &moving {
                 let f = match motion {
-                    Motion::PerStep => f,
-                    Motion::LastStep if k == last => 1.0,
-                    Motion::LastStep | Motion::FirstStep => continue,
+                    Motion::Gradual => f,
+                    Motion::AtLast if k == last => 1.0,
+                    Motion::AtLast | Motion::AtFirst => continue,
                 };
                 let dial = &service.dials[i];
                 let Some((targets, split)) =

@@ -24,6 +24,8 @@ pub use planner::{PlanInput, plan};
 pub use shares::{all_served_shares, served_shares};
 pub use waves::waves;
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod testing;
 #[cfg(test)]
 mod tests;

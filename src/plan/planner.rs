@@ -234,11 +234,11 @@ pub(super) struct ServiceStep {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Motion {
     /// Every step, following the schedule.
-    PerStep,
+    Gradual,
     /// Evacuation of an alb dial behind entry dials: all at once at the last step.
-    LastStep,
+    AtLast,
     /// Restore of an alb dial behind entry dials: all at once at the first step.
-    FirstStep,
+    AtFirst,
 }
 
 pub(super) struct Context<'a> {

@@ -50,9 +50,9 @@ impl Context<'_> {
             .filter(|(i, d)| !same_weights(d, base[*i], to[*i]))
             .map(|(i, d)| {
                 let motion = if d.is_entry() || !entry {
-                    Motion::PerStep
+                    Motion::Gradual
                 } else {
-                    Motion::FirstStep
+                    Motion::AtFirst
                 };
                 (i, motion)
             })
@@ -70,9 +70,9 @@ impl Context<'_> {
             for &(i, motion) in &moving {
                 let dial = &service.dials[i];
                 let exact = match motion {
-                    Motion::PerStep => k == last,
-                    Motion::FirstStep if k == 0 => true,
-                    Motion::FirstStep | Motion::LastStep => continue,
+                    Motion::Gradual => k == last,
+                    Motion::AtFirst if k == 0 => true,
+                    Motion::AtFirst | Motion::AtLast => continue,
                 };
                 let weights: Vec<u32> = if exact {
                     dial.members
