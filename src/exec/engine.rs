@@ -19,6 +19,7 @@ use crate::plan::{Plan, Weights};
 
 use super::checking::{self, CheckValues};
 use super::clock::Clock;
+use super::preflight::{append_best_effort, refuse};
 use super::steps::{self, StepGroup};
 use super::{Executor, Outcome, ProgressEvent, Sink, calls, gates, now};
 
@@ -115,14 +116,6 @@ impl Executor<'_> {
         });
     }
 
-    fn preflight_item(&self, item: &'static str, result: &Result<String, String>) {
-        let (ok, detail) = match result {
-            Ok(d) => (true, d.clone()),
-            Err(d) => (false, d.clone()),
-        };
-        self.emit(ProgressEvent::Preflight { item, ok, detail });
-    }
-
     async fn run_inner(&self, plan: &Plan, header: RunHeader, sink: &mut dyn Sink) -> Outcome {
         let clock = Clock::new(
             self.interrupts.clone(),
@@ -188,7 +181,7 @@ impl Executor<'_> {
         });
         if let Err(e) = journaled {
             return Outcome::Refused {
-                reason: format!("could not write the journal: {e}; nothing was changed"),
+                reason: format!("could not write the journal: {e}"),
             };
         }
         self.emit(ProgressEvent::Started {
@@ -211,145 +204,6 @@ impl Executor<'_> {
         };
         let result = ctx.forward(0, Entry::Fresh).await;
         ctx.finish(result).await
-    }
-
-    /// Plan consistency, capacity, drift, approval. On refusal: the reason and the live
-    /// weights if they were read (empty otherwise).
-    async fn static_preflight(
-        &self,
-        plan: &Plan,
-    ) -> Result<(Vec<StepGroup>, Weights), (String, Weights)> {
-        let none = Weights::new();
-        let groups = if plan.topology == self.topology.name {
-            steps::groups(plan).map_err(|e| format!("the plan is inconsistent: {e}"))
-        } else {
-            Err(format!(
-                "the plan was made for topology {}, not {}",
-                plan.topology, self.topology.name
-            ))
-        };
-        self.preflight_item(
-            "plan",
-            &groups
-                .as_ref()
-                .map(|g| format!("{} step groups", g.len()))
-                .map_err(String::clone),
-        );
-        let groups = groups.map_err(|e| (e, none.clone()))?;
-
-        let capacity = capacity(plan);
-        self.preflight_item("capacity", &capacity);
-        capacity.map_err(|e| (e, none.clone()))?;
-
-        let dials: Vec<String> = plan.baseline.keys().cloned().collect();
-        let calls = AtomicU32::new(0);
-        let live = calls::read(self, &dials, &calls)
-            .await
-            .map(|live| steps::select(&live, &dials))
-            .map_err(|e| (format!("cannot read live weights: {e}"), none.clone()))?;
-        let drift = steps::mismatches(&plan.baseline, &live)
-            .iter()
-            .map(|m| m.describe("the plan's baseline says"))
-            .collect::<Vec<_>>();
-        let drift = if drift.is_empty() {
-            Ok(format!("{} dials at the plan's baseline", dials.len()))
-        } else {
-            Err(format!(
-                "drift: {}; plan again against the live weights",
-                steps::first_few(&drift, 3)
-            ))
-        };
-        self.preflight_item("drift", &drift);
-        drift.map_err(|e| (e, live.clone()))?;
-
-        let triggers = gates::triggers(&self.playbook.approval.before_percent, &groups);
-        let approval = approval_possible(&self.options, triggers.iter().map(|(_, g)| *g));
-        self.preflight_item("approval", &approval);
-        approval.map_err(|e| (e, live.clone()))?;
-        Ok((groups, live))
-    }
-}
-
-/// Whether the gates ahead can be passed: pre-approved, or a terminal to ask on.
-pub(crate) fn approval_possible(
-    options: &super::ExecOptions,
-    gates: impl Iterator<Item = u32>,
-) -> Result<String, String> {
-    let gates: BTreeSet<u32> = gates.collect();
-    match gates.first() {
-        None => Ok("no approval gate is crossed".to_string()),
-        Some(_) if options.approve => Ok("pre-approved with --approve".to_string()),
-        Some(_) if options.interactive => Ok("will ask on the terminal".to_string()),
-        Some(first) => Err(format!(
-            "approval required before moving past {first}%: pass --approve or run on a terminal"
-        )),
-    }
-}
-
-/// Every pre-flight row within its limit, else the failing rows with their numbers.
-fn capacity(plan: &Plan) -> Result<String, String> {
-    let failing: Vec<String> = plan
-        .preflight
-        .iter()
-        .filter(|row| !row.ok)
-        .map(|row| {
-            format!(
-                "{} in {} would serve {:.0} req/s of a capacity of {:.0} (utilization {:.2} > max {:.2})",
-                row.service,
-                row.region,
-                row.projected_load,
-                row.capacity,
-                row.utilization,
-                row.max_utilization
-            )
-        })
-        .collect();
-    if failing.is_empty() {
-        Ok(format!(
-            "{} destination projections within capacity",
-            plan.preflight.len()
-        ))
-    } else {
-        Err(format!("capacity: {}", steps::first_few(&failing, 3)))
-    }
-}
-
-/// A refusal after pre-flight: journals `RunStarted`, `Aborted` and `RunFinished{Refused}`
-/// (best effort: nothing changed either way).
-fn refuse(
-    sink: &mut dyn Sink,
-    header: RunHeader,
-    plan: &Plan,
-    live: Weights,
-    reason: String,
-) -> Outcome {
-    tracing::warn!(%reason, "refused");
-    let records = [
-        Record::RunStarted {
-            at: now(),
-            run: header,
-            plan: Box::new(plan.clone()),
-            baseline: live,
-        },
-        Record::Aborted {
-            at: now(),
-            reason: format!("refused: {reason}"),
-        },
-        Record::RunFinished {
-            at: now(),
-            state: RunState::Refused,
-        },
-    ];
-    append_best_effort(sink, &records);
-    Outcome::Refused { reason }
-}
-
-fn append_best_effort(sink: &mut dyn Sink, records: &[Record]) {
-    for record in records {
-        if let Err(e) = sink.append(record) {
-            tracing::warn!(error = %e, "could not write the journal");
-            return;
-        }
     }
 }
 
@@ -605,9 +459,7 @@ impl Ctx<'_, '_> {
                         at: now(),
                         state: RunState::Refused,
                     });
-                    return Outcome::Refused {
-                        reason: format!("{reason}; nothing was changed"),
-                    };
+                    return Outcome::Refused { reason };
                 }
                 match self.ex.playbook.on_abort {
                     OnAbort::Pause => self.pause(reason),
@@ -635,9 +487,7 @@ impl Ctx<'_, '_> {
     fn journal_failed(&mut self, e: String) -> Outcome {
         tracing::error!(error = %e, "journal write failed; stopping where the run is");
         if self.touched.is_empty() {
-            return Outcome::Refused {
-                reason: format!("{e}; nothing was changed"),
-            };
+            return Outcome::Refused { reason: e };
         }
         let id = &self.run_id;
         let reason = format!(

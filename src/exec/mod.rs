@@ -53,6 +53,7 @@ mod clock;
 mod engine;
 mod gates;
 mod outcome;
+mod preflight;
 mod recover;
 mod rollback;
 mod steps;

@@ -20,7 +20,8 @@ use crate::journal::{Journal, Record, RunLog, RunState, lock};
 use crate::plan::{Plan, Weights};
 
 use super::clock::Clock;
-use super::engine::{Ctx, Entry, approval_possible};
+use super::engine::{Ctx, Entry};
+use super::preflight::approval_possible;
 use super::steps::{self, StepGroup};
 use super::{Executor, Outcome, ProgressEvent, Sink, gates, now};
 
@@ -173,9 +174,7 @@ impl Executor<'_> {
             host: lock::this_host(),
             pid: std::process::id(),
         }) {
-            return refused(format!(
-                "could not write the journal: {e}; nothing was changed"
-            ));
+            return refused(format!("could not write the journal: {e}"));
         }
         tracing::info!(from = start, ?entry, "resuming");
         self.emit(ProgressEvent::Resumed {
