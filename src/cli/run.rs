@@ -11,11 +11,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::progress::LineProgress;
-use super::{backend, files, plan as plan_cmd, CliError, Common, RunFlags};
+use super::{CliError, Common, RunFlags, backend, files, plan as plan_cmd};
 use crate::backend::TrafficBackend;
 use crate::checks::Sources;
 use crate::exec::{ExecOptions, Executor, Outcome, Prompter};
-use crate::journal::lock::{LockOwner, RunLock, LEASE, RENEW_INTERVAL};
+use crate::journal::lock::{LEASE, LockOwner, RENEW_INTERVAL, RunLock};
 use crate::journal::{self, Journal, RunHeader, RunLog, RunState};
 use crate::model::BackendKind;
 use crate::plan::{Operation, Plan, render};
@@ -138,7 +138,12 @@ fn watch_interrupts() -> tokio::sync::watch::Receiver<u32> {
 
 /// Takes the topology's lock or refuses naming its holder; refuses while an earlier run is
 /// unfinished (paused or interrupted) so that two runs never interleave on the same dials.
-fn lock(common: &Common, topology: &str, run_id: &str, allow_unfinished: Option<&str>) -> Result<RunLock, CliError> {
+fn lock(
+    common: &Common,
+    topology: &str,
+    run_id: &str,
+    allow_unfinished: Option<&str>,
+) -> Result<RunLock, CliError> {
     let now = jiff::Timestamp::now();
     let owner = LockOwner {
         host: hostname(),
@@ -148,9 +153,9 @@ fn lock(common: &Common, topology: &str, run_id: &str, allow_unfinished: Option<
         lease_expires_at: (now + LEASE).to_string(),
     };
     let lock = RunLock::acquire(&common.state_dir, topology, owner).map_err(|e| match e {
-        journal::lock::LockError::Held { .. } => CliError::Refused(format!(
-            "{e}; wait for it to finish (kong status shows it)"
-        )),
+        journal::lock::LockError::Held { .. } => {
+            CliError::Refused(format!("{e}; wait for it to finish (kong status shows it)"))
+        }
         other => CliError::Unexpected(anyhow::anyhow!(other)),
     })?;
     let runs = journal::list_runs(&common.state_dir).map_err(|e| CliError::Unexpected(e.into()))?;
@@ -214,12 +219,22 @@ fn choose_plan(
     observed: &crate::plan::Weights,
 ) -> Result<Plan, CliError> {
     let Some(path) = saved else {
-        return plan_cmd::make_plan(common, &session.loaded, session.kind, operation, region, observed);
+        return plan_cmd::make_plan(
+            common,
+            &session.loaded,
+            session.kind,
+            operation,
+            region,
+            observed,
+        );
     };
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::Usage(format!("cannot read plan {}: {e}", path.display())))?;
     let plan: Plan = serde_json::from_str(&text).map_err(|e| {
-        CliError::Usage(format!("{}: not a kong plan (JSON from `kong plan --out`): {e}", path.display()))
+        CliError::Usage(format!(
+            "{}: not a kong plan (JSON from `kong plan --out`): {e}",
+            path.display()
+        ))
     })?;
     if plan.operation != operation || plan.region != region {
         return Err(CliError::Usage(format!(
@@ -294,11 +309,17 @@ async fn phase(
     let plan = choose_plan(common, session, operation, region, saved, &observed)?;
     print!("{}", render::text(&plan));
     if plan.is_empty() && !flags.dry_run {
-        println!("nothing to do: {region} is already {}", match operation {
-            Operation::Evacuate => "evacuated",
-            Operation::Restore => "at its baseline",
+        println!(
+            "nothing to do: {region} is already {}",
+            match operation {
+                Operation::Evacuate => "evacuated",
+                Operation::Restore => "at its baseline",
+            }
+        );
+        return Ok(PhaseResult {
+            run_id: None,
+            outcome: Outcome::Completed,
         });
-        return Ok(PhaseResult { run_id: None, outcome: Outcome::Completed });
     }
     if confirm && !flags.yes && !flags.dry_run {
         if !session.interactive {
@@ -329,8 +350,8 @@ async fn phase(
         started_at: jiff::Timestamp::now().to_string(),
         dry_run: flags.dry_run,
     };
-    let mut journal = Journal::create(&common.state_dir, &run_id)
-        .map_err(|e| CliError::Unexpected(e.into()))?;
+    let mut journal =
+        Journal::create(&common.state_dir, &run_id).map_err(|e| CliError::Unexpected(e.into()))?;
     println!("run {run_id}: journal {}", journal.path().display());
     let renew = renew_lease(lock);
     let progress = LineProgress::new(std::io::stdout().is_terminal());
@@ -339,7 +360,10 @@ async fn phase(
     let outcome = executor.run(&plan, header, &mut journal).await;
     renew.abort();
     let _ = renew.await; // drops the lock
-    Ok(PhaseResult { run_id: Some(run_id), outcome })
+    Ok(PhaseResult {
+        run_id: Some(run_id),
+        outcome,
+    })
 }
 
 /// Prints the outcome of a run and returns its exit code.
@@ -356,9 +380,9 @@ fn finish(common: &Common, session: &Session, result: &PhaseResult) -> i32 {
             );
         }
         Outcome::Refused { reason } => eprintln!("refused: {reason}; nothing was changed"),
-        Outcome::RolledBack { reason } => eprintln!(
-            "aborted: {reason}\nrolled back: traffic is back at its baseline (run {run})"
-        ),
+        Outcome::RolledBack { reason } => {
+            eprintln!("aborted: {reason}\nrolled back: traffic is back at its baseline (run {run})")
+        }
         Outcome::RollbackFailed { reason, left } => eprintln!(
             "aborted and the ROLLBACK DID NOT COMPLETE: {reason}\nnot at baseline: {}\nretry with `kong rollback {run}`; the journal is in {}",
             left.join(", "),
@@ -409,40 +433,59 @@ pub fn evacuate_or_restore(
 }
 
 /// `kong drill REGION`: evacuate, hold, restore; the exit code of the worst phase.
-pub fn drill(common: &Common, flags: &RunFlags, region: &str, hold: Option<Duration>) -> Result<i32, CliError> {
+pub fn drill(
+    common: &Common,
+    flags: &RunFlags,
+    region: &str,
+    hold: Option<Duration>,
+) -> Result<i32, CliError> {
     let session = Session::open(common, flags, "drill")?;
     let rt = backend::runtime()?;
     rt.block_on(async {
         let interrupts = watch_interrupts();
         let evacuation = phase(
-            common, &session, flags, "drill", Operation::Evacuate, region, None, interrupts.clone(), true,
+            common,
+            &session,
+            flags,
+            "drill",
+            Operation::Evacuate,
+            region,
+            None,
+            interrupts.clone(),
+            true,
         )
         .await?;
         let code = finish(common, &session, &evacuation);
         if code != 0 || flags.dry_run {
             return Ok(code);
         }
-        let hold = hold.unwrap_or(session.loaded.playbook.hold);
-        let scaled = hold.div_f64(session.options.time_scale);
+        let mut playbook = session.loaded.playbook.clone();
+        if let Some(hold) = hold {
+            playbook.hold = hold;
+        }
         println!(
-            "holding {region} evacuated for {}{}",
-            super::progress::fmt_duration(hold),
-            if session.options.time_scale > 1.0 {
-                format!(" ({} at time scale {})", super::progress::fmt_duration(scaled), session.options.time_scale)
-            } else {
-                String::new()
-            }
+            "holding {region} evacuated for {}",
+            super::progress::fmt_duration(playbook.hold)
         );
-        let mut watch = interrupts.clone();
-        let seen = *watch.borrow();
-        tokio::select! {
-            _ = tokio::time::sleep(scaled) => {}
-            _ = watch.wait_for(|n| *n > seen) => {
-                println!("interrupted during the hold: restoring {region} now");
-            }
+        let progress = LineProgress::new(std::io::stdout().is_terminal());
+        let prompter = TtyPrompter;
+        let holder = Executor {
+            playbook: &playbook,
+            ..session.executor(&progress, &prompter, interrupts.clone())
+        };
+        if let Err(reason) = holder.hold().await {
+            println!("hold cut short ({reason}): restoring {region} now");
         }
         let restore = phase(
-            common, &session, flags, "drill", Operation::Restore, region, None, interrupts, false,
+            common,
+            &session,
+            flags,
+            "drill",
+            Operation::Restore,
+            region,
+            None,
+            interrupts,
+            false,
         )
         .await?;
         let restore_code = finish(common, &session, &restore);
@@ -453,7 +496,11 @@ pub fn drill(common: &Common, flags: &RunFlags, region: &str, hold: Option<Durat
             }
         }
         if let Some(first) = evacuation.run_id.as_ref() {
-            let path = common.state_dir.join("runs").join(first).join("drill-report.md");
+            let path = common
+                .state_dir
+                .join("runs")
+                .join(first)
+                .join("drill-report.md");
             let report = super::report::markdown(&logs, Some(&session.loaded.topology));
             if std::fs::write(&path, &report).is_ok() {
                 println!("drill report: {}", path.display());
@@ -465,11 +512,17 @@ pub fn drill(common: &Common, flags: &RunFlags, region: &str, hold: Option<Durat
 }
 
 /// `kong resume RUN` / `kong rollback RUN`: continue or undo a paused or interrupted run.
-pub fn recover(common: &Common, flags: &RunFlags, run_id: &str, rollback: bool) -> Result<i32, CliError> {
-    let log: RunLog = journal::read_run(&common.state_dir, &run_id.to_string()).map_err(|e| match e {
-        journal::JournalError::UnknownRun(_) => CliError::Usage(e.to_string()),
-        other => CliError::Unexpected(other.into()),
-    })?;
+pub fn recover(
+    common: &Common,
+    flags: &RunFlags,
+    run_id: &str,
+    rollback: bool,
+) -> Result<i32, CliError> {
+    let log: RunLog =
+        journal::read_run(&common.state_dir, &run_id.to_string()).map_err(|e| match e {
+            journal::JournalError::UnknownRun(_) => CliError::Usage(e.to_string()),
+            other => CliError::Unexpected(other.into()),
+        })?;
     // The run's own files, not whatever --topology says now, describe the dials it touched.
     let mut common = common.clone();
     common.topology = log.header.topology_path.clone().into();
@@ -492,8 +545,21 @@ pub fn recover(common: &Common, flags: &RunFlags, run_id: &str, rollback: bool) 
         };
         renew.abort();
         let _ = renew.await;
-        let code = finish(&common, &session, &PhaseResult { run_id: Some(run_id.to_string()), outcome: outcome.clone() });
+        let code = finish(
+            &common,
+            &session,
+            &PhaseResult {
+                run_id: Some(run_id.to_string()),
+                outcome: outcome.clone(),
+            },
+        );
         // `kong rollback RUN` asked for the baseline: reaching it is "done as asked".
-        Ok(if rollback && matches!(outcome, Outcome::RolledBack { .. }) { 0 } else { code })
+        Ok(
+            if rollback && matches!(outcome, Outcome::RolledBack { .. }) {
+                0
+            } else {
+                code
+            },
+        )
     })
 }

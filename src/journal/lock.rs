@@ -105,8 +105,8 @@ pub enum LockError {
     Held {
         /// The topology.
         topology: String,
-        /// The holder.
-        owner: LockOwner,
+        /// The holder (boxed: the error stays small on the happy path).
+        owner: Box<LockOwner>,
     },
     /// The state dir could not be used.
     #[error(transparent)]
@@ -185,7 +185,7 @@ impl RunLock {
             .map_err(io_at(&lock_path))?;
         let held = |owner: Option<LockOwner>| LockError::Held {
             topology: topology.to_string(),
-            owner: owner.unwrap_or_else(LockOwner::unknown),
+            owner: Box::new(owner.unwrap_or_else(LockOwner::unknown)),
         };
         if !try_lock_exclusive(&file, &lock_path)? {
             return Err(held(read_owner(&owner_path)));
@@ -290,5 +290,175 @@ pub fn holder(state_dir: &Path, topology: &str) -> Result<Option<LockOwner>, Jou
             let now = jiff::Timestamp::now();
             Ok(read_owner(&owner_path).filter(|o| live_on_other_host(o, &this_host(), now)))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owner(run: &str) -> LockOwner {
+        LockOwner::for_this_process(run)
+    }
+
+    fn owner_file(state_dir: &Path) -> PathBuf {
+        lock_paths(state_dir, "demo").2
+    }
+
+    fn write_owner_file(state_dir: &Path, owner: &LockOwner) {
+        std::fs::create_dir_all(state_dir.join(LOCKS_DIR)).unwrap();
+        std::fs::write(owner_file(state_dir), serde_json::to_vec(owner).unwrap()).unwrap();
+    }
+
+    fn expect_held(result: Result<RunLock, LockError>) -> LockOwner {
+        match result {
+            Err(LockError::Held { topology, owner }) => {
+                assert_eq!(topology, "demo");
+                *owner
+            }
+            Err(e) => panic!("expected Held, got {e}"),
+            Ok(_) => panic!("expected Held, got the lock"),
+        }
+    }
+
+    #[test]
+    fn second_acquire_while_held_is_refused_naming_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = RunLock::acquire(dir.path(), "demo", owner("run-1")).unwrap();
+
+        // flock locks belong to the open file description: a second open in the same
+        // process conflicts, as a second process would.
+        let err = RunLock::acquire(dir.path(), "demo", owner("run-2")).unwrap_err();
+        let message = err.to_string();
+        let held = expect_held(Err(err));
+        assert_eq!(held.run_id, "run-1");
+        assert_eq!(held.host, this_host());
+        assert_eq!(held.pid, std::process::id());
+        assert!(
+            message.contains("run-1") && message.contains(&this_host()),
+            "{message}"
+        );
+
+        // Another topology is another lock.
+        let _other = RunLock::acquire(dir.path(), "other", owner("run-3")).unwrap();
+        drop(first);
+    }
+
+    #[test]
+    fn lock_is_released_and_owner_file_removed_on_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = RunLock::acquire(dir.path(), "demo", owner("run-1")).unwrap();
+        assert!(owner_file(dir.path()).exists());
+        drop(lock);
+        assert!(!owner_file(dir.path()).exists());
+
+        let again = RunLock::acquire(dir.path(), "demo", owner("run-2")).unwrap();
+        assert_eq!(again.owner().run_id, "run-2");
+    }
+
+    #[test]
+    fn acquire_writes_the_owner_with_a_fresh_lease_and_renew_extends_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let before = jiff::Timestamp::now();
+        let mut lock = RunLock::acquire(dir.path(), "demo", owner("run-1")).unwrap();
+        let written: LockOwner =
+            serde_json::from_slice(&std::fs::read(owner_file(dir.path())).unwrap()).unwrap();
+        assert_eq!(&written, lock.owner());
+        let expiry: jiff::Timestamp = written.lease_expires_at.parse().unwrap();
+        assert!(expiry >= before.checked_add(LEASE).unwrap());
+        assert!(!written.lease_expired());
+
+        std::thread::sleep(Duration::from_millis(5));
+        lock.renew().unwrap();
+        let renewed: LockOwner =
+            serde_json::from_slice(&std::fs::read(owner_file(dir.path())).unwrap()).unwrap();
+        assert!(renewed.lease_expires_at.parse::<jiff::Timestamp>().unwrap() > expiry);
+        assert_eq!(renewed.started_at, written.started_at);
+    }
+
+    #[test]
+    fn dead_holder_on_this_host_is_taken_over_despite_its_live_lease() {
+        let dir = tempfile::tempdir().unwrap();
+        // What a SIGKILLed run leaves: an owner file, and no OS lock.
+        let mut dead = owner("run-dead");
+        dead.pid = 999_999;
+        dead.lease_expires_at = jiff::Timestamp::now()
+            .checked_add(LEASE)
+            .unwrap()
+            .to_string();
+        write_owner_file(dir.path(), &dead);
+
+        let lock = RunLock::acquire(dir.path(), "demo", owner("run-new")).unwrap();
+        assert_eq!(lock.owner().run_id, "run-new");
+        let written: LockOwner =
+            serde_json::from_slice(&std::fs::read(owner_file(dir.path())).unwrap()).unwrap();
+        assert_eq!(written.run_id, "run-new");
+    }
+
+    #[test]
+    fn live_lease_of_another_host_is_honoured_and_an_expired_one_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut remote = owner("run-remote");
+        remote.host = format!("not-{}", this_host());
+        remote.lease_expires_at = jiff::Timestamp::now()
+            .checked_add(LEASE)
+            .unwrap()
+            .to_string();
+        write_owner_file(dir.path(), &remote);
+
+        let held = expect_held(RunLock::acquire(dir.path(), "demo", owner("run-new")));
+        assert_eq!(held, remote);
+        assert_eq!(holder(dir.path(), "demo").unwrap(), Some(remote.clone()));
+        // The refusal released the OS lock and left the remote owner file alone.
+        assert!(owner_file(dir.path()).exists());
+
+        remote.lease_expires_at = "2020-01-01T00:00:00Z".to_string();
+        write_owner_file(dir.path(), &remote);
+        assert_eq!(holder(dir.path(), "demo").unwrap(), None);
+        let lock = RunLock::acquire(dir.path(), "demo", owner("run-new")).unwrap();
+        assert_eq!(lock.owner().run_id, "run-new");
+    }
+
+    #[test]
+    fn held_lock_without_owner_file_names_an_unknown_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let _lock = RunLock::acquire(dir.path(), "demo", owner("run-1")).unwrap();
+        std::fs::remove_file(owner_file(dir.path())).unwrap();
+
+        let held = expect_held(RunLock::acquire(dir.path(), "demo", owner("run-2")));
+        assert_eq!(held.host, "unknown");
+        assert_eq!(held.run_id, "unknown");
+        assert_eq!(held.pid, 0);
+    }
+
+    #[test]
+    fn holder_names_the_owner_while_held_and_none_after() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(holder(dir.path(), "demo").unwrap(), None);
+        // Probing never creates the lock.
+        assert!(!dir.path().join(LOCKS_DIR).exists());
+
+        let lock = RunLock::acquire(dir.path(), "demo", owner("run-1")).unwrap();
+        assert_eq!(
+            holder(dir.path(), "demo").unwrap().as_ref(),
+            Some(lock.owner())
+        );
+        // Probing does not keep the lock from its holder's perspective, nor block others.
+        assert_eq!(
+            holder(dir.path(), "demo").unwrap().as_ref(),
+            Some(lock.owner())
+        );
+        drop(lock);
+
+        assert_eq!(holder(dir.path(), "demo").unwrap(), None);
+        let _lock = RunLock::acquire(dir.path(), "demo", owner("run-2")).unwrap();
+    }
+
+    #[test]
+    fn topology_names_are_made_safe_file_names() {
+        let dir = Path::new("/state");
+        let (_, lock, owner) = lock_paths(dir, "../team a/prod");
+        assert_eq!(lock, Path::new("/state/locks/_.._team_a_prod.lock"));
+        assert_eq!(owner, Path::new("/state/locks/_.._team_a_prod.owner.json"));
     }
 }
