@@ -8,9 +8,9 @@ use super::PlanError;
 use super::planner::{
     Context, Motion, ServicePlan, apply, baseline_total, finish, has_entry, served_of,
 };
-use super::redistribute::{Free, Split, evacuation_targets};
+use super::redistribute::{Evacuation, PerRegion, Split, lookup};
 use super::rounding::{GroupRound, weights_from_shares};
-use super::shares::{DialWeights, served_shares_with};
+use super::shares::{DialWeights, served_by_region};
 
 /// A served share below this counts as nothing (float noise).
 const NOTHING: f64 = 1e-9;
@@ -65,52 +65,64 @@ impl Context<'_> {
             }
         }
 
-        let base_served = served_shares_with(self.topology, service, |i| Some(base[i]));
+        let base_served = served_by_region(self.topology, service, |i| Some(base[i]));
         let total_load = service.total_load();
         let max_utilization = service.max_utilization(self.topology);
-        let free: Free<'_> = service
+        let free: PerRegion<'_> = service
             .capacity
             .iter()
             .map(|(r, cap)| {
-                let served = base_served.get(r).copied().unwrap_or(0.0) * total_load;
+                let served = lookup(&base_served, r) * total_load;
                 (r.as_str(), (cap * max_utilization - served).max(0.0))
             })
             .collect();
+        let mut moves: Vec<(usize, Motion, Evacuation<'_>)> = Vec::with_capacity(moving.len());
+        for (i, motion) in moving {
+            let dial = &service.dials[i];
+            // Every moving dial has a member outside the region (checked above).
+            if let Some(evacuation) =
+                Evacuation::new(dial, base[i], region, &free, &service.capacity)
+            {
+                if evacuation.split != Split::Free {
+                    notes.push(fallback_note(&refs[i], evacuation.split));
+                }
+                moves.push((i, motion, evacuation));
+            }
+        }
 
         let mut current: Vec<Option<DialWeights>> = vec![None; service.dials.len()];
-        let mut fallback_noted = vec![false; service.dials.len()];
         let mut steps = Vec::with_capacity(self.schedule.len());
         let last = self.schedule.len() - 1;
         for (k, percent) in self.schedule.iter().enumerate() {
             let f = f64::from(*percent) / 100.0;
             let mut changes = Vec::new();
-            for &(i, motion) in &moving {
+            for (i, motion, evacuation) in &moves {
                 let f = match motion {
                     Motion::Gradual => f,
                     Motion::AtLast if k == last => 1.0,
                     Motion::AtLast | Motion::AtFirst => continue,
                 };
-                let dial = &service.dials[i];
-                let Some((targets, split)) =
-                    evacuation_targets(dial, Some(base[i]), region, f, &free, &service.capacity)
-                else {
-                    continue;
-                };
-                if split != Split::Free && !fallback_noted[i] {
-                    fallback_noted[i] = true;
-                    notes.push(fallback_note(&refs[i], split));
-                }
-                let total = baseline_total(dial, base[i]);
-                let weights =
-                    weights_from_shares(&targets, total, dial.max_weight(), GroupRound::Up);
-                let now = current[i].get_or_insert_with(|| base[i].clone());
-                apply(dial, &refs[i], now, &weights, &mut changes);
+                let dial = &service.dials[*i];
+                let total = baseline_total(dial, base[*i]);
+                let weights = weights_from_shares(
+                    &evacuation.targets(f),
+                    total,
+                    dial.max_weight(),
+                    GroupRound::Up,
+                );
+                let now = current[*i].get_or_insert_with(|| base[*i].clone());
+                apply(dial, &refs[*i], now, &weights, &mut changes);
             }
             steps.push(self.finish_step(service, base, &current, changes));
         }
 
-        let final_shares = served_of(self.topology, service, base, &current);
-        if final_shares.get(region).copied().unwrap_or(0.0) > NOTHING {
+        // After the last change nothing moves: its shares are the final ones.
+        let final_shares = match steps.iter().rev().flatten().next() {
+            Some(step) => step.shares.clone(),
+            None => served_of(self.topology, service, base, &current),
+        };
+        let left_in_region = final_shares.get(region).copied().unwrap_or(0.0);
+        if left_in_region > NOTHING {
             let reason = if !entry && !service.dials.iter().any(|d| d.alb_region() == Some(region))
             {
                 format!(
@@ -124,8 +136,7 @@ impl Context<'_> {
                 )
             } else {
                 format!(
-                    "{:.3} of its traffic would still be served in {region} after the last step",
-                    final_shares[region]
+                    "{left_in_region:.3} of its traffic would still be served in {region} after the last step"
                 )
             };
             return Err(self.cannot_drain(service, reason));

@@ -93,8 +93,9 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         schedule: &playbook.steps,
         region,
     };
-    let mut baseline = Weights::new();
-    let mut planned: BTreeMap<&str, ServicePlan> = BTreeMap::new();
+    // Collected in service order, then built in bulk (cheaper than one insert per key).
+    let mut baseline: Vec<(String, DialWeights)> = Vec::new();
+    let mut planned: Vec<Option<ServicePlan>> = Vec::with_capacity(topology.services.len());
     let mut notes = Vec::new();
     for service in topology.services.values() {
         let refs: Vec<String> = service
@@ -105,59 +106,54 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         let base = observed_weights(service, &refs, observed, |dial, member| {
             PlanError::MissingWeights { dial, member }
         })?;
-        for (r, w) in refs.iter().zip(&base) {
-            baseline.insert(r.clone(), (*w).clone());
-        }
         let service_plan = match (operation, restore_to) {
             (Operation::Evacuate, _) => ctx.evacuate(service, &refs, &base)?,
             (Operation::Restore, Some(to)) => ctx.restore(service, &refs, &base, to, &mut notes)?,
             (Operation::Restore, None) => None,
         };
-        if let Some(p) = service_plan {
-            planned.insert(service.name.as_str(), p);
-        }
+        planned.push(service_plan);
+        baseline.extend(refs.into_iter().zip(base).map(|(r, w)| (r, w.clone())));
     }
 
-    let mut waves = layers.waves_of(|name| planned.contains_key(name));
+    let mut waves = layers.waves_of(|i| planned[i].is_some());
     if operation == Operation::Restore {
         waves.reverse();
     }
     let mut steps = Vec::new();
     for (w, wave) in waves.iter().enumerate() {
         for (k, percent) in playbook.steps.iter().enumerate() {
-            for name in wave {
-                let Some(p) = planned.get_mut(name.as_str()) else {
+            for &i in wave {
+                let Some(step) = planned[i].as_mut().and_then(|p| p.steps[k].take()) else {
                     continue;
                 };
-                if let Some(step) = p.steps[k].take() {
-                    steps.push(PlanStep {
-                        service: name.clone(),
-                        wave: w,
-                        percent: *percent,
-                        changes: step.changes,
-                        shares: step.shares,
-                    });
-                }
+                steps.push(PlanStep {
+                    service: layers.names[i].to_string(),
+                    wave: w,
+                    percent: *percent,
+                    changes: step.changes,
+                    shares: step.shares,
+                });
             }
         }
     }
 
-    let mut target = Weights::new();
-    let mut final_shares = BTreeMap::new();
+    let mut target: Vec<(String, DialWeights)> = Vec::new();
+    let mut final_shares: Vec<(String, BTreeMap<Region, f64>)> = Vec::new();
     let mut preflight_rows = Vec::new();
-    for (name, p) in planned {
-        let service = &topology.services[name];
+    for (service, p) in topology.services.values().zip(planned) {
+        let Some(p) = p else { continue };
         let rows = preflight::rows(topology, service, &p.final_shares, operation, region);
         notes.extend(p.notes);
         if operation == Operation::Evacuate
-            && let Some(note) = preflight::limit_note(name, &rows)
+            && let Some(note) = preflight::limit_note(&service.name, &rows)
         {
             notes.push(note);
         }
         preflight_rows.extend(rows);
         target.extend(p.target);
-        final_shares.insert(name.to_string(), p.final_shares);
+        final_shares.push((service.name.clone(), p.final_shares));
     }
+    let waves = layers.named(&waves);
 
     Ok(Plan {
         operation,
@@ -168,10 +164,10 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         playbook_hash: String::new(),
         waves,
         steps,
-        final_shares,
+        final_shares: final_shares.into_iter().collect(),
         preflight: preflight_rows,
-        baseline,
-        target,
+        baseline: baseline.into_iter().collect(),
+        target: target.into_iter().collect(),
         notes,
     })
 }
@@ -217,7 +213,7 @@ pub(super) struct ServicePlan {
     /// Per schedule position: the step, if anything changes at it.
     pub(super) steps: Vec<Option<ServiceStep>>,
     /// Final weights of the dials that changed.
-    pub(super) target: Weights,
+    pub(super) target: Vec<(String, DialWeights)>,
     /// Served shares after the last step.
     pub(super) final_shares: BTreeMap<Region, f64>,
     /// Notes about this service (dials left alone, capacity fallback).
@@ -332,7 +328,12 @@ pub(super) fn apply(
                 from,
                 to,
             });
-            now.insert(member.clone(), to);
+            match now.get_mut(member) {
+                Some(w) => *w = to,
+                None => {
+                    now.insert(member.clone(), to);
+                }
+            }
         }
     }
 }
@@ -361,12 +362,12 @@ pub(super) fn finish(
     if steps.iter().all(Option::is_none) {
         return None;
     }
-    let mut target = Weights::new();
+    let mut target = Vec::new();
     for (i, now) in current.into_iter().enumerate() {
         if let Some(now) = now
             && !same_weights(&service.dials[i], base[i], &now)
         {
-            target.insert(refs[i].clone(), now);
+            target.push((refs[i].clone(), now));
         }
     }
     Some(ServicePlan {

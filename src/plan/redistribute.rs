@@ -10,8 +10,6 @@
 //! Restore interpolates each member's share from the current weights to the baseline's.
 //! Pure: no I/O.
 
-use std::collections::BTreeMap;
-
 use crate::model::{Dial, Region};
 
 use super::rounding::Target;
@@ -28,79 +26,136 @@ pub(crate) enum Split {
     Even,
 }
 
-/// Free capacity of a service per region, under its max_utilization, at baseline.
-pub(crate) type Free<'a> = BTreeMap<&'a str, f64>;
+/// Per-region figures of a service, looked up by region (a handful of regions: a Vec).
+pub(crate) type PerRegion<'a> = Vec<(&'a str, f64)>;
 
-/// Target member shares (member order) after moving `f` of `region`'s share on `dial`.
-///
-/// `None` when the dial has no member outside `region`, so nothing can be moved.
-pub(crate) fn evacuation_targets(
-    dial: &Dial,
-    base: Option<&DialWeights>,
-    region: &str,
-    f: f64,
-    free: &Free<'_>,
-    capacity: &BTreeMap<Region, f64>,
-) -> Option<(Vec<Target>, Split)> {
-    // Region share and weight per region at baseline.
-    let mut share_of: BTreeMap<&str, f64> = BTreeMap::new();
-    let mut weight_in: BTreeMap<&str, (u64, usize)> = BTreeMap::new();
-    for (m, r, s) in member_shares(dial, base) {
-        *share_of.entry(r.as_str()).or_insert(0.0) += s;
-        let slot = weight_in.entry(r.as_str()).or_insert((0, 0));
-        slot.0 += u64::from(weight_of(base, m));
-        slot.1 += 1;
-    }
-    let moved_share = share_of.get(region).copied().unwrap_or(0.0);
-    let destinations: Vec<&str> = share_of.keys().copied().filter(|r| *r != region).collect();
-    if destinations.is_empty() {
-        return None;
-    }
-
-    let (split, basis): (Split, Vec<f64>) = {
-        let by_free: Vec<f64> = destinations
-            .iter()
-            .map(|r| free.get(r).copied().unwrap_or(0.0).max(0.0))
-            .collect();
-        let by_capacity: Vec<f64> = destinations
-            .iter()
-            .map(|r| capacity.get(*r).copied().unwrap_or(0.0).max(0.0))
-            .collect();
-        if by_free.iter().sum::<f64>() > 0.0 {
-            (Split::Free, by_free)
-        } else if by_capacity.iter().sum::<f64>() > 0.0 {
-            (Split::Capacity, by_capacity)
-        } else {
-            (Split::Even, vec![1.0; destinations.len()])
-        }
-    };
-    let basis_total: f64 = basis.iter().sum();
-
-    let mut region_target: BTreeMap<&str, f64> = BTreeMap::new();
-    region_target.insert(region, moved_share * (1.0 - f));
-    let moved = moved_share * f;
-    for (r, b) in destinations.iter().zip(&basis) {
-        region_target.insert(r, share_of[r] + moved * b / basis_total);
-    }
-
-    let targets = dial
-        .members
+/// The value for `region` in a [`PerRegion`], 0 when absent.
+pub(crate) fn lookup(values: &PerRegion<'_>, region: &str) -> f64 {
+    values
         .iter()
-        .map(|(m, r)| {
-            let (w_total, n) = weight_in[r.as_str()];
-            let target = region_target[r.as_str()];
-            let share = if w_total == 0 {
-                target / n as f64
-            } else {
-                target * f64::from(weight_of(base, m)) / w_total as f64
-            };
-            Target {
-                share,
-                moved: r == region,
+        .find(|(r, _)| *r == region)
+        .map_or(0.0, |(_, v)| *v)
+}
+
+/// One region of a dial at baseline.
+struct Slot<'d> {
+    region: &'d str,
+    /// Summed member share.
+    share: f64,
+    /// Summed member weight.
+    weight: u64,
+    /// Number of members.
+    members: usize,
+    /// How much of the moved share this region takes (free capacity, capacity or 1).
+    basis: f64,
+}
+
+/// The evacuation of one dial, prepared once from the baseline; [`Self::targets`] gives each
+/// step's target shares.
+pub(crate) struct Evacuation<'d> {
+    dial: &'d Dial,
+    base: &'d DialWeights,
+    region: &'d str,
+    slots: Vec<Slot<'d>>,
+    basis_total: f64,
+    moved_share: f64,
+    /// How the moved share is divided among destinations.
+    pub(crate) split: Split,
+}
+
+impl<'d> Evacuation<'d> {
+    /// Prepares the evacuation of `region` from `dial`; `None` when the dial has no member
+    /// outside `region`, so nothing can be moved.
+    pub(crate) fn new(
+        dial: &'d Dial,
+        base: &'d DialWeights,
+        region: &'d str,
+        free: &PerRegion<'_>,
+        capacity: &std::collections::BTreeMap<Region, f64>,
+    ) -> Option<Self> {
+        let mut slots: Vec<Slot<'d>> = Vec::new();
+        for (m, r, s) in member_shares(dial, Some(base)) {
+            let w = u64::from(weight_of(Some(base), m));
+            match slots.iter_mut().find(|x| x.region == r.as_str()) {
+                Some(slot) => {
+                    slot.share += s;
+                    slot.weight += w;
+                    slot.members += 1;
+                }
+                None => slots.push(Slot {
+                    region: r.as_str(),
+                    share: s,
+                    weight: w,
+                    members: 1,
+                    basis: 0.0,
+                }),
             }
+        }
+        let destinations = || slots.iter().filter(|x| x.region != region);
+        // Nothing can move off a dial with no member outside the region.
+        destinations().next()?;
+        let free_total: f64 = destinations()
+            .map(|x| lookup(free, x.region).max(0.0))
+            .sum();
+        let capacity_of = |r: &str| capacity.get(r).copied().unwrap_or(0.0).max(0.0);
+        let capacity_total: f64 = destinations().map(|x| capacity_of(x.region)).sum();
+        let split = if free_total > 0.0 {
+            Split::Free
+        } else if capacity_total > 0.0 {
+            Split::Capacity
+        } else {
+            Split::Even
+        };
+        let mut basis_total = 0.0;
+        for slot in slots.iter_mut().filter(|x| x.region != region) {
+            slot.basis = match split {
+                Split::Free => lookup(free, slot.region).max(0.0),
+                Split::Capacity => capacity_of(slot.region),
+                Split::Even => 1.0,
+            };
+            basis_total += slot.basis;
+        }
+        let moved_share = slots
+            .iter()
+            .find(|x| x.region == region)
+            .map_or(0.0, |x| x.share);
+        Some(Evacuation {
+            dial,
+            base,
+            region,
+            slots,
+            basis_total,
+            moved_share,
+            split,
         })
-        .collect();
-    Some((targets, split))
+    }
+
+    /// Target member shares (member order) once `f` of the region's share has moved.
+    pub(crate) fn targets(&self, f: f64) -> Vec<Target> {
+        self.dial
+            .members
+            .iter()
+            .map(|(m, r)| {
+                let moved = r == self.region;
+                let slot = self
+                    .slots
+                    .iter()
+                    .find(|x| x.region == r.as_str())
+                    .expect("every member's region has a slot");
+                let region_target = if moved {
+                    self.moved_share * (1.0 - f)
+                } else {
+                    slot.share + self.moved_share * f * slot.basis / self.basis_total
+                };
+                let share = if slot.weight == 0 {
+                    region_target / slot.members as f64
+                } else {
+                    region_target * f64::from(weight_of(Some(self.base), m)) / slot.weight as f64
+                };
+                Target { share, moved }
+            })
+            .collect()
+    }
 }
 
 /// Target member shares (member order) `f` of the way from `current` back to `baseline`.

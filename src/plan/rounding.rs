@@ -43,17 +43,21 @@ pub(crate) fn weights_from_shares(
         t = (f64::from(max_weight) / largest).floor().max(1.0);
     }
     let t_int = t as i64;
+    let exact = |i: usize| snap(targets[i].share.max(0.0) * t);
 
-    let exact: Vec<f64> = targets.iter().map(|x| snap(x.share * t)).collect();
-    let group: Vec<usize> = (0..targets.len()).filter(|&i| targets[i].moved).collect();
-    let others: Vec<usize> = (0..targets.len()).filter(|&i| !targets[i].moved).collect();
-
-    let group_exact = snap(group.iter().map(|&i| exact[i]).sum());
-    let group_total = if others.is_empty() {
+    let has_group = targets.iter().any(|x| x.moved);
+    let has_others = targets.iter().any(|x| !x.moved);
+    let group_total = if !has_others {
         t_int
-    } else if group.is_empty() {
+    } else if !has_group {
         0
     } else {
+        let group_exact = snap(
+            (0..targets.len())
+                .filter(|&i| targets[i].moved)
+                .map(exact)
+                .sum(),
+        );
         let rounded = match round {
             GroupRound::Up => group_exact.ceil(),
             GroupRound::Down => group_exact.floor(),
@@ -61,12 +65,52 @@ pub(crate) fn weights_from_shares(
         (rounded as i64).clamp(0, t_int)
     };
 
-    let mut weights = vec![0u32; targets.len()];
-    for (members, budget) in [(&group, group_total), (&others, t_int - group_total)] {
-        let quotas: Vec<f64> = members.iter().map(|&i| exact[i]).collect();
-        for (k, w) in apportion(&quotas, budget).into_iter().enumerate() {
-            weights[members[k]] = w.min(max_weight);
+    // Largest remainder within each part: floors first, then one more unit to the largest
+    // fractional parts (ties: member order). With shares summing to 1 the leftover of each
+    // part lies in 0..len; the loops also absorb an off-by-one from float sums.
+    let mut weights: Vec<u32> = (0..targets.len())
+        .map(|i| exact(i).floor() as u32)
+        .collect();
+    let mut order: Vec<usize> = (0..targets.len()).collect();
+    let frac = |i: usize| exact(i) - exact(i).floor();
+    order.sort_by(|&a, &b| frac(b).total_cmp(&frac(a)).then(a.cmp(&b)));
+    for (moved, budget) in [(true, group_total), (false, t_int - group_total)] {
+        let in_part = |i: usize| targets[i].moved == moved;
+        if !(0..targets.len()).any(in_part) {
+            continue;
         }
+        let floors: i64 = (0..targets.len())
+            .filter(|&i| in_part(i))
+            .map(|i| i64::from(weights[i]))
+            .sum();
+        let mut left = budget - floors;
+        while left > 0 {
+            for &i in order.iter().filter(|&&i| in_part(i)) {
+                if left == 0 {
+                    break;
+                }
+                weights[i] += 1;
+                left -= 1;
+            }
+        }
+        while left < 0 {
+            let before = left;
+            for &i in order.iter().rev().filter(|&&i| in_part(i)) {
+                if left == 0 {
+                    break;
+                }
+                if weights[i] > 0 {
+                    weights[i] -= 1;
+                    left += 1;
+                }
+            }
+            if left == before {
+                break;
+            }
+        }
+    }
+    for w in &mut weights {
+        *w = (*w).min(max_weight);
     }
     weights
 }
@@ -75,45 +119,6 @@ pub(crate) fn weights_from_shares(
 fn snap(x: f64) -> f64 {
     let r = x.round();
     if (x - r).abs() < 1e-9 { r } else { x }
-}
-
-/// Largest-remainder apportionment of `budget` units over `quotas` (ties: lower index first).
-fn apportion(quotas: &[f64], budget: i64) -> Vec<u32> {
-    if quotas.is_empty() {
-        return Vec::new();
-    }
-    let mut alloc: Vec<i64> = quotas.iter().map(|q| q.max(0.0).floor() as i64).collect();
-    let mut order: Vec<usize> = (0..quotas.len()).collect();
-    let frac = |i: usize| quotas[i].max(0.0) - quotas[i].max(0.0).floor();
-    order.sort_by(|&a, &b| frac(b).total_cmp(&frac(a)).then(a.cmp(&b)));
-    let mut left = budget - alloc.iter().sum::<i64>();
-    // With quotas summing to the budget, 0 <= left < number of quotas; the loops also settle
-    // the off-by-one a float sum could cause.
-    while left > 0 {
-        for &i in &order {
-            if left == 0 {
-                break;
-            }
-            alloc[i] += 1;
-            left -= 1;
-        }
-    }
-    while left < 0 {
-        let before = left;
-        for &i in order.iter().rev() {
-            if left == 0 {
-                break;
-            }
-            if alloc[i] > 0 {
-                alloc[i] -= 1;
-                left += 1;
-            }
-        }
-        if left == before {
-            break;
-        }
-    }
-    alloc.into_iter().map(|a| a.max(0) as u32).collect()
 }
 
 #[cfg(test)]

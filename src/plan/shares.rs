@@ -95,68 +95,80 @@ pub(crate) fn served_shares_with<'w, F>(
 where
     F: Fn(usize) -> Option<&'w DialWeights>,
 {
-    let mut served: BTreeMap<Region, f64> = BTreeMap::new();
+    served_by_region(topology, service, lookup)
+        .into_iter()
+        .map(|(r, s)| (r.to_string(), s))
+        .collect()
+}
+
+/// Served shares as (region, share) pairs without allocating region names: every region
+/// where the service has capacity or that a member serves, plus any that gets traffic.
+pub(crate) fn served_by_region<'t, 'w, F>(
+    topology: &'t Topology,
+    service: &'t Service,
+    lookup: F,
+) -> Vec<(&'t str, f64)>
+where
+    F: Fn(usize) -> Option<&'w DialWeights>,
+{
+    let mut served: Vec<(&'t str, f64)> = Vec::with_capacity(service.capacity.len() + 1);
     for r in service.capacity.keys() {
-        served.insert(r.clone(), 0.0);
+        add(&mut served, r, 0.0);
     }
     for dial in &service.dials {
         for r in dial.members.values() {
-            if !served.contains_key(r) {
-                served.insert(r.clone(), 0.0);
-            }
+            add(&mut served, r, 0.0);
         }
     }
 
-    let entry_dials: Vec<(usize, &Dial)> = service
+    let entry_count = service
         .dials
         .iter()
-        .enumerate()
-        .filter(|(_, d)| d.is_entry() && !d.members.is_empty())
-        .collect();
-    let entry: BTreeMap<&str, f64> = if entry_dials.is_empty() {
+        .filter(|d| d.is_entry() && !d.members.is_empty())
+        .count();
+    let entry: Vec<(&'t str, f64)> = if entry_count == 0 {
         declared_entry_shares(topology, service)
+            .into_iter()
+            .collect()
     } else {
-        let mut entry = BTreeMap::new();
-        let n = entry_dials.len() as f64;
-        for (i, dial) in &entry_dials {
-            for (_, r, share) in member_shares(dial, lookup(*i)) {
-                *entry.entry(r.as_str()).or_insert(0.0) += share / n;
+        let mut entry = Vec::with_capacity(served.len());
+        let n = entry_count as f64;
+        for (i, dial) in service.dials.iter().enumerate() {
+            if dial.is_entry() && !dial.members.is_empty() {
+                for (_, r, share) in member_shares(dial, lookup(i)) {
+                    add(&mut entry, r, share / n);
+                }
             }
         }
         entry
     };
 
-    let mut albs: BTreeMap<&str, Vec<(usize, &Dial)>> = BTreeMap::new();
-    for (i, dial) in service.dials.iter().enumerate() {
-        if let Some(region) = dial.alb_region()
-            && !dial.members.is_empty()
-        {
-            albs.entry(region).or_default().push((i, dial));
-        }
-    }
-
     for (arrived, share) in entry {
-        match albs.get(arrived) {
-            None => add(&mut served, arrived, share),
-            Some(dials) => {
-                let n = dials.len() as f64;
-                for (i, dial) in dials {
-                    for (_, r, s) in member_shares(dial, lookup(*i)) {
-                        add(&mut served, r, share * s / n);
-                    }
-                }
+        let albs = || {
+            service
+                .dials
+                .iter()
+                .enumerate()
+                .filter(move |(_, d)| d.alb_region() == Some(arrived) && !d.members.is_empty())
+        };
+        let n = albs().count();
+        if n == 0 {
+            add(&mut served, arrived, share);
+            continue;
+        }
+        for (i, dial) in albs() {
+            for (_, r, s) in member_shares(dial, lookup(i)) {
+                add(&mut served, r, share * s / n as f64);
             }
         }
     }
     served
 }
 
-fn add(served: &mut BTreeMap<Region, f64>, region: &str, value: f64) {
-    match served.get_mut(region) {
-        Some(v) => *v += value,
-        None => {
-            served.insert(region.to_string(), value);
-        }
+fn add<'t>(served: &mut Vec<(&'t str, f64)>, region: &'t str, value: f64) {
+    match served.iter_mut().find(|(r, _)| *r == region) {
+        Some((_, v)) => *v += value,
+        None => served.push((region, value)),
     }
 }
 

@@ -5,7 +5,7 @@
 //! earlier wave than each of its callees: evacuation drains a service only after everything
 //! that calls it has drained. Services with no path between them share a wave. Pure: no I/O.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use petgraph::graph::{DiGraph, NodeIndex};
 
@@ -13,10 +13,12 @@ use crate::model::Topology;
 
 use super::PlanError;
 
-/// The layer of every service: service name -> wave index (0 = callers no one calls).
+/// The layer of every service, by its index in `topology.services` (name order).
 pub(crate) struct Layers<'t> {
-    /// Wave index per service; services caught in a cycle are absent.
-    pub(crate) layer: BTreeMap<&'t str, usize>,
+    /// Service names in index order.
+    pub(crate) names: Vec<&'t str>,
+    /// Wave index per service; `None` for services caught in or behind a cycle.
+    pub(crate) depth: Vec<Option<usize>>,
     /// Members of one dependency cycle, sorted, when the graph has any.
     pub(crate) cycle: Option<Vec<String>>,
 }
@@ -24,17 +26,17 @@ pub(crate) struct Layers<'t> {
 /// Computes the layer of every service with Kahn's algorithm over the dependency graph.
 pub(crate) fn layers(topology: &Topology) -> Layers<'_> {
     let names: Vec<&str> = topology.services.keys().map(String::as_str).collect();
+    // Only looked up, never iterated: a HashMap keeps the result deterministic.
+    let index: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
     let mut graph: DiGraph<(), ()> = DiGraph::with_capacity(names.len(), names.len() * 3);
     for _ in &names {
         graph.add_node(());
     }
-    // `names` is sorted (BTreeMap keys), so a binary search finds a callee's node.
-    let index = |name: &str| names.binary_search(&name).ok().map(NodeIndex::new);
     for (i, service) in topology.services.values().enumerate() {
         for callee in &service.depends_on {
             // Unknown callees are rejected by validation; skipping keeps this function total.
-            if let Some(j) = index(callee) {
-                graph.add_edge(NodeIndex::new(i), j, ());
+            if let Some(&j) = index.get(callee.as_str()) {
+                graph.add_edge(NodeIndex::new(i), NodeIndex::new(j), ());
             }
         }
     }
@@ -43,18 +45,20 @@ pub(crate) fn layers(topology: &Topology) -> Layers<'_> {
     for edge in graph.raw_edges() {
         indegree[edge.target().index()] += 1;
     }
-    let mut depth: Vec<usize> = vec![0; names.len()];
+    let mut depth: Vec<Option<usize>> = vec![None; names.len()];
+    let mut longest: Vec<usize> = vec![0; names.len()];
     let mut ready: Vec<NodeIndex> = (0..names.len())
         .filter(|&i| indegree[i] == 0)
         .map(NodeIndex::new)
         .collect();
-    let mut layer = BTreeMap::new();
+    let mut placed = 0;
     while let Some(node) = ready.pop() {
-        let d = depth[node.index()];
-        layer.insert(names[node.index()], d);
+        let d = longest[node.index()];
+        depth[node.index()] = Some(d);
+        placed += 1;
         for next in graph.neighbors(node) {
             let n = next.index();
-            depth[n] = depth[n].max(d + 1);
+            longest[n] = longest[n].max(d + 1);
             indegree[n] -= 1;
             if indegree[n] == 0 {
                 ready.push(next);
@@ -62,7 +66,7 @@ pub(crate) fn layers(topology: &Topology) -> Layers<'_> {
         }
     }
 
-    let cycle = if layer.len() == names.len() {
+    let cycle = if placed == names.len() {
         None
     } else {
         petgraph::algo::tarjan_scc(&graph)
@@ -75,7 +79,11 @@ pub(crate) fn layers(topology: &Topology) -> Layers<'_> {
                 members
             })
     };
-    Layers { layer, cycle }
+    Layers {
+        names,
+        depth,
+        cycle,
+    }
 }
 
 impl Layers<'_> {
@@ -89,19 +97,28 @@ impl Layers<'_> {
         }
     }
 
-    /// Groups the services kept by `keep` into waves, dropping empty waves; names sorted.
-    pub(crate) fn waves_of<F: Fn(&str) -> bool>(&self, keep: F) -> Vec<Vec<String>> {
-        let mut by_layer: BTreeMap<usize, Vec<String>> = BTreeMap::new();
-        for (name, layer) in &self.layer {
-            if keep(name) {
-                by_layer
-                    .entry(*layer)
-                    .or_default()
-                    .push((*name).to_string());
+    /// Groups the indices of the services kept by `keep` into waves, dropping empty waves;
+    /// each wave is in index (= name) order.
+    pub(crate) fn waves_of<F: Fn(usize) -> bool>(&self, keep: F) -> Vec<Vec<usize>> {
+        let layers = self.depth.iter().flatten().max().map_or(0, |d| d + 1);
+        let mut waves: Vec<Vec<usize>> = vec![Vec::new(); layers];
+        for (i, d) in self.depth.iter().enumerate() {
+            if let Some(d) = d
+                && keep(i)
+            {
+                waves[*d].push(i);
             }
         }
-        // Iterating a BTreeMap by name keeps each wave sorted.
-        by_layer.into_values().collect()
+        waves.retain(|w| !w.is_empty());
+        waves
+    }
+
+    /// The names of the services in `waves`.
+    pub(crate) fn named(&self, waves: &[Vec<usize>]) -> Vec<Vec<String>> {
+        waves
+            .iter()
+            .map(|w| w.iter().map(|&i| self.names[i].to_string()).collect())
+            .collect()
     }
 }
 
@@ -111,12 +128,10 @@ impl Layers<'_> {
 /// are put in one last wave so this function stays total ([`super::plan`] refuses instead).
 pub fn waves(topology: &Topology) -> Vec<Vec<String>> {
     let layers = layers(topology);
-    let mut waves = layers.waves_of(|_| true);
-    let stuck: Vec<String> = topology
-        .services
-        .keys()
-        .filter(|name| !layers.layer.contains_key(name.as_str()))
-        .cloned()
+    let mut waves = layers.named(&layers.waves_of(|_| true));
+    let stuck: Vec<String> = (0..layers.names.len())
+        .filter(|&i| layers.depth[i].is_none())
+        .map(|i| layers.names[i].to_string())
         .collect();
     if !stuck.is_empty() {
         waves.push(stuck);
