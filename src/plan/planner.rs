@@ -22,11 +22,33 @@
 //! as a group, so a step never brings back more than scheduled) and end exactly at
 //! `restore_to`; alb dials go back at the first step. Dials already at `restore_to` stay.
 //!
+//! A restore concerns the same services an evacuation of R would (a member serving R, or
+//! declared load arriving in R without an entry dial); other services that differ from
+//! `restore_to` are left as they are, with a note. If `restore_to` itself has an all-zero
+//! dial, the restore ends there: that is the one case a plan leaves a dial all-zero.
+//!
 //! # Order
 //! Steps run wave by wave; within a wave, percent by percent; within a percent, service by
 //! service (sorted). A step lists only the members whose weight changes.
 //!
-//! Pure: no I/O, no clock; every map is a `BTreeMap`, so equal inputs give equal plans.
+//! # Refusals
+//! - [`PlanError::CannotDrain`]: an entry dial whose members all serve R; or, after the last
+//!   step, R would still serve part of the service (no entry dial and no alb dial in R to
+//!   move its declared load, or an alb dial forwarding everything to R from a region that
+//!   still receives traffic).
+//! - [`PlanError::MissingWeights`]: `observed` lacks a dial or member of any service (the
+//!   baseline covers every dial); [`PlanError::MissingRestoreWeights`] likewise for
+//!   `restore_to`, for the services being restored.
+//! - [`PlanError::UnknownRegion`], [`PlanError::InvalidSchedule`], [`PlanError::Cycle`],
+//!   [`PlanError::MissingRestoreBaseline`].
+//!
+//! A destination without free capacity still receives traffic when no destination of the
+//! dial has any (split by capacity, then evenly); the plan says so in its notes and pre-flight
+//! fails. Pre-flight utilization of a region with no capacity that would receive load is
+//! [`super::UNBOUNDED_UTILIZATION`] (JSON has no infinity).
+//!
+//! Pure: no I/O, no clock; the output's maps are `BTreeMap`s (a `HashMap` is used for
+//! lookups only), so equal inputs give byte-identical plans.
 
 use std::collections::BTreeMap;
 
