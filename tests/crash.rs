@@ -30,7 +30,11 @@ impl Trial {
     fn new() -> Trial {
         let dir = tempfile::tempdir().unwrap();
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        std::fs::copy(root.join("topology/streaming.yaml"), dir.path().join("topology.yaml")).unwrap();
+        std::fs::copy(
+            root.join("topology/streaming.yaml"),
+            dir.path().join("topology.yaml"),
+        )
+        .unwrap();
         std::fs::write(dir.path().join("playbook.yaml"), PLAYBOOK).unwrap();
         Trial { dir }
     }
@@ -39,7 +43,14 @@ impl Trial {
         let mut cmd = Command::cargo_bin("kong").unwrap();
         cmd.current_dir(self.dir.path())
             .args(args)
-            .args(["--topology", "topology.yaml", "--playbook", "playbook.yaml", "--state-dir", "state"])
+            .args([
+                "--topology",
+                "topology.yaml",
+                "--playbook",
+                "playbook.yaml",
+                "--state-dir",
+                "state",
+            ])
             .env("KONG_SIM_API_LATENCY_MS", "15")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -61,7 +72,12 @@ impl Trial {
             .as_array()
             .unwrap()
             .iter()
-            .map(|d| (d["dial"].as_str().unwrap().to_string(), d["weights"].clone()))
+            .map(|d| {
+                (
+                    d["dial"].as_str().unwrap().to_string(),
+                    d["weights"].clone(),
+                )
+            })
             .collect()
     }
 
@@ -104,7 +120,11 @@ fn rollback_or_resume_after_kill_9_at_random_instants_is_exact() {
         let runs = runs.as_array().unwrap();
         assert!(runs.len() <= 1, "trial {trial}: {runs:?}");
         let Some(run) = runs.first() else {
-            assert_eq!(t.weights(), baseline, "trial {trial}: killed before the run began");
+            assert_eq!(
+                t.weights(),
+                baseline,
+                "trial {trial}: killed before the run began"
+            );
             *outcomes.entry("before start".into()).or_default() += 1;
             continue;
         };
@@ -116,14 +136,20 @@ fn rollback_or_resume_after_kill_9_at_random_instants_is_exact() {
             }
             "refused" => assert_eq!(t.weights(), baseline, "trial {trial}"),
             _ if trial % 4 == 0 => {
-                let out = t.kong(&["resume", &id, "--yes", "--time-scale", "20"]).output().unwrap();
+                let out = t
+                    .kong(&["resume", &id, "--yes", "--time-scale", "20"])
+                    .output()
+                    .unwrap();
                 assert_eq!(
                     out.status.code(),
                     Some(0),
                     "trial {trial}: resume failed: {}",
                     String::from_utf8_lossy(&out.stderr)
                 );
-                assert!(t.evacuated(), "trial {trial}: resumed run did not finish the evacuation");
+                assert!(
+                    t.evacuated(),
+                    "trial {trial}: resumed run did not finish the evacuation"
+                );
             }
             _ => {
                 let out = t.kong(&["rollback", &id]).output().unwrap();
@@ -134,17 +160,29 @@ fn rollback_or_resume_after_kill_9_at_random_instants_is_exact() {
                     String::from_utf8_lossy(&out.stdout),
                     String::from_utf8_lossy(&out.stderr)
                 );
-                assert_eq!(t.weights(), baseline, "trial {trial}: rollback is not exact");
+                assert_eq!(
+                    t.weights(),
+                    baseline,
+                    "trial {trial}: rollback is not exact"
+                );
             }
         }
         *outcomes.entry(state).or_default() += 1;
         // Whatever happened, the journal still parses and the run is now finished.
         let runs = t.json(&["runs", "--format", "json"]);
-        assert!(runs.as_array().unwrap().iter().all(|r| r["state"] != "running"), "trial {trial}");
+        assert!(
+            runs.as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["state"] != "running"),
+            "trial {trial}"
+        );
     }
     eprintln!("crash trials by state at kill: {outcomes:?}");
     assert!(
-        outcomes.keys().any(|s| s == "running" || s == "rolling_back"),
+        outcomes
+            .keys()
+            .any(|s| s == "running" || s == "rolling_back"),
         "no trial killed a run mid-way: {outcomes:?}"
     );
 }

@@ -89,7 +89,12 @@ impl World {
             .as_array()
             .unwrap()
             .iter()
-            .map(|d| (d["dial"].as_str().unwrap().to_string(), d["weights"].clone()))
+            .map(|d| {
+                (
+                    d["dial"].as_str().unwrap().to_string(),
+                    d["weights"].clone(),
+                )
+            })
             .collect()
     }
 }
@@ -104,10 +109,17 @@ fn evacuate_then_restore_returns_to_baseline_and_replanning_is_empty() {
     let baseline = w.weights();
     let (code, out, err) = w.run(&["evacuate", "us-east-1", "--yes", "--time-scale", "100"]);
     assert_eq!(code, 0, "evacuate failed:\n{out}\n{err}");
-    assert!(out.starts_with("backend: sim"), "first line names the backend: {out}");
+    assert!(
+        out.starts_with("backend: sim"),
+        "first line names the backend: {out}"
+    );
     let status = w.status();
     for service in status["shares"].as_object().unwrap().keys() {
-        assert_eq!(share(&status, service, "us-east-1"), 0.0, "{service} still in us-east-1");
+        assert_eq!(
+            share(&status, service, "us-east-1"),
+            0.0,
+            "{service} still in us-east-1"
+        );
     }
     assert!(status["active_run"].is_null());
 
@@ -119,7 +131,11 @@ fn evacuate_then_restore_returns_to_baseline_and_replanning_is_empty() {
 
     let (code, out, err) = w.run(&["restore", "us-east-1", "--yes", "--time-scale", "100"]);
     assert_eq!(code, 0, "restore failed:\n{out}\n{err}");
-    assert_eq!(w.weights(), baseline, "restore returns every dial to its baseline");
+    assert_eq!(
+        w.weights(),
+        baseline,
+        "restore returns every dial to its baseline"
+    );
 
     let (code, out, _) = w.run(&["runs", "--format", "json"]);
     assert_eq!(code, 0);
@@ -135,7 +151,10 @@ fn evacuate_then_restore_returns_to_baseline_and_replanning_is_empty() {
     let (code, report, _) = w.run(&["report", id]);
     assert_eq!(code, 0);
     assert!(report.contains("## Timeline"), "{report}");
-    assert!(report.contains("p99"), "report lists check values: {report}");
+    assert!(
+        report.contains("p99"),
+        "report lists check values: {report}"
+    );
 }
 
 #[test]
@@ -145,7 +164,10 @@ fn drill_evacuates_holds_restores_and_reports() {
     let (code, out, err) = w.run(&["drill", "us-east-1", "--yes", "--time-scale", "100"]);
     assert_eq!(code, 0, "drill failed:\n{out}\n{err}");
     assert!(out.contains("holding us-east-1 evacuated"), "{out}");
-    assert!(out.contains("# kong restore us-east-1"), "drill prints the report: {out}");
+    assert!(
+        out.contains("# kong restore us-east-1"),
+        "drill prints the report: {out}"
+    );
     assert_eq!(w.weights(), baseline);
 }
 
@@ -164,7 +186,11 @@ fn failing_check_mid_run_rolls_back_and_exits_4() {
     let (code, out, err) = w.run(&["evacuate", "us-east-1", "--yes", "--time-scale", "100"]);
     assert_eq!(code, 4, "expected abort + rollback:\n{out}\n{err}");
     assert!(err.contains("rolled back"), "{err}");
-    assert_eq!(w.weights(), baseline, "rollback restores the exact baseline");
+    assert_eq!(
+        w.weights(),
+        baseline,
+        "rollback restores the exact baseline"
+    );
 }
 
 #[test]
@@ -180,7 +206,11 @@ fn injected_api_failures_that_persist_abort_and_roll_back() {
     let code = out.status.code().unwrap();
     // Either the very first apply never succeeds (rollback of nothing applied, 4) or the
     // rollback itself cannot get through (5): never a half-moved world reported as success.
-    assert!(code == 4 || code == 5, "exit {code}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        code == 4 || code == 5,
+        "exit {code}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     if code == 4 {
         assert_eq!(w.weights(), baseline);
     }
@@ -197,7 +227,10 @@ fn capacity_preflight_failure_refuses_with_exit_3_and_changes_nothing() {
     let baseline = w.weights();
     let (code, out, err) = w.run(&["evacuate", "us-east-1", "--yes"]);
     assert_eq!(code, 3, "{out}\n{err}");
-    assert!(err.contains("us-west-2") || err.contains("eu-west-1"), "names the region: {err}");
+    assert!(
+        err.contains("us-west-2") || err.contains("eu-west-1"),
+        "names the region: {err}"
+    );
     assert_eq!(w.weights(), baseline);
     let (code, _, _) = w.run(&["plan", "evacuate", "us-east-1"]);
     assert_eq!(code, 3, "plan exits 3 when its pre-flight fails");
@@ -225,7 +258,14 @@ fn approval_gate_without_approve_is_refused_when_not_on_a_terminal() {
     assert_eq!(code, 3, "{out}\n{err}");
     assert!(format!("{out}{err}").contains("--approve"));
     assert_eq!(w.weights(), baseline);
-    let (code, out, err) = w.run(&["evacuate", "us-east-1", "--yes", "--approve", "--time-scale", "100"]);
+    let (code, out, err) = w.run(&[
+        "evacuate",
+        "us-east-1",
+        "--yes",
+        "--approve",
+        "--time-scale",
+        "100",
+    ]);
     assert_eq!(code, 0, "{out}\n{err}");
 }
 
@@ -253,13 +293,24 @@ fn saved_plan_is_refused_when_live_weights_or_files_changed() {
     assert_eq!(code, 0, "{err}");
 
     // Back at the plan's baseline, it executes.
-    let (code, out, err) = w.run(&["evacuate", "us-east-1", "--plan", "plan.json", "--yes", "--time-scale", "100"]);
+    let (code, out, err) = w.run(&[
+        "evacuate",
+        "us-east-1",
+        "--plan",
+        "plan.json",
+        "--yes",
+        "--time-scale",
+        "100",
+    ]);
     assert_eq!(code, 0, "{out}\n{err}");
     let (code, _, err) = w.run(&["restore", "us-east-1", "--yes", "--time-scale", "100"]);
     assert_eq!(code, 0, "{err}");
 
     // A changed playbook invalidates the reviewed plan.
-    w.write("playbook.yaml", &FAST_PLAYBOOK.replace("bake: 1s", "bake: 2s"));
+    w.write(
+        "playbook.yaml",
+        &FAST_PLAYBOOK.replace("bake: 1s", "bake: 2s"),
+    );
     let (code, _, err) = w.run(&["evacuate", "us-east-1", "--plan", "plan.json", "--yes"]);
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("changed since the plan"), "{err}");
@@ -268,9 +319,12 @@ fn saved_plan_is_refused_when_live_weights_or_files_changed() {
 #[test]
 fn two_concurrent_evacuations_exactly_one_proceeds() {
     let w = World::new();
-    w.write("playbook.yaml", &FAST_PLAYBOOK.replace("bake: 1s", "bake: 3s"));
+    w.write(
+        "playbook.yaml",
+        &FAST_PLAYBOOK.replace("bake: 1s", "bake: 3s"),
+    );
     let spawn = || {
-        w.kong(&["evacuate", "us-east-1", "--yes"])
+        w.kong(&["evacuate", "us-east-1", "--yes", "--time-scale", "10"])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()

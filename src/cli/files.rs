@@ -27,8 +27,9 @@ pub struct Loaded {
 /// The YAML files of a directory, sorted; a file path as itself.
 pub fn yaml_files(path: &Path) -> Result<Vec<PathBuf>, CliError> {
     if path.is_dir() {
-        let entries = std::fs::read_dir(path)
-            .map_err(|e| CliError::Usage(format!("cannot read directory {}: {e}", path.display())))?;
+        let entries = std::fs::read_dir(path).map_err(|e| {
+            CliError::Usage(format!("cannot read directory {}: {e}", path.display()))
+        })?;
         let mut files: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| {
@@ -116,7 +117,8 @@ pub fn load(common: &Common, command: &str) -> Result<Loaded, CliError> {
     let playbook_path = playbook_file(common, command)?;
     let topology_text = read(&topology_path)?;
     let playbook_text = read(&playbook_path)?;
-    let topology_result = model::parse_topology(&topology_path.display().to_string(), &topology_text);
+    let topology_result =
+        model::parse_topology(&topology_path.display().to_string(), &topology_text);
     let playbook_result = model::parse_playbook(
         &playbook_path.display().to_string(),
         &playbook_text,

@@ -1,6 +1,6 @@
 //! `kong graph`: the dependency topology as DOT or Mermaid.
 
-use super::{files, CliError, Common, GraphFormat};
+use super::{CliError, Common, GraphFormat, files};
 
 /// Prints the graph of the topology.
 pub fn run(common: &Common, format: GraphFormat) -> Result<i32, CliError> {

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::{backend, files, CliError, Common, OperationArg, PlanFormat};
+use super::{CliError, Common, OperationArg, PlanFormat, backend, files};
 use crate::journal::{self, RunState};
 use crate::model::{BackendKind, Topology};
 use crate::plan::{self, Operation, Plan, PlanError, PlanInput, Weights, render};
@@ -43,10 +43,7 @@ pub fn run(
         eprintln!("plan saved to {}", path.display());
     }
     if !plan.preflight_ok() {
-        eprintln!(
-            "pre-flight fails: {}",
-            preflight_failures(&plan).join("; ")
-        );
+        eprintln!("pre-flight fails: {}", preflight_failures(&plan).join("; "));
         return Ok(3);
     }
     Ok(0)

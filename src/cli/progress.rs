@@ -127,7 +127,9 @@ pub fn describe(event: &ProgressEvent) -> String {
         ProgressEvent::RollbackProgress { done, total } => {
             format!("rollback: {done}/{total} dials restored")
         }
-        ProgressEvent::RollbackDone => "rollback done: every touched dial is at baseline".to_string(),
+        ProgressEvent::RollbackDone => {
+            "rollback done: every touched dial is at baseline".to_string()
+        }
         ProgressEvent::Paused { reason } => format!("PAUSED: {reason}"),
         ProgressEvent::Finished { summary, exit_code } => {
             format!("finished: {summary} (exit {exit_code})")
@@ -144,7 +146,11 @@ impl Progress for LineProgress {
             let now = jiff::Zoned::now();
             let _ = writeln!(out, "{} {line}", now.strftime("%H:%M:%S"));
         } else {
-            let _ = writeln!(out, "{} {line}", jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ"));
+            let _ = writeln!(
+                out,
+                "{} {line}",
+                jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ")
+            );
         }
         let _ = out.flush();
     }

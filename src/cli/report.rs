@@ -15,7 +15,8 @@ pub fn run(common: &Common, run_id: &str, out: Option<&std::path::Path>) -> Resu
         other => CliError::Unexpected(other.into()),
     })?;
     // The topology, when its file is still there, gives the shares before the first step.
-    let topology = crate::model::load_topology(std::path::Path::new(&log.header.topology_path)).ok();
+    let topology =
+        crate::model::load_topology(std::path::Path::new(&log.header.topology_path)).ok();
     let report = markdown(&[log], topology.as_ref());
     match out {
         Some(path) => std::fs::write(path, &report)
@@ -34,7 +35,11 @@ fn seconds_between(from: &str, to: &str) -> Option<f64> {
 
 fn fmt_secs(s: f64) -> String {
     if s >= 60.0 {
-        format!("{}m{:02}s", (s / 60.0).floor() as u64, (s % 60.0).round() as u64)
+        format!(
+            "{}m{:02}s",
+            (s / 60.0).floor() as u64,
+            (s % 60.0).round() as u64
+        )
     } else {
         format!("{s:.1}s")
     }
@@ -61,10 +66,21 @@ fn fmt_check(c: &CheckResult) -> String {
         .value
         .map(|v| format!("{v:.4}"))
         .unwrap_or_else(|| "no data".to_string());
-    let region = c.region.as_deref().map(|r| format!(" @{r}")).unwrap_or_default();
+    let region = c
+        .region
+        .as_deref()
+        .map(|r| format!(" @{r}"))
+        .unwrap_or_default();
     let mark = if c.ok { "✅" } else { "❌" };
-    let detail = c.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
-    format!("{mark} {}{region}: {value} vs {}{detail}", c.name, c.threshold)
+    let detail = c
+        .detail
+        .as_deref()
+        .map(|d| format!(" ({d})"))
+        .unwrap_or_default();
+    format!(
+        "{mark} {}{region}: {value} vs {}{detail}",
+        c.name, c.threshold
+    )
 }
 
 /// The Markdown report of one or more runs (a drill passes its evacuation and restore).
@@ -79,19 +95,38 @@ pub fn markdown(logs: &[RunLog], topology: Option<&Topology>) -> String {
 fn section(out: &mut String, log: &RunLog, topology: Option<&Topology>) {
     let h = &log.header;
     let plan = log.plan();
-    let _ = writeln!(out, "# kong {} {} — run `{}`\n", h.operation, h.region, h.id);
+    let _ = writeln!(
+        out,
+        "# kong {} {} — run `{}`\n",
+        h.operation, h.region, h.id
+    );
     let _ = writeln!(out, "| | |\n| --- | --- |");
-    let _ = writeln!(out, "| command | `{}`{} |", h.command, if h.dry_run { " (dry run)" } else { "" });
+    let _ = writeln!(
+        out,
+        "| command | `{}`{} |",
+        h.command,
+        if h.dry_run { " (dry run)" } else { "" }
+    );
     let _ = writeln!(out, "| backend | `{}` |", h.backend);
     let _ = writeln!(out, "| topology | `{}` ({}) |", h.topology, h.topology_path);
-    let _ = writeln!(out, "| playbook | `{}` ({}) |", plan.playbook, h.playbook_path);
+    let _ = writeln!(
+        out,
+        "| playbook | `{}` ({}) |",
+        plan.playbook, h.playbook_path
+    );
     let _ = writeln!(out, "| host | {} (pid {}) |", h.host, h.pid);
     let _ = writeln!(out, "| started | {} |", h.started_at);
     if let Some(end) = log.finished_at() {
-        let dur = seconds_between(&h.started_at, end).map(fmt_secs).unwrap_or_default();
+        let dur = seconds_between(&h.started_at, end)
+            .map(fmt_secs)
+            .unwrap_or_default();
         let _ = writeln!(out, "| finished | {end} ({dur}) |");
     }
-    let _ = writeln!(out, "| outcome | **{}** |", super::run::state_name(log.state));
+    let _ = writeln!(
+        out,
+        "| outcome | **{}** |",
+        super::run::state_name(log.state)
+    );
     if let Some(reason) = log.aborted_reason() {
         let _ = writeln!(out, "| abort reason | {reason} |");
     }
@@ -116,44 +151,81 @@ fn section(out: &mut String, log: &RunLog, topology: Option<&Topology>) {
         out,
         "| time | step | wave | % | services | shares before → after | checks | API calls | took |"
     );
-    let _ = writeln!(out, "| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    let _ = writeln!(
+        out,
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    );
     let mut intent_at: BTreeMap<usize, String> = BTreeMap::new();
     let mut calls: BTreeMap<usize, u32> = BTreeMap::new();
     let mut pending: BTreeMap<usize, (usize, u32, Vec<String>)> = BTreeMap::new();
     let mut rows: Vec<String> = Vec::new();
     for record in &log.records {
         match record {
-            Record::StepIntent { at, index, wave, percent, services, .. } => {
+            Record::StepIntent {
+                at,
+                index,
+                wave,
+                percent,
+                services,
+                ..
+            } => {
                 intent_at.insert(*index, at.clone());
                 pending.insert(*index, (*wave, *percent, services.clone()));
             }
-            Record::StepApplied { index, api_calls, .. } => {
+            Record::StepApplied {
+                index, api_calls, ..
+            } => {
                 calls.insert(*index, *api_calls);
             }
             Record::StepChecked { at, index, results } => {
                 if let Some((wave, percent, services)) = pending.remove(index) {
                     rows.push(row(
-                        plan, &mut before, intent_at.get(index).map(String::as_str), Some(at), *index,
-                        wave, percent, &services, results, calls.get(index).copied(),
+                        plan,
+                        &mut before,
+                        intent_at.get(index).map(String::as_str),
+                        Some(at),
+                        *index,
+                        wave,
+                        percent,
+                        &services,
+                        results,
+                        calls.get(index).copied(),
                     ));
                 }
             }
             Record::Aborted { at, reason } => {
                 for (index, (wave, percent, services)) in std::mem::take(&mut pending) {
                     rows.push(row(
-                        plan, &mut before, intent_at.get(&index).map(String::as_str), Some(at), index,
-                        wave, percent, &services, &[], calls.get(&index).copied(),
+                        plan,
+                        &mut before,
+                        intent_at.get(&index).map(String::as_str),
+                        Some(at),
+                        index,
+                        wave,
+                        percent,
+                        &services,
+                        &[],
+                        calls.get(&index).copied(),
                     ));
                 }
-                rows.push(format!("| {} | **abort** | | | | {reason} | | | |", time_of(at)));
+                rows.push(format!(
+                    "| {} | **abort** | | | | {reason} | | | |",
+                    time_of(at)
+                ));
             }
             Record::Approved { at, percent, by } => {
-                rows.push(format!("| {} | approval | | >{percent} | | approved by {by} | | | |", time_of(at)));
+                rows.push(format!(
+                    "| {} | approval | | >{percent} | | approved by {by} | | | |",
+                    time_of(at)
+                ));
             }
-            Record::Paused { at } => rows.push(format!("| {} | **paused** | | | | | | | |", time_of(at))),
-            Record::Resumed { at, host, pid } => {
-                rows.push(format!("| {} | resumed | | | | by {host} (pid {pid}) | | | |", time_of(at)))
+            Record::Paused { at } => {
+                rows.push(format!("| {} | **paused** | | | | | | | |", time_of(at)))
             }
+            Record::Resumed { at, host, pid } => rows.push(format!(
+                "| {} | resumed | | | | by {host} (pid {pid}) | | | |",
+                time_of(at)
+            )),
             Record::RollbackIntent { at, weights } => rows.push(format!(
                 "| {} | **rollback** | | | | restoring {} dials to baseline | | | |",
                 time_of(at),
@@ -173,8 +245,16 @@ fn section(out: &mut String, log: &RunLog, topology: Option<&Topology>) {
     }
     for (index, (wave, percent, services)) in pending {
         rows.push(row(
-            plan, &mut before, intent_at.get(&index).map(String::as_str), None, index, wave, percent,
-            &services, &[], calls.get(&index).copied(),
+            plan,
+            &mut before,
+            intent_at.get(&index).map(String::as_str),
+            None,
+            index,
+            wave,
+            percent,
+            &services,
+            &[],
+            calls.get(&index).copied(),
         ));
     }
     for r in rows {
@@ -188,7 +268,11 @@ fn section(out: &mut String, log: &RunLog, topology: Option<&Topology>) {
         let _ = writeln!(out, "| check | region | value |\n| --- | --- | --- |");
         for (check, by_region) in values {
             for (region, v) in by_region {
-                let region = if region.is_empty() { "(global)" } else { region };
+                let region = if region.is_empty() {
+                    "(global)"
+                } else {
+                    region
+                };
                 let _ = writeln!(out, "| {check} | {region} | {v:.4} |");
             }
         }
@@ -217,7 +301,10 @@ fn row<'p>(
             .find(|s| &s.service == service && s.wave == wave && s.percent == percent)
             .map(|s| s.shares.clone());
         if let Some(after) = after {
-            let prev = before.get(service.as_str()).map(fmt_shares).unwrap_or_else(|| "baseline".to_string());
+            let prev = before
+                .get(service.as_str())
+                .map(fmt_shares)
+                .unwrap_or_else(|| "baseline".to_string());
             shares.push(format!("{service}: {prev} → {}", fmt_shares(&after)));
             // The next step of this service starts from here.
             let key = plan
@@ -233,7 +320,11 @@ fn row<'p>(
     let checks = if results.is_empty() {
         "—".to_string()
     } else {
-        results.iter().map(fmt_check).collect::<Vec<_>>().join("<br>")
+        results
+            .iter()
+            .map(fmt_check)
+            .collect::<Vec<_>>()
+            .join("<br>")
     };
     let took = match (started, ended) {
         (Some(s), Some(e)) => seconds_between(s, e).map(fmt_secs).unwrap_or_default(),

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{backend, files, CliError, Common, OutputFormat};
+use super::{CliError, Common, OutputFormat, backend, files};
 use crate::journal::{self, lock};
 use crate::plan;
 
@@ -99,7 +99,13 @@ fn status_text(status: &Status) -> String {
     let mut out = String::new();
     let regions: std::collections::BTreeSet<&String> =
         status.shares.values().flat_map(|s| s.keys()).collect();
-    let width = status.shares.keys().map(String::len).max().unwrap_or(7).max(7);
+    let width = status
+        .shares
+        .keys()
+        .map(String::len)
+        .max()
+        .unwrap_or(7)
+        .max(7);
     let _ = write!(out, "{:width$}", "service");
     for r in &regions {
         let _ = write!(out, "  {r:>12}");

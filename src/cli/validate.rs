@@ -1,6 +1,6 @@
 //! `kong validate`: checks every topology and playbook file; changes nothing.
 
-use super::{files, CliError, Common};
+use super::{CliError, Common, files};
 use crate::model::{self, Diagnostics};
 
 /// Validates every file under `--topology` and `--playbook`, reporting all problems.
