@@ -169,6 +169,9 @@ impl RunLock {
     /// The owner is written with a lease of [`LEASE`] from now (its `lease_expires_at` is
     /// replaced). An owner file of another host with a live lease is honoured (`Held`).
     /// Blocking: may sleep up to ~100 ms while the OS lock is briefly busy.
+    // `LockError::Held` carries the owner by value, as declared for the executor and CLI;
+    // acquiring happens once per run, so the size of the error does not matter.
+    #[allow(clippy::result_large_err)]
     pub fn acquire(
         state_dir: &Path,
         topology: &str,

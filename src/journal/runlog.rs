@@ -180,3 +180,148 @@ impl RunLog {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::testing::{
+        AT, applied, at, every_record, finished, intent, plan, rollback_intent, run_started,
+        weights,
+    };
+
+    fn log(records: Vec<Record>) -> RunLog {
+        RunLog::from_records(records).expect("starts with run_started")
+    }
+
+    fn state_after(tail: Vec<Record>) -> RunState {
+        let mut records = vec![run_started("r1", AT)];
+        records.extend(tail);
+        log(records).state
+    }
+
+    #[test]
+    fn a_run_that_only_started_is_running() {
+        assert_eq!(state_after(vec![]), RunState::Running);
+        assert_eq!(
+            state_after(vec![intent(0), applied(0, 1)]),
+            RunState::Running
+        );
+    }
+
+    #[test]
+    fn an_abort_alone_leaves_the_run_running_until_pause_or_rollback_is_recorded() {
+        let aborted = Record::Aborted {
+            at: at(),
+            reason: "x".to_string(),
+        };
+        assert_eq!(state_after(vec![intent(0), aborted]), RunState::Running);
+    }
+
+    #[test]
+    fn paused_until_resumed() {
+        let paused = Record::Paused { at: at() };
+        let resumed = Record::Resumed {
+            at: at(),
+            host: "h".to_string(),
+            pid: 1,
+        };
+        assert_eq!(state_after(vec![paused.clone()]), RunState::Paused);
+        assert_eq!(state_after(vec![paused, resumed]), RunState::Running);
+    }
+
+    #[test]
+    fn rolling_back_until_done_or_failed() {
+        assert_eq!(state_after(vec![rollback_intent()]), RunState::RollingBack);
+        // A rollback of a paused run, intent written, result not yet.
+        assert_eq!(
+            state_after(vec![Record::Paused { at: at() }, rollback_intent()]),
+            RunState::RollingBack
+        );
+        assert_eq!(
+            state_after(vec![rollback_intent(), Record::RollbackDone { at: at() }]),
+            RunState::RolledBack
+        );
+        let failed = Record::RollbackFailed {
+            at: at(),
+            reason: "x".to_string(),
+            left: vec![],
+        };
+        assert_eq!(
+            state_after(vec![rollback_intent(), failed.clone()]),
+            RunState::RollbackFailed
+        );
+        // `kong rollback` retrying a failed rollback is rolling back again.
+        assert_eq!(
+            state_after(vec![
+                failed,
+                finished(RunState::RollbackFailed),
+                rollback_intent()
+            ]),
+            RunState::RollingBack
+        );
+    }
+
+    #[test]
+    fn run_finished_states_are_taken_as_written() {
+        for state in [
+            RunState::Completed,
+            RunState::RolledBack,
+            RunState::RollbackFailed,
+            RunState::Refused,
+            RunState::Paused,
+        ] {
+            assert_eq!(
+                state_after(vec![intent(0), applied(0, 1), finished(state)]),
+                state
+            );
+        }
+    }
+
+    #[test]
+    fn from_records_needs_run_started_first() {
+        assert!(RunLog::from_records(vec![]).is_none());
+        assert!(RunLog::from_records(vec![intent(0)]).is_none());
+    }
+
+    #[test]
+    fn helpers_answer_what_recovery_asks() {
+        let log = log(every_record("r1"));
+        assert_eq!(log.plan(), &plan());
+        assert_eq!(log.baseline(), &plan().baseline);
+        assert_eq!(log.last_intent().map(|(i, _)| i), Some(0));
+        assert_eq!(log.pending_intent(), None);
+        assert_eq!(log.applied_indices(), BTreeSet::from([0]));
+        assert!(log.is_step_applied(0));
+        assert!(!log.is_step_applied(1));
+        assert_eq!(log.touched_dials(), BTreeSet::from(["edge-api/dns"]));
+        assert_eq!(
+            log.checks_baseline().unwrap()["latency"]["us-west-2"],
+            123.5
+        );
+        assert_eq!(
+            log.aborted_reason(),
+            Some("check `latency` failed in us-west-2")
+        );
+        assert_eq!(log.api_calls_total(), 3);
+        assert_eq!(log.finished_at(), Some(AT));
+        assert!(log.records.iter().all(|r| r.at() == AT));
+    }
+
+    #[test]
+    fn an_intent_without_its_result_is_pending() {
+        let log = log(vec![
+            run_started("r1", AT),
+            intent(0),
+            applied(0, 2),
+            intent(1),
+        ]);
+        let expected = weights("edge-api/dns", &[("use1", 0), ("usw2", 100)]);
+        assert_eq!(log.pending_intent(), Some((1, &expected)));
+        assert_eq!(log.last_intent(), Some((1, &expected)));
+        assert_eq!(log.applied_indices(), BTreeSet::from([0]));
+        assert_eq!(log.api_calls_total(), 2);
+        assert_eq!(log.checks_baseline(), None);
+        assert_eq!(log.aborted_reason(), None);
+        assert_eq!(log.finished_at(), None);
+    }
+}

@@ -302,3 +302,294 @@ pub fn new_run_id(operation: &str, region: &str) -> RunId {
 pub fn now_rfc3339() -> String {
     jiff::Timestamp::now().to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::journal::RunState;
+    use crate::journal::testing::{every_record, intent, run_started, write_run};
+
+    fn id(s: &str) -> RunId {
+        s.to_string()
+    }
+
+    fn append_raw(state_dir: &Path, run: &str, bytes: &[u8]) {
+        let mut file = OpenOptions::new()
+            .append(true)
+            .open(journal_path(state_dir, run))
+            .unwrap();
+        file.write_all(bytes).unwrap();
+    }
+
+    #[test]
+    fn every_record_variant_round_trips_one_line_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = every_record("r1");
+        let journal = write_run(dir.path(), "r1", &records);
+        assert_eq!(journal.path(), journal_path(dir.path(), "r1"));
+
+        let text = fs::read_to_string(journal.path()).unwrap();
+        assert_eq!(text.lines().count(), records.len());
+        assert!(text.ends_with('\n'));
+
+        let log = read_run(dir.path(), &id("r1")).unwrap();
+        assert_eq!(log.records, records);
+        assert_eq!(log.header.id, "r1");
+        assert_eq!(log.state, RunState::RolledBack);
+    }
+
+    #[test]
+    fn torn_last_line_without_newline_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        write_run(
+            dir.path(),
+            "r1",
+            &[run_started("r1", "2026-11-23T09:03:12Z"), intent(0)],
+        );
+        append_raw(
+            dir.path(),
+            "r1",
+            br#"{"event":"step_applied","at":"2026-11-2"#,
+        );
+
+        let log = read_run(dir.path(), &id("r1")).unwrap();
+        assert_eq!(log.records.len(), 2);
+        assert_eq!(log.pending_intent().map(|(i, _)| i), Some(0));
+    }
+
+    #[test]
+    fn complete_record_without_newline_is_dropped_as_unacknowledged() {
+        let dir = tempfile::tempdir().unwrap();
+        write_run(
+            dir.path(),
+            "r1",
+            &[run_started("r1", "2026-11-23T09:03:12Z"), intent(0)],
+        );
+        append_raw(
+            dir.path(),
+            "r1",
+            br#"{"event":"paused","at":"2026-11-23T09:03:12Z"}"#,
+        );
+
+        let log = read_run(dir.path(), &id("r1")).unwrap();
+        assert_eq!(log.records.len(), 2);
+        assert_eq!(log.state, RunState::Running);
+    }
+
+    #[test]
+    fn invalid_last_line_with_newline_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        write_run(
+            dir.path(),
+            "r1",
+            &[run_started("r1", "2026-11-23T09:03:12Z")],
+        );
+        append_raw(dir.path(), "r1", b"\0\0\0\0\n");
+
+        assert_eq!(read_run(dir.path(), &id("r1")).unwrap().records.len(), 1);
+    }
+
+    #[test]
+    fn corrupt_middle_line_is_reported_with_its_line_number() {
+        let dir = tempfile::tempdir().unwrap();
+        write_run(
+            dir.path(),
+            "r1",
+            &[run_started("r1", "2026-11-23T09:03:12Z")],
+        );
+        append_raw(dir.path(), "r1", b"{\"event\":\"nonsense\"}\n");
+        append_raw(dir.path(), "r1", b"{\"event\":\"paused\",\"at\":\"x\"}\n");
+
+        match read_run(dir.path(), &id("r1")) {
+            Err(JournalError::Corrupt { line, path, .. }) => {
+                assert_eq!(line, 2);
+                assert_eq!(path, journal_path(dir.path(), "r1"));
+            }
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+        // Opening for append does not paper over it either.
+        assert!(matches!(
+            Journal::open(dir.path(), &id("r1")),
+            Err(JournalError::Corrupt { line: 2, .. })
+        ));
+    }
+
+    #[test]
+    fn first_record_must_be_run_started() {
+        let dir = tempfile::tempdir().unwrap();
+        write_run(dir.path(), "r1", &[intent(0), intent(1)]);
+        assert!(matches!(
+            read_run(dir.path(), &id("r1")),
+            Err(JournalError::Corrupt { line: 1, .. })
+        ));
+
+        write_run(dir.path(), "empty", &[]);
+        assert!(matches!(
+            read_run(dir.path(), &id("empty")),
+            Err(JournalError::Corrupt { line: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn run_started_twice_is_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let start = run_started("r1", "2026-11-23T09:03:12Z");
+        write_run(dir.path(), "r1", &[start.clone(), start, intent(0)]);
+        assert!(matches!(
+            read_run(dir.path(), &id("r1")),
+            Err(JournalError::Corrupt { line: 2, .. })
+        ));
+    }
+
+    #[test]
+    fn open_cuts_a_torn_tail_so_the_next_append_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        write_run(
+            dir.path(),
+            "r1",
+            &[run_started("r1", "2026-11-23T09:03:12Z"), intent(0)],
+        );
+        append_raw(dir.path(), "r1", br#"{"event":"step_appl"#);
+
+        let mut journal = Journal::open(dir.path(), &id("r1")).unwrap();
+        journal.append(&intent(1)).unwrap();
+
+        let log = read_run(dir.path(), &id("r1")).unwrap();
+        assert_eq!(log.records.len(), 3);
+        assert_eq!(log.last_intent().map(|(i, _)| i), Some(1));
+    }
+
+    #[test]
+    fn create_refuses_an_existing_run() {
+        let dir = tempfile::tempdir().unwrap();
+        write_run(
+            dir.path(),
+            "r1",
+            &[run_started("r1", "2026-11-23T09:03:12Z")],
+        );
+        assert!(matches!(
+            Journal::create(dir.path(), &id("r1")),
+            Err(JournalError::Io { .. })
+        ));
+    }
+
+    #[test]
+    fn create_makes_the_state_dir_and_its_parents() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("a/b/.kong");
+        write_run(&state, "r1", &[run_started("r1", "2026-11-23T09:03:12Z")]);
+        assert_eq!(read_run(&state, &id("r1")).unwrap().records.len(), 1);
+    }
+
+    #[test]
+    fn unknown_and_malformed_run_ids_are_unknown_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        for bad in ["nope", "../etc", "", ".hidden", "a/b"] {
+            assert!(
+                matches!(
+                    read_run(dir.path(), &id(bad)),
+                    Err(JournalError::UnknownRun(_))
+                ),
+                "{bad}"
+            );
+            assert!(
+                matches!(
+                    Journal::open(dir.path(), &id(bad)),
+                    Err(JournalError::UnknownRun(_))
+                ),
+                "{bad}"
+            );
+        }
+        assert!(Journal::create(dir.path(), &id("../escape")).is_err());
+        assert!(!dir.path().join("escape").exists());
+    }
+
+    #[test]
+    fn append_refuses_a_record_that_would_not_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut journal = write_run(
+            dir.path(),
+            "r1",
+            &[run_started("r1", "2026-11-23T09:03:12Z")],
+        );
+        let nan = Record::ChecksBaseline {
+            at: "t".to_string(),
+            values: [("c".to_string(), [(String::new(), f64::NAN)].into())].into(),
+        };
+        assert!(journal.append(&nan).is_err());
+        journal.append(&intent(0)).unwrap();
+        assert_eq!(read_run(dir.path(), &id("r1")).unwrap().records.len(), 2);
+    }
+
+    #[test]
+    fn list_runs_is_oldest_first_and_skips_broken_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        // Same second: ordered by the precise start time, not by the random suffix.
+        write_run(
+            dir.path(),
+            "20261123-090312-evacuate-x-ffff",
+            &[run_started(
+                "20261123-090312-evacuate-x-ffff",
+                "2026-11-23T09:03:12.1Z",
+            )],
+        );
+        write_run(
+            dir.path(),
+            "20261123-090312-evacuate-x-0000",
+            &[run_started(
+                "20261123-090312-evacuate-x-0000",
+                "2026-11-23T09:03:12.25Z",
+            )],
+        );
+        write_run(
+            dir.path(),
+            "20261122-235959-restore-x-aaaa",
+            &[run_started(
+                "20261122-235959-restore-x-aaaa",
+                "2026-11-22T23:59:59Z",
+            )],
+        );
+        write_run(dir.path(), "20261124-000000-evacuate-x-dead", &[]);
+        fs::write(dir.path().join("runs/stray-file"), "x").unwrap();
+
+        let ids: Vec<String> = list_runs(dir.path())
+            .unwrap()
+            .into_iter()
+            .map(|r| r.header.id)
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "20261122-235959-restore-x-aaaa",
+                "20261123-090312-evacuate-x-ffff",
+                "20261123-090312-evacuate-x-0000",
+            ]
+        );
+    }
+
+    #[test]
+    fn list_runs_of_a_fresh_state_dir_is_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(list_runs(&dir.path().join("missing")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn new_run_id_is_utc_time_operation_region_and_four_hex() {
+        let before = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S").to_string();
+        let run = new_run_id("evacuate", "us-east-1");
+        let after = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S").to_string();
+
+        let (time, rest) = run.split_at(15);
+        assert!(before.as_str() <= time && time <= after.as_str(), "{run}");
+        let suffix = rest.strip_prefix("-evacuate-us-east-1-").expect(&run);
+        assert_eq!(suffix.len(), 4);
+        assert!(
+            suffix
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
+        assert!(is_valid_run_id(&run));
+    }
+}
