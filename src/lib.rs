@@ -11,3 +11,4 @@ pub mod graph;
 pub mod journal;
 pub mod model;
 pub mod plan;
+pub mod telemetry;

@@ -4,6 +4,7 @@ use clap::Parser;
 
 fn main() {
     let cli = kong::cli::Cli::parse();
+    let telemetry = kong::telemetry::init();
     let code = match kong::cli::run(cli) {
         Ok(code) => code,
         Err(err) => {
@@ -11,5 +12,7 @@ fn main() {
             err.exit_code()
         }
     };
+    // `exit` runs no destructors: flush the spans first.
+    drop(telemetry);
     std::process::exit(code);
 }

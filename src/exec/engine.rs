@@ -225,12 +225,14 @@ impl Ctx<'_, '_> {
         for index in start..self.groups.len() {
             let group_wave = self.groups[index].wave;
             if wave.as_ref().map(|(w, _)| *w) != Some(group_wave) {
-                wave = Some((group_wave, tracing::info_span!("wave", wave = group_wave)));
+                let span = tracing::info_span!("wave", run = %self.run_id, wave = group_wave);
+                wave = Some((group_wave, span));
             }
             let parent = wave.as_ref().map(|(_, span)| span.clone());
             let span = tracing::info_span!(
                 parent: parent.and_then(|s| s.id()),
                 "step",
+                run = %self.run_id,
                 index,
                 percent = self.groups[index].percent
             );
