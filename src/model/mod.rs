@@ -1,10 +1,22 @@
 //! Topology and playbook: file formats, loading, validation with diagnostics, and the
 //! validated types every other module consumes.
+//!
+//! Loading never panics on any input and reports every problem of a file at once, each at
+//! its line and column.
 
+mod decode;
 mod diagnostic;
+mod duration;
 mod load;
+mod node;
+mod playbook;
+mod topology;
 mod types;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
+pub use duration::parse_duration;
 pub use load::{load_playbook, load_topology, parse_playbook, parse_topology};
 pub use types::*;
+
+#[cfg(test)]
+mod tests;

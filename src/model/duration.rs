@@ -1,0 +1,101 @@
+//! Durations as users write them: `90s`, `2m`, `1h30m`, `500ms`, `0s`.
+
+use std::time::Duration;
+
+/// What a duration looks like, for error messages.
+pub(crate) const EXPECTED: &str = "expected a duration like 90s, 2m or 1h30m";
+
+/// Parses `<n><unit>` groups, units `h`, `m`, `s`, `ms`, each at most once, largest first.
+/// A bare number is rejected: `90` could mean seconds or minutes, and a safety wait must not
+/// be guessed.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let invalid = || {
+        format!(
+            "invalid duration `{}`: {EXPECTED}",
+            super::node::shorten(text)
+        )
+    };
+    let bytes = text.as_bytes();
+    if bytes.is_empty() {
+        return Err(invalid());
+    }
+    let mut total: u64 = 0; // milliseconds
+    let mut last_rank = usize::MAX;
+    let mut i = 0;
+    while i < bytes.len() {
+        let start = i;
+        while i < bytes.len() && bytes[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == start {
+            return Err(invalid());
+        }
+        let number: u64 = text[start..i].parse().map_err(|_| invalid())?;
+        let unit_start = i;
+        while i < bytes.len() && bytes[i].is_ascii_alphabetic() {
+            i += 1;
+        }
+        // Rank: larger units first; each unit at most once.
+        let (rank, millis) = match &text[unit_start..i] {
+            "h" => (3, 3_600_000),
+            "m" => (2, 60_000),
+            "s" => (1, 1_000),
+            "ms" => (0, 1),
+            _ => return Err(invalid()),
+        };
+        if rank >= last_rank {
+            return Err(invalid());
+        }
+        last_rank = rank;
+        total = number
+            .checked_mul(millis)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(invalid)?;
+    }
+    Ok(Duration::from_millis(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_single_and_combined_units() {
+        let ok = |s: &str| parse_duration(s).unwrap();
+        assert_eq!(ok("0s"), Duration::ZERO);
+        assert_eq!(ok("90s"), Duration::from_secs(90));
+        assert_eq!(ok("2m"), Duration::from_secs(120));
+        assert_eq!(ok("1h30m"), Duration::from_secs(5400));
+        assert_eq!(ok("1h30m15s"), Duration::from_secs(5415));
+        assert_eq!(ok("500ms"), Duration::from_millis(500));
+        assert_eq!(ok("1s500ms"), Duration::from_millis(1500));
+        assert_eq!(ok("2h"), Duration::from_secs(7200));
+    }
+
+    #[test]
+    fn rejects_bare_numbers_unknown_units_and_disorder() {
+        for bad in [
+            "",
+            "90",
+            "1.5s",
+            "1d",
+            "s",
+            "m5",
+            "30m1h",
+            "1s1s",
+            "1 s",
+            " 1s",
+            "-1s",
+            "1sx",
+            "99999999999999999999h",
+            "6000000000000h",
+        ] {
+            let err = parse_duration(bad).unwrap_err();
+            assert!(err.ends_with(EXPECTED), "{bad}: {err}");
+        }
+        assert_eq!(
+            parse_duration("90").unwrap_err(),
+            "invalid duration `90`: expected a duration like 90s, 2m or 1h30m"
+        );
+    }
+}

@@ -1,0 +1,585 @@
+//! The playbook file format: decoding and validation into [`Playbook`].
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::decode::{Ctx, Fields};
+use super::node::{Node, Pos, Value, shorten};
+use super::{Approval, Check, CheckSource, OnAbort, Per, Playbook, SimMetric, Threshold, Topology};
+
+const PLAYBOOK_KEYS: &[&str] = &[
+    "name",
+    "steps",
+    "bake",
+    "propagation",
+    "hold",
+    "deadline",
+    "on_abort",
+    "checks",
+    "approval",
+];
+const APPROVAL_KEYS: &[&str] = &["before_percent"];
+const CHECK_KEYS: &[&str] = &[
+    "name",
+    "source",
+    "per",
+    "query",
+    "metric",
+    "namespace",
+    "dimensions",
+    "stat",
+    "period",
+    "service",
+    "max",
+    "min",
+    "min_ratio_to_baseline",
+    "max_ratio_to_baseline",
+    "consecutive",
+    "interval",
+];
+const SOURCES: &[&str] = &["prometheus", "cloudwatch", "sim"];
+/// Keys that belong to one source only.
+const SOURCE_KEYS: &[(&str, &[&str])] = &[
+    ("prometheus", &["query"]),
+    (
+        "cloudwatch",
+        &["metric", "namespace", "dimensions", "stat", "period"],
+    ),
+    ("sim", &["metric", "service"]),
+];
+const THRESHOLD_KEYS: &[&str] = &[
+    "max",
+    "min",
+    "min_ratio_to_baseline",
+    "max_ratio_to_baseline",
+];
+const CLOUDWATCH_STATS: &[&str] = &["Average", "Sum", "Minimum", "Maximum", "SampleCount"];
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
+const DEFAULT_PERIOD_SECS: u32 = 60;
+
+/// Decodes and validates a parsed playbook; `None` when `ctx` recorded problems.
+pub(crate) fn decode(ctx: &mut Ctx, root: &Node, topology: Option<&Topology>) -> Option<Playbook> {
+    let anchor = if root.pos.line == 0 {
+        Pos { line: 1, column: 1 }
+    } else {
+        root.pos
+    };
+    let fields = ctx.fields(root, anchor, "the playbook", PLAYBOOK_KEYS)?;
+    let name = fields
+        .require(ctx, "name", "the playbook")
+        .and_then(|n| ctx.name(n, "playbook name"));
+    let steps = fields
+        .get_with_key("steps")
+        .map(|(key, n)| steps(ctx, key, n))
+        .unwrap_or_else(|| {
+            ctx.error(anchor, "missing key `steps` in the playbook: expected cumulative percents ending at 100, e.g. [10, 25, 50, 100]");
+            None
+        });
+    let wait = |ctx: &mut Ctx, key: &str| match fields.get(key) {
+        Some(n) => ctx.duration(n, key),
+        None => Some(Duration::ZERO),
+    };
+    let bake = wait(ctx, "bake");
+    let propagation = wait(ctx, "propagation");
+    let hold = wait(ctx, "hold");
+    let deadline = match fields.get("deadline") {
+        Some(n) => ctx.duration(n, "deadline").and_then(|d| {
+            if d.is_zero() {
+                ctx.error(
+                    n.pos,
+                    "deadline is 0s: expected a positive duration, or no `deadline` key for none",
+                );
+                return None;
+            }
+            Some(Some(d))
+        }),
+        None => Some(None),
+    };
+    let on_abort = match fields.get("on_abort") {
+        Some(n) => on_abort(ctx, n),
+        None => Some(OnAbort::Rollback),
+    };
+    let checks = match fields.get("checks") {
+        Some(n) => checks(ctx, n, topology),
+        None => Some(Vec::new()),
+    };
+    let approval = match fields.get_with_key("approval") {
+        Some((key, n)) => approval(ctx, key, n),
+        None => Some(Approval::default()),
+    };
+    if ctx.failed() {
+        return None;
+    }
+    Some(Playbook {
+        name: name?,
+        steps: steps?,
+        bake: bake?,
+        propagation: propagation?,
+        hold: hold?,
+        deadline: deadline?,
+        on_abort: on_abort?,
+        checks: checks?,
+        approval: approval?,
+    })
+}
+
+const PERCENT: &str = "a whole percent in 1..=100";
+
+fn steps(ctx: &mut Ctx, key: Pos, node: &Node) -> Option<Vec<u32>> {
+    let items = ctx.list(node, "steps")?;
+    let Some(last) = items.last() else {
+        ctx.error(
+            key,
+            "steps is empty: expected cumulative percents ending at 100, e.g. [10, 25, 50, 100]",
+        );
+        return None;
+    };
+    let mut out = Vec::with_capacity(items.len());
+    let mut ok = true;
+    let mut previous: Option<u32> = None;
+    for item in items {
+        let Some(step) = ctx.integer(item, "step", 1..=100, PERCENT) else {
+            ok = false;
+            continue;
+        };
+        if let Some(p) = previous
+            && step <= p
+        {
+            ctx.error(
+                item.pos,
+                format!("steps must be strictly increasing: `{step}` follows `{p}`"),
+            );
+            ok = false;
+        }
+        previous = Some(step);
+        out.push(step);
+    }
+    if let Value::Int(v) = last.value
+        && v != 100
+        && (1..=100).contains(&v)
+    {
+        ctx.error(
+            last.pos,
+            format!("steps must end at 100 (the whole region moved), the last step is `{v}`"),
+        );
+        ok = false;
+    }
+    ok.then_some(out)
+}
+
+fn on_abort(ctx: &mut Ctx, node: &Node) -> Option<OnAbort> {
+    let s = ctx.string(node, "on_abort")?;
+    match s.as_str() {
+        "rollback" => Some(OnAbort::Rollback),
+        "pause" => Some(OnAbort::Pause),
+        other => {
+            ctx.error(
+                node.pos,
+                format!(
+                    "unknown on_abort `{}`, expected one of: rollback, pause",
+                    shorten(other)
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn approval(ctx: &mut Ctx, key: Pos, node: &Node) -> Option<Approval> {
+    let fields = ctx.fields(node, key, "approval", APPROVAL_KEYS)?;
+    let Some(n) = fields.get("before_percent") else {
+        return Some(Approval::default());
+    };
+    let items = ctx.list(n, "approval.before_percent")?;
+    let mut before_percent = Vec::with_capacity(items.len());
+    let mut ok = true;
+    for item in items {
+        match ctx.integer(item, "approval.before_percent", 1..=100, PERCENT) {
+            Some(p) if before_percent.contains(&p) => {
+                ctx.error(
+                    item.pos,
+                    format!("`{p}` is listed twice in approval.before_percent"),
+                );
+                ok = false;
+            }
+            Some(p) => before_percent.push(p),
+            None => ok = false,
+        }
+    }
+    before_percent.sort_unstable();
+    ok.then_some(Approval { before_percent })
+}
+
+fn checks(ctx: &mut Ctx, node: &Node, topology: Option<&Topology>) -> Option<Vec<Check>> {
+    let items = ctx.list(node, "checks")?;
+    let mut out = Vec::with_capacity(items.len());
+    let mut names: Vec<(String, Pos)> = Vec::with_capacity(items.len());
+    let mut ok = true;
+    for (i, item) in items.iter().enumerate() {
+        let Some((check, name_pos)) = check(ctx, item, i, topology) else {
+            ok = false;
+            continue;
+        };
+        if let Some((_, first)) = names.iter().find(|(n, _)| *n == check.name) {
+            let line = first.line;
+            ctx.error(
+                name_pos,
+                format!(
+                    "duplicate check name `{}` (first used on line {line})",
+                    shorten(&check.name)
+                ),
+            );
+            ok = false;
+            continue;
+        }
+        names.push((check.name.clone(), name_pos));
+        out.push(check);
+    }
+    ok.then_some(out)
+}
+
+fn check(
+    ctx: &mut Ctx,
+    node: &Node,
+    index: usize,
+    topology: Option<&Topology>,
+) -> Option<(Check, Pos)> {
+    let fallback = format!("check #{}", index + 1);
+    let fields = ctx.fields(node, node.pos, &fallback, CHECK_KEYS)?;
+    let (name, name_pos) = match fields.get("name") {
+        Some(n) => (ctx.non_empty(n, &format!("name of {fallback}")), n.pos),
+        None => {
+            ctx.error(fields.anchor, format!("missing key `name` in {fallback}"));
+            (None, fields.anchor)
+        }
+    };
+    let what = match &name {
+        Some(n) => format!("check `{}`", shorten(n)),
+        None => fallback,
+    };
+
+    let source_name = fields.require(ctx, "source", &what).and_then(|n| {
+        let s = ctx.string(n, &format!("source of {what}"))?;
+        if SOURCES.contains(&s.as_str()) {
+            Some(s)
+        } else {
+            let hint = ctx.suggest(&s, SOURCES.iter().copied());
+            ctx.error(
+                n.pos,
+                format!(
+                    "unknown source `{}` in {what}, expected one of: {}{hint}",
+                    shorten(&s),
+                    SOURCES.join(", ")
+                ),
+            );
+            None
+        }
+    });
+    let source = source_name
+        .as_deref()
+        .and_then(|s| source(ctx, &fields, s, &what, topology));
+
+    let per = match fields.get("per") {
+        Some(n) => ctx
+            .string(n, &format!("per of {what}"))
+            .and_then(|s| match s.as_str() {
+                "destination" => Some(Per::Destination),
+                "global" => Some(Per::Global),
+                other => {
+                    ctx.error(
+                        n.pos,
+                        format!(
+                            "unknown per `{}` in {what}, expected one of: destination, global",
+                            shorten(other)
+                        ),
+                    );
+                    None
+                }
+            }),
+        None => Some(Per::Global),
+    };
+
+    let threshold = threshold(ctx, &fields, &what);
+    let consecutive = match fields.get("consecutive") {
+        Some(n) => ctx.integer(
+            n,
+            &format!("consecutive of {what}"),
+            1..=10_000,
+            "a whole number >= 1",
+        ),
+        None => Some(1),
+    };
+    let interval = match fields.get("interval") {
+        Some(n) => ctx
+            .duration(n, &format!("interval of {what}"))
+            .and_then(|d| {
+                if d.is_zero() {
+                    ctx.error(
+                        n.pos,
+                        format!("interval of {what} is 0s: expected a positive duration, e.g. 10s"),
+                    );
+                    return None;
+                }
+                Some(d)
+            }),
+        None => Some(DEFAULT_INTERVAL),
+    };
+    Some((
+        Check {
+            name: name?,
+            source: source?,
+            per: per?,
+            threshold: threshold?,
+            consecutive: consecutive?,
+            interval: interval?,
+        },
+        name_pos,
+    ))
+}
+
+fn source(
+    ctx: &mut Ctx,
+    fields: &Fields,
+    source: &str,
+    what: &str,
+    topology: Option<&Topology>,
+) -> Option<CheckSource> {
+    // Keys of other sources are errors: a `query` on a sim check would be silently ignored.
+    let own: &[&str] = SOURCE_KEYS
+        .iter()
+        .find(|(s, _)| *s == source)
+        .map_or(&[], |(_, k)| k);
+    let mut ok = true;
+    for (key, pos) in fields.keys() {
+        let foreign = SOURCE_KEYS.iter().any(|(_, keys)| keys.contains(&key));
+        if foreign && !own.contains(&key) {
+            ctx.error(
+                pos,
+                format!(
+                    "key `{key}` does not apply to a {source} check ({what}); a {source} check takes: {}",
+                    own.join(", ")
+                ),
+            );
+            ok = false;
+        }
+    }
+    let result = match source {
+        "prometheus" => fields
+            .require(ctx, "query", what)
+            .and_then(|n| ctx.non_empty(n, &format!("query of {what}")))
+            .map(|query| CheckSource::Prometheus { query }),
+        "cloudwatch" => cloudwatch(ctx, fields, what),
+        _ => sim(ctx, fields, what, topology),
+    };
+    if ok { result } else { None }
+}
+
+fn cloudwatch(ctx: &mut Ctx, fields: &Fields, what: &str) -> Option<CheckSource> {
+    let namespace = fields
+        .require(ctx, "namespace", what)
+        .and_then(|n| ctx.non_empty(n, &format!("namespace of {what}")));
+    let metric = fields
+        .require(ctx, "metric", what)
+        .and_then(|n| ctx.non_empty(n, &format!("metric of {what}")));
+    let dimensions = match fields.get("dimensions") {
+        Some(n) => ctx
+            .named(n, &format!("dimensions of {what}"), "dimension")
+            .and_then(|entries| {
+                let mut out = BTreeMap::new();
+                let mut ok = true;
+                for e in entries {
+                    match ctx.string(
+                        e.value,
+                        &format!("value of dimension `{}` of {what}", shorten(&e.name)),
+                    ) {
+                        Some(v) => {
+                            out.insert(e.name, v);
+                        }
+                        None => ok = false,
+                    }
+                }
+                ok.then_some(out)
+            }),
+        None => Some(BTreeMap::new()),
+    };
+    let stat = match fields.get("stat") {
+        Some(n) => ctx.non_empty(n, &format!("stat of {what}")).and_then(|s| {
+            let percentile = s.strip_prefix('p').is_some_and(|p| p.parse::<f64>().is_ok_and(|v| (0.0..=100.0).contains(&v)));
+            if CLOUDWATCH_STATS.contains(&s.as_str()) || percentile {
+                Some(s)
+            } else {
+                ctx.error(
+                    n.pos,
+                    format!(
+                        "unknown stat `{}` in {what}, expected one of: {}, or a percentile like p99",
+                        shorten(&s),
+                        CLOUDWATCH_STATS.join(", ")
+                    ),
+                );
+                None
+            }
+        }),
+        None => Some("Average".to_string()),
+    };
+    let period = match fields.get("period") {
+        Some(n) => period(ctx, n, what),
+        None => Some(DEFAULT_PERIOD_SECS),
+    };
+    Some(CheckSource::Cloudwatch {
+        namespace: namespace?,
+        metric: metric?,
+        dimensions: dimensions?,
+        stat: stat?,
+        period: period?,
+    })
+}
+
+/// A CloudWatch period: whole seconds (`60`) or a duration (`1m`); 1, 5, 10, 30 or a
+/// multiple of 60, as GetMetricData requires.
+fn period(ctx: &mut Ctx, node: &Node, what: &str) -> Option<u32> {
+    let label = format!("period of {what}");
+    let secs = match &node.value {
+        Value::Int(i) => u32::try_from(*i).ok(),
+        Value::Str(_) => {
+            let d = ctx.duration(node, &label)?;
+            (d.subsec_millis() == 0)
+                .then(|| u32::try_from(d.as_secs()).ok())
+                .flatten()
+        }
+        other => {
+            ctx.error(
+                node.pos,
+                format!(
+                    "expected {label} (seconds, e.g. 60), found {}",
+                    other.describe()
+                ),
+            );
+            return None;
+        }
+    };
+    match secs {
+        Some(s) if matches!(s, 1 | 5 | 10 | 30) || (s > 0 && s % 60 == 0) => Some(s),
+        _ => {
+            ctx.error(
+                node.pos,
+                format!(
+                    "{label} is out of range: expected 1, 5, 10, 30 or a multiple of 60 seconds"
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn sim(
+    ctx: &mut Ctx,
+    fields: &Fields,
+    what: &str,
+    topology: Option<&Topology>,
+) -> Option<CheckSource> {
+    let names: Vec<&str> = SimMetric::ALL.iter().map(|m| m.name()).collect();
+    let metric = fields.require(ctx, "metric", what).and_then(|n| {
+        let s = ctx.string(n, &format!("metric of {what}"))?;
+        match SimMetric::ALL.iter().find(|m| m.name() == s) {
+            Some(m) => Some(*m),
+            None => {
+                let hint = ctx.suggest(&s, names.iter().copied());
+                ctx.error(
+                    n.pos,
+                    format!(
+                        "unknown sim metric `{}` in {what}, expected one of: {}{hint}",
+                        shorten(&s),
+                        names.join(", ")
+                    ),
+                );
+                None
+            }
+        }
+    });
+    let service = match fields.get("service") {
+        Some(n) => ctx
+            .non_empty(n, &format!("service of {what}"))
+            .and_then(|s| {
+                if let Some(t) = topology
+                    && !t.services.contains_key(&s)
+                {
+                    let hint = ctx.suggest(&s, t.services.keys().map(String::as_str));
+                    ctx.error(
+                        n.pos,
+                        format!(
+                            "unknown service `{}` in {what}: not in topology `{}`{hint}",
+                            shorten(&s),
+                            t.name
+                        ),
+                    );
+                    return None;
+                }
+                Some(Some(s))
+            }),
+        None => Some(None),
+    };
+    Some(CheckSource::Sim {
+        metric: metric?,
+        service: service?,
+    })
+}
+
+fn threshold(ctx: &mut Ctx, fields: &Fields, what: &str) -> Option<Threshold> {
+    let mut ok = true;
+    let mut bound = |ctx: &mut Ctx, key: &str, ratio: bool| -> Option<f64> {
+        let n = fields.get(key)?;
+        let v = ctx.number(n, &format!("{key} of {what}"));
+        match v {
+            Some(v) if ratio && v <= 0.0 => {
+                ctx.error(
+                    n.pos,
+                    format!("{key} of {what} is `{v}`: expected a ratio > 0, e.g. 0.95"),
+                );
+                ok = false;
+                None
+            }
+            Some(v) => Some(v),
+            None => {
+                ok = false;
+                None
+            }
+        }
+    };
+    let t = Threshold {
+        max: bound(ctx, "max", false),
+        min: bound(ctx, "min", false),
+        min_ratio_to_baseline: bound(ctx, "min_ratio_to_baseline", true),
+        max_ratio_to_baseline: bound(ctx, "max_ratio_to_baseline", true),
+    };
+    if !THRESHOLD_KEYS.iter().any(|k| fields.has(k)) {
+        ctx.error(
+            fields.anchor,
+            format!(
+                "{what} has no threshold: expected at least one of {}",
+                THRESHOLD_KEYS.join(", ")
+            ),
+        );
+        return None;
+    }
+    for (lo, hi, lo_key, hi_key) in [
+        (t.min, t.max, "min", "max"),
+        (
+            t.min_ratio_to_baseline,
+            t.max_ratio_to_baseline,
+            "min_ratio_to_baseline",
+            "max_ratio_to_baseline",
+        ),
+    ] {
+        if let (Some(lo), Some(hi)) = (lo, hi)
+            && lo > hi
+            && let Some(n) = fields.get(lo_key)
+        {
+            ctx.error(
+                n.pos,
+                format!("{lo_key} `{lo}` of {what} is above {hi_key} `{hi}`: no value can pass"),
+            );
+            ok = false;
+        }
+    }
+    ok.then_some(t)
+}
