@@ -5,6 +5,7 @@
 //! the dial's coordinates: one batch per Route 53 hosted zone, one per ALB listener or rule,
 //! one per simulator dial, so that a step costs as few API calls as the providers allow.
 
+pub mod aws;
 pub mod sim;
 
 use std::collections::BTreeMap;

@@ -1,9 +1,10 @@
 //! Opening the traffic backend a command uses, and reading weights through it.
 
-use super::{files, CliError, Common};
+use super::{CliError, Common, files};
 use crate::backend::TrafficBackend;
+use crate::backend::aws::{AwsBackend, AwsSettings};
 use crate::backend::sim::{SimBackend, SimFaults};
-use crate::model::{BackendKind, Topology, dial_ref};
+use crate::model::{BackendKind, DialKind, Topology, dial_ref};
 use crate::plan::Weights;
 
 /// Opens the backend: the simulator's world in the state dir, or AWS.
@@ -13,15 +14,65 @@ pub fn open(common: &Common, topology: &Topology) -> Result<Box<dyn TrafficBacke
             let faults = SimFaults::from_env().map_err(|e| CliError::Usage(e.to_string()))?;
             Ok(Box::new(open_sim(common, topology, faults)?))
         }
-        BackendKind::Aws => Err(CliError::Usage(
-            "the aws backend is not available in this build yet; use --backend sim".to_string(),
-        )),
+        BackendKind::Aws => {
+            let settings = aws_settings(common)?;
+            // Sim dials of the topology stay in the simulator's world in the state dir.
+            let has_sim_dials = topology
+                .services
+                .values()
+                .any(|s| s.dials.iter().any(|d| matches!(d.kind, DialKind::Sim)));
+            let sim = if has_sim_dials {
+                let faults = SimFaults::from_env().map_err(|e| CliError::Usage(e.to_string()))?;
+                Some(open_sim(common, topology, faults)?)
+            } else {
+                None
+            };
+            Ok(Box::new(AwsBackend::new(topology, settings, sim)))
+        }
     }
+}
+
+/// The AWS settings of the command line.
+pub fn aws_settings(common: &Common) -> Result<AwsSettings, CliError> {
+    let Common {
+        topology: _,
+        playbook: _,
+        state_dir: _,
+        backend: _,
+        endpoint_url,
+        profile,
+        aws_region,
+        route53_rate,
+        aws_call_timeout,
+        route53_sync_timeout,
+    } = common;
+    if !(route53_rate.is_finite() && *route53_rate > 0.0) {
+        return Err(CliError::Usage(format!(
+            "--route53-rate {route53_rate}: expected a positive number of requests per second"
+        )));
+    }
+    if aws_call_timeout.is_zero() {
+        return Err(CliError::Usage(
+            "--aws-call-timeout: expected a duration above 0".to_string(),
+        ));
+    }
+    Ok(AwsSettings {
+        endpoint_url: endpoint_url.clone(),
+        profile: profile.clone(),
+        default_region: aws_region.clone(),
+        route53_rate: *route53_rate,
+        call_timeout: *aws_call_timeout,
+        sync_timeout: *route53_sync_timeout,
+    })
 }
 
 /// Opens the simulator's world in the state dir, writing its start state on first use so
 /// that successive commands see the same world.
-pub fn open_sim(common: &Common, topology: &Topology, faults: SimFaults) -> Result<SimBackend, CliError> {
+pub fn open_sim(
+    common: &Common,
+    topology: &Topology,
+    faults: SimFaults,
+) -> Result<SimBackend, CliError> {
     let sim = SimBackend::open(&common.state_dir, topology, faults)
         .map_err(|e| CliError::Unexpected(anyhow::anyhow!(e)))?;
     if let Some(path) = sim.state_path()
@@ -45,7 +96,10 @@ pub fn all_dials(topology: &Topology) -> Vec<String> {
 }
 
 /// Reads the live weights of every dial of the topology.
-pub async fn read_all(backend: &dyn TrafficBackend, topology: &Topology) -> Result<Weights, CliError> {
+pub async fn read_all(
+    backend: &dyn TrafficBackend,
+    topology: &Topology,
+) -> Result<Weights, CliError> {
     backend
         .read(&all_dials(topology))
         .await

@@ -34,7 +34,12 @@ pub struct Common {
     pub topology: PathBuf,
     /// Playbook file, or a directory of playbooks (`validate` checks all of them; other
     /// commands take `<dir>/<command>.yaml`, else `<dir>/evacuate.yaml`).
-    #[arg(long, global = true, default_value = "playbooks", env = "KONG_PLAYBOOK")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "playbooks",
+        env = "KONG_PLAYBOOK"
+    )]
     pub playbook: PathBuf,
     /// Where runs, journals, locks and the simulator's world are kept.
     #[arg(long, global = true, default_value = ".kong", env = "KONG_STATE_DIR")]
@@ -42,6 +47,38 @@ pub struct Common {
     /// Traffic backend; default: the topology's `backend:`, else `sim`.
     #[arg(long, global = true, value_enum)]
     pub backend: Option<BackendArg>,
+    /// aws: one endpoint URL for every AWS service (a local emulator such as moto);
+    /// AWS_ENDPOINT_URL is honoured too.
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// aws: the named profile of ~/.aws/config to take credentials from (else AWS_PROFILE,
+    /// the environment, SSO, instance metadata).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// aws: the SDK's region when neither AWS_REGION nor the profile sets one (Route 53 is
+    /// global; each alb dial uses its own `region`).
+    #[arg(
+        long,
+        global = true,
+        default_value = "us-east-1",
+        value_name = "REGION"
+    )]
+    pub aws_region: String,
+    /// aws: Route 53 requests per second kong allows itself (the account's API rate is 5,
+    /// shared with every other client of the account).
+    #[arg(long, global = true, default_value_t = 5.0, value_name = "N")]
+    pub route53_rate: f64,
+    /// aws: time allowed for one attempt of one AWS call before it counts as a transient
+    /// failure.
+    #[arg(long, global = true, default_value = "20s", value_parser = parse_duration_arg, value_name = "DURATION")]
+    pub aws_call_timeout: std::time::Duration,
+    /// aws: how long to wait for Route 53 to report a change INSYNC before aborting.
+    #[arg(long, global = true, default_value = "10m", value_parser = parse_duration_arg, value_name = "DURATION")]
+    pub route53_sync_timeout: std::time::Duration,
+}
+
+fn parse_duration_arg(text: &str) -> Result<std::time::Duration, String> {
+    crate::model::parse_duration(text)
 }
 
 /// `--backend`.

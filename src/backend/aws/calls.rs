@@ -1,0 +1,220 @@
+//! One AWS call seen from kong: a tracing span (service, operation, target, dials, attempt,
+//! latency, request id, outcome), a count per operation, and the error sorted into
+//! transient or permanent for the executor's retry policy.
+//!
+//! The SDK makes one attempt per call (see [`super::config`]), so `attempt` here is the
+//! executor's: the number of consecutive failed calls of the same operation on the same
+//! target, plus one.
+
+use std::collections::{BTreeMap, HashMap};
+use std::error::Error as StdError;
+use std::future::Future;
+use std::sync::Mutex;
+
+use aws_sdk_route53::config::http::HttpResponse;
+use aws_sdk_route53::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_route53::operation::RequestId;
+use tracing::Instrument;
+
+use crate::backend::BackendError;
+
+/// Error codes that say "try again later", from Route 53, ELBv2 and the SDK's own list.
+const TRANSIENT_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "PriorRequestNotComplete",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "InternalFailure",
+    "InternalError",
+    "InternalServiceError",
+    "RequestTimeout",
+    "RequestTimeoutException",
+];
+
+/// Error codes that mean the credentials are missing, wrong, expired or not allowed.
+const CREDENTIAL_CODES: &[&str] = &[
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "SignatureDoesNotMatch",
+    "IncompleteSignature",
+    "MissingAuthenticationToken",
+    "InvalidAccessKeyId",
+    "ExpiredToken",
+    "ExpiredTokenException",
+];
+
+/// What a call is, for its span and its error message.
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'a> {
+    /// `route53` or `elasticloadbalancing`.
+    pub service: &'static str,
+    /// The API operation, e.g. `ChangeResourceRecordSets`.
+    pub operation: &'static str,
+    /// What it is applied to (hosted zone, listener or rule ARN, change id).
+    pub target: &'a str,
+    /// The kong dials concerned, comma-separated (may be empty).
+    pub dials: &'a str,
+}
+
+/// Counts and observes every call of one backend.
+#[derive(Debug, Default)]
+pub struct CallLog {
+    counts: Mutex<BTreeMap<String, u64>>,
+    failing: Mutex<HashMap<String, u32>>,
+    credentials: String,
+}
+
+impl CallLog {
+    /// A log whose credential errors name `credentials` (a profile, or the default chain).
+    pub fn new(credentials: String) -> CallLog {
+        CallLog {
+            credentials,
+            ..CallLog::default()
+        }
+    }
+
+    /// Calls made so far, per `service:operation`.
+    pub fn counts(&self) -> BTreeMap<String, u64> {
+        lock(&self.counts).clone()
+    }
+
+    /// Awaits one SDK call inside its span, counts it and classifies its error.
+    pub async fn run<T, E, Fut>(&self, call: Call<'_>, fut: Fut) -> Result<T, BackendError>
+    where
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        T: RequestId,
+        E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    {
+        let key = format!("{}:{}:{}", call.service, call.operation, call.target);
+        let attempt = 1 + lock(&self.failing).get(&key).copied().unwrap_or(0);
+        let span = tracing::info_span!(
+            "aws_call",
+            service = call.service,
+            operation = call.operation,
+            target = call.target,
+            dials = call.dials,
+            attempt,
+            latency_ms = tracing::field::Empty,
+            request_id = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
+        let start = tokio::time::Instant::now();
+        let result = fut.instrument(span.clone()).await;
+        span.record("latency_ms", start.elapsed().as_millis() as u64);
+        *lock(&self.counts)
+            .entry(format!("{}:{}", call.service, call.operation))
+            .or_default() += 1;
+        match result {
+            Ok(out) => {
+                if let Some(id) = out.request_id() {
+                    span.record("request_id", id);
+                }
+                span.record("outcome", "ok");
+                lock(&self.failing).remove(&key);
+                Ok(out)
+            }
+            Err(err) => {
+                if let Some(id) = err.request_id() {
+                    span.record("request_id", id);
+                }
+                let error = classify(&call, &err, &self.credentials);
+                span.record(
+                    "outcome",
+                    if error.is_transient() {
+                        "transient error"
+                    } else {
+                        "error"
+                    },
+                );
+                span.in_scope(|| tracing::debug!(%error, "aws call failed"));
+                *lock(&self.failing).entry(key).or_default() += 1;
+                Err(error)
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Sorts an SDK error into transient (throttling, 5xx, timeouts, connection failures) or
+/// permanent (anything the same request will meet again), with a message naming the call and,
+/// for credential problems, where the credentials came from.
+pub fn classify<E>(
+    call: &Call<'_>,
+    err: &SdkError<E, HttpResponse>,
+    credentials: &str,
+) -> BackendError
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+{
+    let transient = |message: String| BackendError::Transient {
+        operation: call.operation.to_string(),
+        target: call.target.to_string(),
+        message,
+    };
+    let permanent = |message: String| BackendError::Permanent {
+        operation: call.operation.to_string(),
+        target: call.target.to_string(),
+        message,
+    };
+    match err {
+        SdkError::ServiceError(ctx) => {
+            let code = ctx.err().code().unwrap_or("");
+            let message = ctx.err().message().unwrap_or("");
+            let status = ctx.raw().status().as_u16();
+            let text = if code.is_empty() {
+                format!("HTTP {status}: {message}")
+            } else {
+                format!("{code} (HTTP {status}): {message}")
+            };
+            if TRANSIENT_CODES.contains(&code) || status >= 500 || status == 429 {
+                transient(text)
+            } else if CREDENTIAL_CODES.contains(&code) || status == 403 {
+                permanent(format!(
+                    "{text}; the credentials from {credentials} are missing, invalid or lack \
+                     {}:{} (see ops/iam-policy.json)",
+                    iam_prefix(call.service),
+                    call.operation
+                ))
+            } else {
+                permanent(text)
+            }
+        }
+        SdkError::TimeoutError(_) => transient(format!("timed out ({})", DisplayErrorContext(err))),
+        SdkError::ResponseError(_) => transient(format!(
+            "unreadable response ({})",
+            DisplayErrorContext(err)
+        )),
+        SdkError::DispatchFailure(failure) => {
+            let text = DisplayErrorContext(err).to_string();
+            // Credential resolution fails before anything is sent, and surfaces here.
+            if failure.is_other() && text.to_ascii_lowercase().contains("credential") {
+                permanent(format!(
+                    "no usable AWS credentials from {credentials}: {text}"
+                ))
+            } else {
+                transient(format!("request not delivered: {text}"))
+            }
+        }
+        _ => permanent(DisplayErrorContext(err).to_string()),
+    }
+}
+
+/// The IAM action prefix of a service.
+fn iam_prefix(service: &str) -> &str {
+    match service {
+        "route53" => "route53",
+        _ => "elasticloadbalancing",
+    }
+}
