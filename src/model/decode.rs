@@ -83,7 +83,7 @@ impl<'a> Ctx<'a> {
     ) -> Option<Fields<'n>> {
         let entries: &[(Node, Node)] = match &node.value {
             Value::Map(entries) => entries,
-            Value::Null => &[],
+            v if v.is_null() => &[],
             other => {
                 self.error(
                     node.pos,
@@ -119,15 +119,15 @@ impl<'a> Ctx<'a> {
                     }
                 }
                 None => {
-                    if let Some(meant) = closest(&name, allowed.iter().copied()) {
+                    if let Some(meant) = closest(name, allowed.iter().copied()) {
                         fields.typos.push(meant);
                     }
-                    let hint = self.suggest(&name, allowed.iter().copied());
+                    let hint = self.suggest(name, allowed.iter().copied());
                     self.error(
                         key.pos,
                         format!(
                             "unknown key `{}` in {what}, expected one of: {}{hint}",
-                            shorten(&name),
+                            shorten(name),
                             allowed.join(", ")
                         ),
                     );
@@ -147,7 +147,7 @@ impl<'a> Ctx<'a> {
     ) -> Option<Vec<Named<'n>>> {
         let entries: &[(Node, Node)] = match &node.value {
             Value::Map(entries) => entries,
-            Value::Null => &[],
+            v if v.is_null() => &[],
             other => {
                 self.error(
                     node.pos,
@@ -169,7 +169,7 @@ impl<'a> Ctx<'a> {
                 continue;
             }
             out.push(Named {
-                name: name.into_owned(),
+                name: name.to_string(),
                 pos: key.pos,
                 value,
             });
@@ -195,10 +195,9 @@ impl<'a> Ctx<'a> {
         Some(out)
     }
 
-    fn key_name<'n>(&mut self, key: &'n Node, what: &str) -> Option<std::borrow::Cow<'n, str>> {
+    fn key_name<'n>(&mut self, key: &'n Node, what: &str) -> Option<&'n str> {
         match &key.value {
-            Value::Str(s) => Some(std::borrow::Cow::Borrowed(s.as_str())),
-            Value::Int(i) => Some(std::borrow::Cow::Owned(i.to_string())),
+            Value::Scalar { text, .. } => Some(text),
             other => {
                 self.error(
                     key.pos,
@@ -212,11 +211,17 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// A string (a plain integer is read as its digits, e.g. a member named `1`).
+    /// A string: any scalar's text as written (`no`, `1.10` and `0123` stay as they are).
     pub fn string(&mut self, node: &Node, what: &str) -> Option<String> {
         match &node.value {
-            Value::Str(s) => Some(s.clone()),
-            Value::Int(i) => Some(i.to_string()),
+            v if v.is_null() => {
+                self.error(
+                    node.pos,
+                    format!("expected {what} (a string), found nothing"),
+                );
+                None
+            }
+            Value::Scalar { text, .. } => Some(text.clone()),
             other => {
                 self.error(
                     node.pos,
@@ -258,25 +263,17 @@ impl<'a> Ctx<'a> {
 
     /// A finite number.
     pub fn number(&mut self, node: &Node, what: &str) -> Option<f64> {
-        let v = match &node.value {
-            Value::Int(i) => *i as f64,
-            Value::Float(f) => *f,
-            other => {
-                self.error(
-                    node.pos,
-                    format!("expected {what} (a number), found {}", other.describe()),
-                );
-                return None;
-            }
-        };
-        if !v.is_finite() {
+        let v = node.value.as_number();
+        if v.is_none() {
             self.error(
                 node.pos,
-                format!("expected {what} (a finite number), found `{v}`"),
+                format!(
+                    "expected {what} (a number), found {}",
+                    node.value.describe()
+                ),
             );
-            return None;
         }
-        Some(v)
+        v
     }
 
     /// A whole number in `range`; `expected` describes the range for the message.
@@ -287,19 +284,22 @@ impl<'a> Ctx<'a> {
         range: std::ops::RangeInclusive<i128>,
         expected: &str,
     ) -> Option<u32> {
-        match &node.value {
-            Value::Int(i) if range.contains(i) => u32::try_from(*i).ok(),
-            Value::Int(i) => {
+        match node.value.as_int() {
+            Some(i) if range.contains(&i) => u32::try_from(i).ok(),
+            Some(i) => {
                 self.error(
                     node.pos,
                     format!("{what} `{i}` is out of range: expected {expected}"),
                 );
                 None
             }
-            other => {
+            None => {
                 self.error(
                     node.pos,
-                    format!("expected {what} ({expected}), found {}", other.describe()),
+                    format!(
+                        "expected {what} ({expected}), found {}",
+                        node.value.describe()
+                    ),
                 );
                 None
             }
@@ -309,13 +309,17 @@ impl<'a> Ctx<'a> {
     /// A duration like `90s`, `2m` or `1h30m`.
     pub fn duration(&mut self, node: &Node, what: &str) -> Option<Duration> {
         match &node.value {
-            Value::Str(s) => match parse_duration(s) {
-                Ok(d) => Some(d),
-                Err(e) => {
-                    self.error(node.pos, format!("{what}: {e}"));
-                    None
+            Value::Scalar { text, .. }
+                if !node.value.is_null() && node.value.as_number().is_none() =>
+            {
+                match parse_duration(text) {
+                    Ok(d) => Some(d),
+                    Err(e) => {
+                        self.error(node.pos, format!("{what}: {e}"));
+                        None
+                    }
                 }
-            },
+            }
             other => {
                 self.error(
                     node.pos,

@@ -45,15 +45,9 @@ pub fn load_playbook(path: &Path, topology: Option<&Topology>) -> Result<Playboo
 }
 
 fn syntax(file: &str, text: &str) -> Result<node::Node, Diagnostics> {
-    node::parse(file, text).map_err(|d| {
+    node::parse(text).map_err(|e| {
         let mut ctx = Ctx::new(file);
-        ctx.error(
-            node::Pos {
-                line: d.line as u32,
-                column: d.column as u32,
-            },
-            d.message,
-        );
+        ctx.error(e.pos, e.message);
         ctx.finish(text)
     })
 }

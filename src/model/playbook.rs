@@ -154,7 +154,7 @@ fn steps(ctx: &mut Ctx, key: Pos, node: &Node) -> Option<Vec<u32>> {
         previous = Some(step);
         out.push(step);
     }
-    if let Value::Int(v) = last.value
+    if let Some(v) = last.value.as_int()
         && v != 100
         && (1..=100).contains(&v)
     {
@@ -439,8 +439,10 @@ fn cloudwatch(ctx: &mut Ctx, fields: &Fields, what: &str) -> Option<CheckSource>
 fn period(ctx: &mut Ctx, node: &Node, what: &str) -> Option<u32> {
     let label = format!("period of {what}");
     let secs = match &node.value {
-        Value::Int(i) => u32::try_from(*i).ok(),
-        Value::Str(_) => {
+        _ if node.value.as_int().is_some() => {
+            node.value.as_int().and_then(|i| u32::try_from(i).ok())
+        }
+        Value::Scalar { .. } if !node.value.is_null() => {
             let d = ctx.duration(node, &label)?;
             (d.subsec_millis() == 0)
                 .then(|| u32::try_from(d.as_secs()).ok())

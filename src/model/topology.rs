@@ -10,7 +10,7 @@ use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 
 use super::decode::{Ctx, Fields, is_plain_name};
-use super::node::{Node, Pos, shorten};
+use super::node::{Node, Pos, Value, shorten};
 use super::{
     BackendKind, CloudWatchSource, Dial, DialKind, Metrics, PrometheusSource, Region, Service,
     Topology,
@@ -444,10 +444,16 @@ fn region_numbers(
         if let Some(regions) = regions {
             ok &= regions.check(ctx, entry.pos, &entry.name, what);
         }
-        match ctx.number(
-            entry.value,
-            &format!("{what} in `{}`", shorten(&entry.name)),
-        ) {
+        // The label is built only on the slow path: this loop runs for every region of
+        // every service.
+        let number = match entry.value.value.as_number() {
+            Some(v) => Some(v),
+            None => ctx.number(
+                entry.value,
+                &format!("{what} in `{}`", shorten(&entry.name)),
+            ),
+        };
+        match number {
             Some(v) if v < 0.0 => {
                 ctx.error(
                     entry.value.pos,
@@ -728,13 +734,21 @@ fn members(
     let mut out = Vec::with_capacity(entries.len());
     let mut ok = true;
     for entry in entries {
-        let label = format!("region of member `{}` of {dial}", shorten(&entry.name));
-        let Some(region) = ctx.name(entry.value, &label) else {
-            ok = false;
-            continue;
+        let label = || format!("region of member `{}` of {dial}", shorten(&entry.name));
+        let region = match &entry.value.value {
+            Value::Scalar { text, .. } if is_plain_name(text) => text.clone(),
+            _ => match ctx.name(entry.value, &label()) {
+                Some(region) => region,
+                None => {
+                    ok = false;
+                    continue;
+                }
+            },
         };
-        if let Some(regions) = regions {
-            ok &= regions.check(ctx, entry.value.pos, &region, &label);
+        if let Some(regions) = regions
+            && !regions.set.contains(&region)
+        {
+            ok &= regions.check(ctx, entry.value.pos, &region, &label());
         }
         out.push((entry.name, region, entry.value.pos));
     }
