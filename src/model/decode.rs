@@ -398,6 +398,12 @@ impl<'n> Fields<'n> {
             .map(|(_, p, v)| (*p, *v))
     }
 
+    /// Whether an unknown key was reported as a likely typo of `key` (so "missing `key`"
+    /// would only repeat it).
+    pub fn is_typo(&self, key: &str) -> bool {
+        self.typos.contains(&key)
+    }
+
     /// Whether `key` is present.
     pub fn has(&self, key: &str) -> bool {
         self.get(key).is_some()
@@ -449,20 +455,47 @@ pub(crate) fn closest<'c>(
 fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    if a.len().abs_diff(b.len()) > 3 {
+    if a.len().abs_diff(b.len()) > 3 || a.len() > 64 {
         return usize::MAX;
     }
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.iter().enumerate() {
-        cur[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
+    // Optimal string alignment: a swap of two neighbours (`laod`) counts as one edit.
+    let width = b.len() + 1;
+    let mut d = vec![0usize; (a.len() + 1) * width];
+    for (j, cell) in d.iter_mut().take(width).enumerate() {
+        *cell = j;
     }
-    prev[b.len()]
+    for i in 1..=a.len() {
+        d[i * width] = i;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[(i - 1) * width + j - 1] + cost)
+                .min(d[(i - 1) * width + j] + 1)
+                .min(d[i * width + j - 1] + 1);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[(i - 2) * width + j - 2] + 1);
+            }
+            d[i * width + j] = best;
+        }
+    }
+    d[a.len() * width + b.len()]
+}
+
+/// The text of `key`'s scalar value in a mapping node, to name the mapping in messages
+/// before it is decoded (e.g. a dial's `id`).
+pub(crate) fn peek<'n>(node: &'n Node, key: &str) -> Option<&'n str> {
+    let Value::Map(entries) = &node.value else {
+        return None;
+    };
+    entries
+        .iter()
+        .find_map(|(k, v)| match (&k.value, &v.value) {
+            (Value::Scalar { text: k, .. }, Value::Scalar { text, .. })
+                if k == key && !v.value.is_null() =>
+            {
+                Some(text.as_str())
+            }
+            _ => None,
+        })
 }
 
 /// Finds the text of a line by number without copying the file.
@@ -497,6 +530,7 @@ mod tests {
         assert_eq!(closest("capcity", keys), Some("capacity"));
         assert_eq!(closest("dependson", keys), Some("depends_on"));
         assert_eq!(closest("zzz", keys), None);
+        assert_eq!(closest("laod", keys), Some("load"));
     }
 
     #[test]

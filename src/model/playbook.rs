@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::decode::{Ctx, Fields};
+use super::decode::{Ctx, Fields, peek};
 use super::node::{Node, Pos, Value, shorten};
 use super::{Approval, Check, CheckSource, OnAbort, Per, Playbook, SimMetric, Threshold, Topology};
 
@@ -245,7 +245,11 @@ fn check(
     topology: Option<&Topology>,
 ) -> Option<(Check, Pos)> {
     let fallback = format!("check #{}", index + 1);
-    let fields = ctx.fields(node, node.pos, &fallback, CHECK_KEYS)?;
+    let named = match peek(node, "name") {
+        Some(name) => format!("check `{}`", shorten(name)),
+        None => fallback.clone(),
+    };
+    let fields = ctx.fields(node, node.pos, &named, CHECK_KEYS)?;
     let (name, name_pos) = match fields.get("name") {
         Some(n) => (ctx.non_empty(n, &format!("name of {fallback}")), n.pos),
         None => {

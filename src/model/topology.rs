@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 
-use super::decode::{Ctx, Fields, is_plain_name};
+use super::decode::{Ctx, Fields, is_plain_name, peek};
 use super::node::{Node, Pos, Value, shorten};
 use super::{
     BackendKind, CloudWatchSource, Dial, DialKind, Metrics, PrometheusSource, Region, Service,
@@ -381,6 +381,7 @@ fn service(ctx: &mut Ctx, draft: &mut Draft, regions: Option<&Regions>) {
     // Capacity and load must cover every region a member serves.
     for (label, map) in [("capacity", &capacity), ("load", &load)] {
         match map {
+            None if fields.is_typo(label) => ok = false,
             None => {
                 if let Some((dial, member, region, _)) = served.first() {
                     ctx.error(
@@ -485,7 +486,11 @@ fn dial(
     capacity: Option<&BTreeMap<Region, f64>>,
 ) -> Option<(Dial, Pos, Members)> {
     let fallback = format!("dial #{} of {service}", index + 1);
-    let fields = ctx.fields(node, node.pos, &fallback, DIAL_KEYS)?;
+    let named = match peek(node, "id") {
+        Some(id) => format!("dial `{}` of {service}", shorten(id)),
+        None => fallback.clone(),
+    };
+    let fields = ctx.fields(node, node.pos, &named, DIAL_KEYS)?;
     let (id, id_pos) = match fields.get_with_key("id") {
         Some((_, n)) => (ctx.name(n, &format!("dial id in {fallback}")), n.pos),
         None => {
