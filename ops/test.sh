@@ -10,6 +10,11 @@ export CARGO_INCREMENTAL=0
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# --- moto: the AWS emulator tests/aws_*.rs and benches/aws.rs run against (issue 4) ---
+step "moto server (AWS emulator for the aws backend tests)"
+python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore 'moto[server]==5.2.1'
+# --- end moto ---
+
 step "format"
 cargo fmt --all -- --check
 

@@ -1,9 +1,12 @@
 //! Opening the traffic backend a command uses, and reading weights through it.
 
 use super::{CliError, Common, files};
-use crate::backend::TrafficBackend;
+use backon::{ExponentialBuilder, Retryable};
+
 use crate::backend::aws::{AwsBackend, AwsSettings};
 use crate::backend::sim::{SimBackend, SimFaults};
+use crate::backend::{BackendError, TrafficBackend};
+use crate::exec::ExecOptions;
 use crate::model::{BackendKind, DialKind, Topology, dial_ref};
 use crate::plan::Weights;
 
@@ -95,13 +98,25 @@ pub fn all_dials(topology: &Topology) -> Vec<String> {
         .collect()
 }
 
-/// Reads the live weights of every dial of the topology.
+/// Reads the live weights of every dial of the topology, retrying transient errors (a
+/// throttled or dropped call must not refuse a command) with the executor's default policy.
 pub async fn read_all(
     backend: &dyn TrafficBackend,
     topology: &Topology,
 ) -> Result<Weights, CliError> {
-    backend
-        .read(&all_dials(topology))
+    let dials = all_dials(topology);
+    let options = ExecOptions::default();
+    let policy = ExponentialBuilder::default()
+        .with_min_delay(options.retry_min_delay)
+        .with_max_delay(options.retry_max_delay)
+        .with_max_times(options.retry_attempts.saturating_sub(1))
+        .with_jitter()
+        .with_jitter_seed(rand::random());
+    (|| backend.read(&dials))
+        .retry(policy)
+        .sleep(tokio::time::sleep)
+        .when(BackendError::is_transient)
+        .notify(|error, delay| tracing::warn!(%error, ?delay, "reading live weights: retrying"))
         .await
         .map_err(|e| CliError::Refused(format!("cannot read live weights: {e}")))
 }

@@ -16,9 +16,9 @@ use aws_sdk_elasticloadbalancingv2::Client;
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, ForwardActionConfig, TargetGroupTuple,
 };
-use futures::future::try_join_all;
+use futures::future::join_all;
 
-use super::calls::{Call, CallLog};
+use super::calls::{Call, CallLog, all_ok};
 use crate::backend::{BackendError, DialWeights};
 use crate::model::{MemberId, Region};
 use crate::plan::Weights;
@@ -96,12 +96,14 @@ impl AlbDials {
 
     /// Live weights of `dials`, one describe call each, concurrently.
     pub async fn read(&self, dials: &[ForwardDial<'_>]) -> Result<Weights, BackendError> {
-        let read = try_join_all(dials.iter().map(|d| async move {
-            let actions = self.fetch(d).await?;
-            let weights = forward_weights(d, &actions)?;
-            Ok::<_, BackendError>((d.dial_ref.to_string(), weights))
-        }))
-        .await?;
+        let read = all_ok(
+            join_all(dials.iter().map(|d| async move {
+                let actions = self.fetch(d).await?;
+                let weights = forward_weights(d, &actions)?;
+                Ok::<_, BackendError>((d.dial_ref.to_string(), weights))
+            }))
+            .await,
+        )?;
         Ok(read.into_iter().collect())
     }
 
@@ -285,17 +287,37 @@ fn forward_weights(d: &ForwardDial<'_>, actions: &[Action]) -> Result<DialWeight
         )));
     };
     let weights: DialWeights = action_weights(action).into_iter().collect();
-    if let Some(tg) = weights.keys().find(|tg| !d.members.contains_key(*tg)) {
-        return Err(fail(format!(
-            "the forward action of {target} sends to target group {tg}, which dial {} does not \
-             declare: add it to the dial's members (its traffic would be unaccounted for)",
+    let missing: Vec<&str> = d
+        .members
+        .keys()
+        .filter(|tg| !weights.contains_key(*tg))
+        .map(String::as_str)
+        .collect();
+    let undeclared: Vec<&str> = weights
+        .keys()
+        .filter(|tg| !d.members.contains_key(*tg))
+        .map(String::as_str)
+        .collect();
+    let mut problems = Vec::new();
+    if !missing.is_empty() {
+        problems.push(format!(
+            "does not send to target group {} of dial {}",
+            missing.join(", "),
             d.dial_ref
-        )));
+        ));
     }
-    if let Some(tg) = d.members.keys().find(|tg| !weights.contains_key(*tg)) {
-        return Err(fail(format!(
-            "target group {tg} of dial {} is not in the forward action of {target}",
+    if !undeclared.is_empty() {
+        problems.push(format!(
+            "sends to target group {}, which dial {} does not declare (add it to the dial's \
+             members: its traffic would be unaccounted for)",
+            undeclared.join(", "),
             d.dial_ref
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(fail(format!(
+            "the forward action of {target} {}",
+            problems.join(" and ")
         )));
     }
     Ok(weights)

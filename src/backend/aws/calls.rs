@@ -191,13 +191,10 @@ where
                 permanent(text)
             }
         }
-        SdkError::TimeoutError(_) => transient(format!("timed out ({})", DisplayErrorContext(err))),
-        SdkError::ResponseError(_) => transient(format!(
-            "unreadable response ({})",
-            DisplayErrorContext(err)
-        )),
+        SdkError::TimeoutError(_) => transient(format!("timed out: {}", chain(err))),
+        SdkError::ResponseError(_) => transient(format!("unreadable response: {}", chain(err))),
         SdkError::DispatchFailure(failure) => {
-            let text = DisplayErrorContext(err).to_string();
+            let text = chain(err);
             // Credential resolution fails before anything is sent, and surfaces here.
             if failure.is_other() && text.to_ascii_lowercase().contains("credential") {
                 permanent(format!(
@@ -211,10 +208,73 @@ where
     }
 }
 
+/// An error and its sources, one sentence (the SDK's `Debug` forms are for developers).
+fn chain(err: &(dyn StdError + 'static)) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(e) = source {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = e.source();
+    }
+    parts.join(": ")
+}
+
 /// The IAM action prefix of a service.
 fn iam_prefix(service: &str) -> &str {
     match service {
         "route53" => "route53",
         _ => "elasticloadbalancing",
     }
+}
+
+/// The values of concurrent calls, or one error naming every failure: permanent if any
+/// failure is (retrying cannot help then), transient otherwise.
+///
+/// Concurrent calls are all awaited rather than cancelled at the first error, so that a retry
+/// of the whole read repeats the same calls and the error names every target that failed.
+pub fn all_ok<T>(results: Vec<Result<T, BackendError>>) -> Result<Vec<T>, BackendError> {
+    let mut values = Vec::new();
+    let mut errors = Vec::new();
+    for r in results {
+        match r {
+            Ok(v) => values.push(v),
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() {
+        return Ok(values);
+    }
+    let pick = errors.iter().position(|e| !e.is_transient()).unwrap_or(0);
+    let first = errors.swap_remove(pick);
+    if errors.is_empty() {
+        return Err(first);
+    }
+    let others = errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ");
+    Err(match first {
+        BackendError::Transient {
+            operation,
+            target,
+            message,
+        } => BackendError::Transient {
+            operation,
+            target,
+            message: format!("{message}; also: {others}"),
+        },
+        BackendError::Permanent {
+            operation,
+            target,
+            message,
+        } => BackendError::Permanent {
+            operation,
+            target,
+            message: format!("{message}; also: {others}"),
+        },
+    })
 }

@@ -16,9 +16,9 @@ use aws_sdk_route53::Client;
 use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecordSet, RrType,
 };
-use futures::future::try_join_all;
+use futures::future::join_all;
 
-use super::calls::{Call, CallLog};
+use super::calls::{Call, CallLog, all_ok};
 use super::limiter::RateLimiter;
 use crate::backend::{BackendError, DialWeights};
 use crate::model::{MemberId, Region};
@@ -94,12 +94,14 @@ impl Route53Dials {
         for d in dials {
             by_zone.entry(d.zone).or_default().push(d);
         }
-        let scans = try_join_all(
-            by_zone
-                .into_iter()
-                .map(|(zone, dials)| self.scan_zone(zone, dials)),
-        )
-        .await?;
+        let scans = all_ok(
+            join_all(
+                by_zone
+                    .into_iter()
+                    .map(|(zone, dials)| self.scan_zone(zone, dials)),
+            )
+            .await,
+        )?;
         let mut weights = Weights::new();
         let mut records = self.lock_records();
         for found in scans {
@@ -265,6 +267,11 @@ impl Route53Dials {
                         )
                     })?;
                     set.weight = Some(i64::from(*weight));
+                    if set.alias_target.is_some() {
+                        // Alias records have no TTL (Route 53 rejects one); some emulators
+                        // report 0.
+                        set.ttl = None;
+                    }
                     group.push(set);
                 }
                 groups.push(group);
@@ -412,20 +419,37 @@ fn dial_weights(
                 "{what} is not a weighted record set (no SetIdentifier and Weight)"
             )));
         };
-        if !d.members.contains_key(id) {
-            return Err(fail(format!(
-                "{what} has SetIdentifier {id}, which the topology does not declare: add it to \
-                 the dial's members (its traffic would be unaccounted for)"
-            )));
-        }
         let weight = u32::try_from(weight)
             .map_err(|_| fail(format!("{what} member {id} has weight {weight}")))?;
         weights.insert(id.clone(), weight);
     }
-    if let Some(member) = d.members.keys().find(|m| !sets.contains_key(*m)) {
-        return Err(fail(format!(
-            "{what} has no record with SetIdentifier {member}"
-        )));
+    let missing: Vec<&str> = d
+        .members
+        .keys()
+        .filter(|m| !sets.contains_key(*m))
+        .map(String::as_str)
+        .collect();
+    let undeclared: Vec<&str> = sets
+        .keys()
+        .filter(|id| !d.members.contains_key(*id))
+        .map(String::as_str)
+        .collect();
+    let mut problems = Vec::new();
+    if !missing.is_empty() {
+        problems.push(format!(
+            "has no record with SetIdentifier {}",
+            missing.join(", ")
+        ));
+    }
+    if !undeclared.is_empty() {
+        problems.push(format!(
+            "has SetIdentifier {}, which the topology does not declare (add it to the dial's \
+             members: its traffic would be unaccounted for)",
+            undeclared.join(", ")
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(fail(format!("{what} {}", problems.join(" and "))));
     }
     Ok(weights)
 }

@@ -1,0 +1,10 @@
+//! Test support shared by the `aws_*` integration tests: a moto server per test binary,
+//! AWS fixtures created through the SDK, a fault-injecting proxy, and a `kong` runner.
+//!
+//! Each test binary uses only part of it.
+#![allow(dead_code)]
+
+pub mod fleet;
+pub mod kong;
+pub mod moto;
+pub mod proxy;
