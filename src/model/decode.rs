@@ -506,8 +506,15 @@ struct LineIndex<'t> {
 
 impl<'t> LineIndex<'t> {
     fn new(text: &'t str) -> Self {
+        // YAML breaks lines at `\n`, `\r\n` and a lone `\r`; so must the snippet.
+        let bytes = text.as_bytes();
         let mut starts = vec![0];
-        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        for (i, b) in bytes.iter().enumerate() {
+            let lone_cr = *b == b'\r' && bytes.get(i + 1) != Some(&b'\n');
+            if *b == b'\n' || lone_cr {
+                starts.push(i + 1);
+            }
+        }
         LineIndex { text, starts }
     }
 
@@ -515,7 +522,7 @@ impl<'t> LineIndex<'t> {
         let i = (number as usize).checked_sub(1)?;
         let start = *self.starts.get(i)?;
         let end = self.starts.get(i + 1).map_or(self.text.len(), |e| e - 1);
-        let line = self.text.get(start..end)?.trim_end_matches('\r');
+        let line = self.text.get(start..end)?.trim_end_matches(['\r', '\n']);
         (line.len() <= 300).then_some(line)
     }
 }
@@ -535,12 +542,13 @@ mod tests {
 
     #[test]
     fn line_index_returns_lines_without_newlines() {
-        let idx = LineIndex::new("a\r\nbb\n\nccc");
+        let idx = LineIndex::new("a\r\nbb\n\nccc\rd");
         assert_eq!(idx.line(1), Some("a"));
         assert_eq!(idx.line(2), Some("bb"));
         assert_eq!(idx.line(3), Some(""));
         assert_eq!(idx.line(4), Some("ccc"));
-        assert_eq!(idx.line(5), None);
+        assert_eq!(idx.line(5), Some("d"));
+        assert_eq!(idx.line(6), None);
         assert_eq!(idx.line(0), None);
     }
 }

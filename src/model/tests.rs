@@ -649,3 +649,14 @@ fn empty_and_non_mapping_documents_are_errors() {
         ]
     );
 }
+
+#[test]
+fn sim_dial_without_members_or_capacity_is_an_error_not_a_dropped_service() {
+    let text = SMALL.replace("  b:\n    capacity: {r1: 10, r2: 10}\n", "  b:\n");
+    assert_eq!(
+        topology_errors(&text),
+        [
+            "t.yaml:20:9: dial `sim` of service `b` has no members: the service has no capacity > 0 in any region; declare `members` or `capacity`"
+        ]
+    );
+}

@@ -275,6 +275,17 @@ fn services(
     if ctx.failed() {
         return None;
     }
+    // Every path that leaves a service out records why; never drop one silently.
+    if let Some(lost) = drafts.iter().find(|d| d.service.is_none()) {
+        ctx.error(
+            lost.key,
+            format!(
+                "service `{}` could not be read (internal error: please report it)",
+                shorten(&lost.name)
+            ),
+        );
+        return None;
+    }
     Some(
         drafts
             .into_iter()
@@ -338,7 +349,14 @@ fn service(ctx: &mut Ctx, draft: &mut Draft, regions: Option<&Regions>) {
         None => None,
     };
 
-    let capacity_map = capacity.as_ref().and_then(|(_, c)| c.as_ref());
+    // No `capacity` key reads as an empty map (a sim dial then reports it has no members);
+    // a malformed one as `None` (already reported).
+    let no_capacity = BTreeMap::new();
+    let capacity_map = match &capacity {
+        None if fields.is_typo("capacity") => None,
+        None => Some(&no_capacity),
+        Some((_, c)) => c.as_ref(),
+    };
     let mut dials: Vec<Dial> = Vec::new();
     // Every member: (dial id, member id, region, position of the region value).
     let mut served: Vec<(String, String, String, Pos)> = Vec::new();
