@@ -660,3 +660,31 @@ fn sim_dial_without_members_or_capacity_is_an_error_not_a_dropped_service() {
         ]
     );
 }
+
+#[test]
+fn large_cycles_still_name_every_member() {
+    // A ring of 100 services with a shortcut: the shortest cycle skips half of them, and
+    // the message names the rest.
+    let mut text = String::from("name: ring\nregions: [r1]\nmax_utilization: 1\nservices:\n");
+    for i in 0..100 {
+        let next = (i + 1) % 100;
+        let deps = if i == 0 {
+            format!("[s{next}, s50]")
+        } else {
+            format!("[s{next}]")
+        };
+        text.push_str(&format!("  s{i}: {{depends_on: {deps}}}\n"));
+    }
+    let errors = topology_errors(&text);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let message = &errors[0];
+    for i in 0..100 {
+        assert!(
+            message.contains(&format!("s{i} "))
+                || message.contains(&format!("s{i},"))
+                || message.contains(&format!("s{i})")),
+            "s{i} missing: {message}"
+        );
+    }
+    assert!(message.contains("the cycle also involves"), "{message}");
+}
