@@ -5,7 +5,9 @@
 //! its line and column.
 
 mod decode;
+mod dependencies;
 mod diagnostic;
+mod dials;
 mod duration;
 mod load;
 mod node;

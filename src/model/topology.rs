@@ -6,15 +6,12 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use petgraph::algo::tarjan_scc;
-use petgraph::graph::{DiGraph, NodeIndex};
-
-use super::decode::{Ctx, Fields, is_plain_name, peek};
-use super::node::{Node, Pos, Value, shorten};
+use super::decode::{Ctx, is_plain_name};
+use super::node::{Node, Pos, shorten};
 use super::{
-    BackendKind, CloudWatchSource, Dial, DialKind, Metrics, PrometheusSource, Region, Service,
-    Topology,
+    BackendKind, CloudWatchSource, Dial, Metrics, PrometheusSource, Region, Service, Topology,
 };
+use super::{dependencies, dials};
 
 const TOPOLOGY_KEYS: &[&str] = &[
     "name",
@@ -28,19 +25,7 @@ const METRICS_KEYS: &[&str] = &["prometheus", "cloudwatch"];
 const PROMETHEUS_KEYS: &[&str] = &["url"];
 const CLOUDWATCH_KEYS: &[&str] = &["region"];
 const SERVICE_KEYS: &[&str] = &["depends_on", "capacity", "load", "max_utilization", "dials"];
-const DIAL_KEYS: &[&str] = &["id", "route53", "alb", "sim"];
-const PROVIDERS: &[&str] = &["route53", "alb", "sim"];
-const ROUTE53_KEYS: &[&str] = &["hosted_zone_id", "record", "type", "members"];
-const ALB_KEYS: &[&str] = &["region", "listener_arn", "rule_arn", "members"];
-const SIM_KEYS: &[&str] = &["members"];
 const BACKENDS: &[&str] = &["sim", "aws"];
-/// Record types Route 53 accepts in weighted record sets.
-const RECORD_TYPES: &[&str] = &[
-    "A", "AAAA", "CAA", "CNAME", "DS", "HTTPS", "MX", "NAPTR", "NS", "PTR", "SPF", "SRV", "SSHFP",
-    "SVCB", "TLSA", "TXT",
-];
-/// An ALB forward action spreads over at most 5 target groups.
-const ALB_MAX_TARGET_GROUPS: usize = 5;
 
 /// Decodes and validates a parsed topology document; `None` when `ctx` recorded problems.
 pub(crate) fn decode(ctx: &mut Ctx, root: &Node) -> Option<Topology> {
@@ -91,15 +76,15 @@ pub(crate) fn decode(ctx: &mut Ctx, root: &Node) -> Option<Topology> {
 
 /// The declared regions. `complete` is false when some entry was malformed, in which case
 /// "unknown region" errors are not reported (they could be caused by that entry).
-struct Regions {
-    list: Vec<Region>,
-    set: HashSet<String>,
-    complete: bool,
+pub(super) struct Regions {
+    pub list: Vec<Region>,
+    pub set: HashSet<String>,
+    pub complete: bool,
 }
 
 impl Regions {
     /// Reports `region` (found at `pos`, in `what`) when it is not declared; true if known.
-    fn check(&self, ctx: &mut Ctx, pos: Pos, region: &str, what: &str) -> bool {
+    pub fn check(&self, ctx: &mut Ctx, pos: Pos, region: &str, what: &str) -> bool {
         if self.set.contains(region) {
             return true;
         }
@@ -229,11 +214,11 @@ fn metrics(ctx: &mut Ctx, key: Pos, node: &Node) -> Option<Metrics> {
 }
 
 /// A service as decoded, with the positions cross-service checks need.
-struct Draft<'n> {
-    name: String,
-    key: Pos,
+pub(super) struct Draft<'n> {
+    pub name: String,
+    pub key: Pos,
     /// `depends_on` entries and where each is written.
-    deps: Vec<(String, Pos)>,
+    pub deps: Vec<(String, Pos)>,
     node: &'n Node,
     service: Option<Service>,
 }
@@ -271,7 +256,7 @@ fn services(
     for draft in &mut drafts {
         service(ctx, draft, regions);
     }
-    dependencies(ctx, &drafts);
+    dependencies::check(ctx, &drafts);
     if ctx.failed() {
         return None;
     }
@@ -366,7 +351,7 @@ fn service(ctx: &mut Ctx, draft: &mut Draft, regions: Option<&Regions>) {
                 let mut ids: Vec<(String, Pos)> = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
                     let Some((dial, id_pos, members)) =
-                        dial(ctx, item, i, &what, regions, capacity_map)
+                        dials::dial(ctx, item, i, &what, regions, capacity_map)
                     else {
                         ok = false;
                         continue;
@@ -490,441 +475,4 @@ fn region_numbers(
         }
     }
     ok.then_some(out)
-}
-
-type Members = Vec<(String, String, Pos)>;
-
-/// One dial; returns it, the position of its id, and its members with their positions.
-fn dial(
-    ctx: &mut Ctx,
-    node: &Node,
-    index: usize,
-    service: &str,
-    regions: Option<&Regions>,
-    capacity: Option<&BTreeMap<Region, f64>>,
-) -> Option<(Dial, Pos, Members)> {
-    let fallback = format!("dial #{} of {service}", index + 1);
-    let named = match peek(node, "id") {
-        Some(id) => format!("dial `{}` of {service}", shorten(id)),
-        None => fallback.clone(),
-    };
-    let fields = ctx.fields(node, node.pos, &named, DIAL_KEYS)?;
-    let (id, id_pos) = match fields.get_with_key("id") {
-        Some((_, n)) => (ctx.name(n, &format!("dial id in {fallback}")), n.pos),
-        None => {
-            ctx.error(fields.anchor, format!("missing key `id` in {fallback}"));
-            (None, node.pos)
-        }
-    };
-    let what = match &id {
-        Some(id) => format!("dial `{id}` of {service}"),
-        None => fallback,
-    };
-
-    let present: Vec<(&str, Pos)> = fields
-        .keys()
-        .filter(|(k, _)| PROVIDERS.contains(k))
-        .collect();
-    let provider = match present.as_slice() {
-        [] => {
-            ctx.error(
-                fields.anchor,
-                format!(
-                    "{what} has no provider: expected one of the keys {}",
-                    PROVIDERS.join(", ")
-                ),
-            );
-            return None;
-        }
-        [one] => one.0,
-        [first, second, ..] => {
-            ctx.error(
-                second.1,
-                format!(
-                    "{what} has both `{}` and `{}`: expected exactly one of {}",
-                    first.0,
-                    second.0,
-                    PROVIDERS.join(", ")
-                ),
-            );
-            return None;
-        }
-    };
-    let (key, body) = fields.get_with_key(provider)?;
-    let result = match provider {
-        "route53" => route53(ctx, key, body, &what, regions),
-        "alb" => alb(ctx, key, body, &what, regions),
-        _ => sim(ctx, key, body, &what, regions, capacity),
-    };
-    let (kind, members) = result?;
-    Some((
-        Dial {
-            id: id?,
-            kind,
-            members: members
-                .iter()
-                .map(|(m, r, _)| (m.clone(), r.clone()))
-                .collect(),
-        },
-        id_pos,
-        members,
-    ))
-}
-
-fn route53(
-    ctx: &mut Ctx,
-    key: Pos,
-    node: &Node,
-    dial: &str,
-    regions: Option<&Regions>,
-) -> Option<(DialKind, Members)> {
-    let what = format!("route53 of {dial}");
-    let fields = ctx.fields(node, key, &what, ROUTE53_KEYS)?;
-    let zone = fields
-        .require(ctx, "hosted_zone_id", &what)
-        .and_then(|n| ctx.name(n, &format!("hosted_zone_id of {dial}")));
-    let record = fields
-        .require(ctx, "record", &what)
-        .and_then(|n| ctx.name(n, &format!("record of {dial}")));
-    let record_type = fields.require(ctx, "type", &what).and_then(|n| {
-        let t = ctx.non_empty(n, &format!("type of {dial}"))?;
-        if !RECORD_TYPES.contains(&t.as_str()) {
-            let hint = ctx.suggest(&t.to_uppercase(), RECORD_TYPES.iter().copied());
-            ctx.error(
-                n.pos,
-                format!(
-                    "unknown record type `{}` in {dial}, expected one of: {}{hint}",
-                    shorten(&t),
-                    RECORD_TYPES.join(", ")
-                ),
-            );
-            return None;
-        }
-        Some(t)
-    });
-    let members = members(ctx, &fields, dial, "SetIdentifier", regions, true);
-    Some((
-        DialKind::Route53 {
-            hosted_zone_id: zone?,
-            record: record?,
-            record_type: record_type?,
-        },
-        members?,
-    ))
-}
-
-fn alb(
-    ctx: &mut Ctx,
-    key: Pos,
-    node: &Node,
-    dial: &str,
-    regions: Option<&Regions>,
-) -> Option<(DialKind, Members)> {
-    let what = format!("alb of {dial}");
-    let fields = ctx.fields(node, key, &what, ALB_KEYS)?;
-    let region = fields.require(ctx, "region", &what).and_then(|n| {
-        let r = ctx.name(n, &format!("region of {dial}"))?;
-        match regions {
-            Some(regions) => regions
-                .check(ctx, n.pos, &r, &format!("region of {dial}"))
-                .then_some(r),
-            None => Some(r),
-        }
-    });
-    let listener = fields.get_with_key("listener_arn");
-    let rule = fields.get_with_key("rule_arn");
-    let mut arns_ok = true;
-    match (listener, rule) {
-        (Some(_), Some((rule_key, _))) => {
-            ctx.error(
-                rule_key,
-                format!(
-                    "{dial} has both `listener_arn` and `rule_arn`: expected exactly one of them"
-                ),
-            );
-            arns_ok = false;
-        }
-        (None, None) => {
-            ctx.error(
-                fields.anchor,
-                format!("missing key `listener_arn` or `rule_arn` in {what}: expected exactly one of them"),
-            );
-            arns_ok = false;
-        }
-        _ => {}
-    }
-    // Outer `None`: invalid; inner `None`: absent.
-    let listener_arn: Option<Option<String>> = match listener {
-        Some((_, n)) => ctx
-            .non_empty(n, &format!("listener_arn of {dial}"))
-            .map(Some),
-        None => Some(None),
-    };
-    // Outer `None`: invalid; inner `None`: absent.
-    let rule_arn: Option<Option<String>> = match rule {
-        Some((_, n)) => ctx.non_empty(n, &format!("rule_arn of {dial}")).map(Some),
-        None => Some(None),
-    };
-    let members = members(ctx, &fields, dial, "target group", regions, true);
-    if let Some(((members_key, _), list)) = fields.get_with_key("members").zip(members.as_ref())
-        && list.len() > ALB_MAX_TARGET_GROUPS
-    {
-        ctx.error(
-            members_key,
-            format!(
-                "{dial} has {} members: an ALB forward action takes at most {ALB_MAX_TARGET_GROUPS} target groups",
-                list.len()
-            ),
-        );
-        return None;
-    }
-    if !arns_ok {
-        return None;
-    }
-    Some((
-        DialKind::Alb {
-            region: region?,
-            listener_arn: listener_arn?,
-            rule_arn: rule_arn?,
-        },
-        members?,
-    ))
-}
-
-fn sim(
-    ctx: &mut Ctx,
-    key: Pos,
-    node: &Node,
-    dial: &str,
-    regions: Option<&Regions>,
-    capacity: Option<&BTreeMap<Region, f64>>,
-) -> Option<(DialKind, Members)> {
-    let what = format!("sim of {dial}");
-    let fields = ctx.fields(node, key, &what, SIM_KEYS)?;
-    if fields.has("members") {
-        return members(ctx, &fields, dial, "member", regions, true).map(|m| (DialKind::Sim, m));
-    }
-    // Without members: one member per region where the service has capacity, named after
-    // the region, in the topology's region order.
-    // Without complete regions or capacity the problem was reported where it is.
-    let (capacity, regions) = (capacity?, regions?);
-    if !regions.complete {
-        return None;
-    }
-    let order = regions.list.as_slice();
-    let members: Members = order
-        .iter()
-        .filter(|r| capacity.get(*r).is_some_and(|c| *c > 0.0))
-        .map(|r| (r.clone(), r.clone(), key))
-        .collect();
-    if members.is_empty() {
-        ctx.error(
-            key,
-            format!("{dial} has no members: the service has no capacity > 0 in any region; declare `members` or `capacity`"),
-        );
-        return None;
-    }
-    Some((DialKind::Sim, members))
-}
-
-/// A dial's `members`: member id -> region it serves.
-fn members(
-    ctx: &mut Ctx,
-    fields: &Fields,
-    dial: &str,
-    member_kind: &str,
-    regions: Option<&Regions>,
-    required: bool,
-) -> Option<Members> {
-    let what = format!("members of {dial}");
-    let Some((key, node)) = fields.get_with_key("members") else {
-        if required {
-            ctx.error(
-                fields.anchor,
-                format!("missing key `members` in {dial}: expected a mapping of {member_kind} to the region it serves"),
-            );
-        }
-        return None;
-    };
-    let entries = ctx.named(node, &what, member_kind)?;
-    if entries.is_empty() {
-        ctx.error(
-            key,
-            format!("{dial} has no members: expected at least one {member_kind} mapped to the region it serves"),
-        );
-        return None;
-    }
-    let mut out = Vec::with_capacity(entries.len());
-    let mut ok = true;
-    for entry in entries {
-        let label = || format!("region of member `{}` of {dial}", shorten(&entry.name));
-        let region = match &entry.value.value {
-            Value::Scalar { text, .. } if is_plain_name(text) => text.clone(),
-            _ => match ctx.name(entry.value, &label()) {
-                Some(region) => region,
-                None => {
-                    ok = false;
-                    continue;
-                }
-            },
-        };
-        if let Some(regions) = regions
-            && !regions.set.contains(&region)
-        {
-            ok &= regions.check(ctx, entry.value.pos, &region, &label());
-        }
-        out.push((entry.name, region, entry.value.pos));
-    }
-    ok.then_some(out)
-}
-
-/// Unknown, self and cyclic dependencies, over the whole graph at once.
-fn dependencies(ctx: &mut Ctx, drafts: &[Draft]) {
-    let index: HashMap<&str, usize> = drafts
-        .iter()
-        .enumerate()
-        .map(|(i, d)| (d.name.as_str(), i))
-        .collect();
-    let mut graph: DiGraph<(), ()> = DiGraph::with_capacity(drafts.len(), drafts.len() * 3);
-    for _ in drafts {
-        graph.add_node(());
-    }
-    for (i, draft) in drafts.iter().enumerate() {
-        for (dep, pos) in &draft.deps {
-            if *dep == draft.name {
-                ctx.error(
-                    *pos,
-                    format!("service `{}` depends on itself", shorten(dep)),
-                );
-                continue;
-            }
-            match index.get(dep.as_str()) {
-                Some(&j) => {
-                    graph.add_edge(NodeIndex::new(i), NodeIndex::new(j), ());
-                }
-                None => {
-                    let hint = ctx.suggest(dep, drafts.iter().map(|d| d.name.as_str()));
-                    ctx.error(
-                        *pos,
-                        format!(
-                            "unknown service `{}` in depends_on of service `{}`{hint}",
-                            shorten(dep),
-                            shorten(&draft.name)
-                        ),
-                    );
-                }
-            }
-        }
-    }
-    for scc in tarjan_scc(&graph) {
-        if scc.len() > 1 {
-            cycle(ctx, drafts, &graph, &scc);
-        }
-    }
-}
-
-/// Reports one strongly connected component as a walk along `depends_on` edges that starts
-/// and ends at the member written first in the file and names every member.
-fn cycle(ctx: &mut Ctx, drafts: &[Draft], graph: &DiGraph<(), ()>, scc: &[NodeIndex]) {
-    let members: HashSet<NodeIndex> = scc.iter().copied().collect();
-    let Some(&start) = scc.iter().min_by_key(|n| drafts[n.index()].key) else {
-        return;
-    };
-    let name = |n: NodeIndex| shorten(&drafts[n.index()].name);
-    // A walk visiting all members costs a search per member; for huge components name the
-    // members and show one cycle.
-    const WALK_LIMIT: usize = 64;
-    let mut walk = vec![start];
-    let mut visited: HashSet<NodeIndex> = HashSet::from([start]);
-    let mut current = start;
-    loop {
-        let want_start = visited.len() == members.len() || members.len() > WALK_LIMIT;
-        let Some(path) = shortest_path(graph, &members, current, |n| {
-            if want_start {
-                n == start
-            } else {
-                !visited.contains(&n)
-            }
-        }) else {
-            return;
-        };
-        for &n in &path {
-            visited.insert(n);
-        }
-        walk.extend(&path);
-        current = *walk.last().unwrap_or(&start);
-        if current == start {
-            break;
-        }
-    }
-    let mut message = format!(
-        "dependency cycle: {}",
-        walk.iter()
-            .map(|&n| name(n))
-            .collect::<Vec<_>>()
-            .join(" -> ")
-    );
-    if visited.len() < members.len() {
-        let mut rest: Vec<&Draft> = scc
-            .iter()
-            .filter(|n| !visited.contains(n))
-            .map(|n| &drafts[n.index()])
-            .collect();
-        rest.sort_by_key(|d| d.key);
-        message.push_str(&format!(
-            " (the cycle also involves {} more services: {})",
-            rest.len(),
-            rest.iter()
-                .map(|d| shorten(&d.name))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    message.push_str("; remove one of these depends_on entries");
-    // Point at the first edge of the walk: the start's depends_on entry for the next member.
-    let next = &drafts[walk[1].index()].name;
-    let pos = drafts[start.index()]
-        .deps
-        .iter()
-        .find(|(d, _)| d == next)
-        .map_or(drafts[start.index()].key, |(_, p)| *p);
-    ctx.error(pos, message);
-}
-
-/// Breadth-first search inside `members` from `from` (excluded) to the first node
-/// satisfying `goal`; the path excludes `from` and includes the goal.
-fn shortest_path(
-    graph: &DiGraph<(), ()>,
-    members: &HashSet<NodeIndex>,
-    from: NodeIndex,
-    goal: impl Fn(NodeIndex) -> bool,
-) -> Option<Vec<NodeIndex>> {
-    let mut parent: HashMap<NodeIndex, NodeIndex> = HashMap::new();
-    let mut queue = std::collections::VecDeque::from([from]);
-    let mut seen: HashSet<NodeIndex> = HashSet::from([from]);
-    while let Some(n) = queue.pop_front() {
-        // Neighbours in a stable order (edge insertion order is file order).
-        let mut next: Vec<NodeIndex> = graph.neighbors(n).filter(|m| members.contains(m)).collect();
-        next.reverse();
-        for m in next {
-            if goal(m) {
-                let mut path = vec![m];
-                let mut cur = n;
-                while cur != from {
-                    path.push(cur);
-                    match parent.get(&cur) {
-                        Some(p) => cur = *p,
-                        None => break,
-                    }
-                }
-                path.reverse();
-                return Some(path);
-            }
-            if seen.insert(m) {
-                parent.insert(m, n);
-                queue.push_back(m);
-            }
-        }
-    }
-    None
 }
