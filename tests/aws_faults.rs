@@ -93,17 +93,28 @@ fn transient_faults_and_pending_changes_are_waited_out_and_the_baseline_survives
     );
 }
 
-/// Starts `kong evacuate`, turns `faults` on for every `ChangeResourceRecordSets` once the
-/// first step is applied, and calls `on_abort` when kong says it aborts. Returns the exit code
-/// and the output.
+/// `faults` on every `ChangeResourceRecordSets`.
+fn failing_changes(faults: Vec<Fault>) -> Rules {
+    Rules {
+        mode: Mode::Always,
+        faults,
+        operations: vec!["ChangeResourceRecordSets".to_string()],
+        pending_get_changes: 0,
+    }
+}
+
+/// Starts `kong evacuate ARGS`, switches the proxy to `rules` once the first step is applied,
+/// and heals it when kong says it aborts if `heal_on_abort`. Returns the exit code and the
+/// output.
 fn evacuate_with_persistent_faults(
     kong: &Kong,
     proxy: &Proxy,
-    faults: Vec<Fault>,
+    rules: Rules,
     heal_on_abort: bool,
+    args: &[&str],
 ) -> (i32, String) {
     let mut child = kong
-        .command(&["evacuate", "us-east-1", "--yes"])
+        .command(&[&["evacuate", "us-east-1", "--yes"][..], args].concat())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -130,12 +141,7 @@ fn evacuate_with_persistent_faults(
     let mut faulting = false;
     while let Ok(line) = rx.recv_timeout(Duration::from_secs(120)) {
         if !faulting && line.contains("step 1 applied") {
-            proxy.set_rules(Rules {
-                mode: Mode::Always,
-                faults: faults.clone(),
-                operations: vec!["ChangeResourceRecordSets".to_string()],
-                pending_get_changes: 0,
-            });
+            proxy.set_rules(rules.clone());
             faulting = true;
         }
         if heal_on_abort && line.contains("ABORT") {
@@ -161,8 +167,9 @@ fn persistent_faults_abort_and_roll_back_to_the_exact_original_form_once_they_st
     let (code, text) = evacuate_with_persistent_faults(
         &kong,
         &proxy,
-        vec![Fault::Throttling, Fault::ServerError],
+        failing_changes(vec![Fault::Throttling, Fault::ServerError]),
         true,
+        &[],
     );
     assert_eq!(code, 4, "{text}");
     assert!(text.contains("gave up after"), "{text}");
@@ -181,8 +188,13 @@ fn faults_that_outlast_the_rollback_exit_5_naming_what_is_left_and_rollback_fini
     let proxy = Proxy::start(&moto().url(), Rules::default());
     let kong = Kong::new(&fleet.topology, FAST, &proxy.url());
 
-    let (code, text) =
-        evacuate_with_persistent_faults(&kong, &proxy, vec![Fault::PriorRequestNotComplete], false);
+    let (code, text) = evacuate_with_persistent_faults(
+        &kong,
+        &proxy,
+        failing_changes(vec![Fault::PriorRequestNotComplete]),
+        false,
+        &[],
+    );
     assert_eq!(code, 5, "{text}");
     assert!(text.contains("not at baseline"), "{text}");
     assert!(
@@ -199,6 +211,33 @@ fn faults_that_outlast_the_rollback_exit_5_naming_what_is_left_and_rollback_fini
         .expect("the run is listed");
     let out = kong.run(&["rollback", &id, "--yes"]);
     assert_eq!(out.code, 0, "{}", out.text());
+    assert_eq!(
+        fleet.snapshot(),
+        original,
+        "rollback returns the exact original form"
+    );
+}
+
+#[test]
+fn a_change_pending_past_the_sync_timeout_aborts_and_rolls_back() {
+    let fleet = Fleet::create(&moto().url(), "pnd", &spec());
+    let original = fleet.snapshot();
+    let proxy = Proxy::start(&moto().url(), Rules::default());
+    let kong = Kong::new(&fleet.topology, FAST, &proxy.url());
+
+    let stuck = Rules {
+        pending_get_changes: u32::MAX,
+        ..Rules::default()
+    };
+    let (code, text) = evacuate_with_persistent_faults(
+        &kong,
+        &proxy,
+        stuck,
+        true,
+        &["--route53-sync-timeout", "2s"],
+    );
+    assert_eq!(code, 4, "{text}");
+    assert!(text.contains("still PENDING after 2s"), "{text}");
     assert_eq!(
         fleet.snapshot(),
         original,

@@ -281,3 +281,104 @@ pub fn all_ok<T>(results: Vec<Result<T, BackendError>>) -> Result<Vec<T>, Backen
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_route53::operation::list_resource_record_sets::ListResourceRecordSetsError;
+    use aws_smithy_runtime_api::client::result::{ConnectorError, SdkError as RawSdkError};
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    use super::*;
+
+    const CALL: Call<'static> = Call {
+        service: "route53",
+        operation: "ListResourceRecordSets",
+        target: "hosted zone Z1",
+        dials: "svc/dns",
+    };
+
+    fn service_error(
+        code: &str,
+        status: u16,
+    ) -> SdkError<ListResourceRecordSetsError, HttpResponse> {
+        let err = ListResourceRecordSetsError::generic(
+            ErrorMetadata::builder().code(code).message("m").build(),
+        );
+        let raw = HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::empty());
+        RawSdkError::service_error(err, raw)
+    }
+
+    #[test]
+    fn throttling_and_server_errors_are_transient() {
+        for (code, status) in [
+            ("Throttling", 400),
+            ("PriorRequestNotComplete", 400),
+            ("InternalFailure", 500),
+            ("", 503),
+            ("SlowDown", 429),
+        ] {
+            let e = classify(&CALL, &service_error(code, status), "the default chain");
+            assert!(e.is_transient(), "{code} {status}: {e}");
+        }
+    }
+
+    #[test]
+    fn missing_resources_and_bad_requests_are_permanent() {
+        for code in ["NoSuchHostedZone", "InvalidChangeBatch", "InvalidInput"] {
+            let e = classify(&CALL, &service_error(code, 400), "the default chain");
+            assert!(!e.is_transient(), "{code}: {e}");
+            assert!(
+                e.to_string().contains(code) && e.to_string().contains("Z1"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn access_denied_names_the_profile_and_the_permission() {
+        let e = classify(&CALL, &service_error("AccessDenied", 403), "profile `prod`");
+        assert!(!e.is_transient());
+        let text = e.to_string();
+        assert!(text.contains("profile `prod`"), "{text}");
+        assert!(text.contains("route53:ListResourceRecordSets"), "{text}");
+    }
+
+    #[test]
+    fn undelivered_requests_are_transient_but_missing_credentials_are_not() {
+        let io: SdkError<ListResourceRecordSetsError, HttpResponse> =
+            RawSdkError::dispatch_failure(ConnectorError::io("connection reset".into()));
+        assert!(classify(&CALL, &io, "x").is_transient());
+        let creds: SdkError<ListResourceRecordSetsError, HttpResponse> =
+            RawSdkError::dispatch_failure(ConnectorError::other(
+                "no providers in chain provided credentials".into(),
+                None,
+            ));
+        let e = classify(&CALL, &creds, "profile `nosuch`");
+        assert!(!e.is_transient(), "{e}");
+        assert!(e.to_string().contains("profile `nosuch`"), "{e}");
+    }
+
+    #[test]
+    fn all_ok_reports_every_failure_and_prefers_permanent() {
+        let t = |m: &str| BackendError::Transient {
+            operation: "op".into(),
+            target: m.into(),
+            message: m.into(),
+        };
+        let p = BackendError::Permanent {
+            operation: "op".into(),
+            target: "p".into(),
+            message: "gone".into(),
+        };
+        assert_eq!(all_ok(vec![Ok(1), Ok(2)]).unwrap(), [1, 2]);
+        let e = all_ok::<u8>(vec![Err(t("a")), Err(t("b"))]).unwrap_err();
+        assert!(
+            e.is_transient() && e.to_string().contains("also: op on b"),
+            "{e}"
+        );
+        let e = all_ok::<u8>(vec![Err(t("a")), Err(p)]).unwrap_err();
+        assert!(!e.is_transient() && e.to_string().contains("gone"), "{e}");
+    }
+}
