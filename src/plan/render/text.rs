@@ -1,8 +1,14 @@
 //! The terraform-like text rendering printed by `kong plan` (the default format).
+//!
+//! Big plans (10,000 services, 120,000 changes) are rendered on every `kong plan`, so the
+//! hot loops append to one buffer with `push_*` helpers instead of `format!`.
 
 use std::fmt::Write as _;
+use std::ops::Range;
 
-use super::{Tenths, load, no_changes, percent, share_regions, step_positions, summary};
+use super::{
+    no_changes, push_percent, push_tenths, push_uint, share_regions, step_positions, summary,
+};
 use crate::plan::Plan;
 
 /// Renders a plan for a terminal: header, pre-flight table, changes per wave and step
@@ -72,15 +78,13 @@ fn preflight(out: &mut String, plan: &Plan) {
         ("OK", Align::Left),
     ]);
     for row in &plan.preflight {
-        table.row(vec![
-            row.service.clone(),
-            row.region.clone(),
-            load(row.projected_load),
-            load(row.capacity),
-            percent(row.utilization),
-            percent(row.max_utilization),
-            if row.ok { "ok".into() } else { "FAIL".into() },
-        ]);
+        table.cell(|c| c.push_str(&row.service));
+        table.cell(|c| c.push_str(&row.region));
+        table.cell(|c| push_tenths(c, row.projected_load));
+        table.cell(|c| push_tenths(c, row.capacity));
+        table.cell(|c| push_percent(c, row.utilization));
+        table.cell(|c| push_percent(c, row.max_utilization));
+        table.cell(|c| c.push_str(if row.ok { "ok" } else { "FAIL" }));
     }
     table.write(out, "  ");
 }
@@ -103,49 +107,38 @@ fn waves(out: &mut String, plan: &Plan) {
                 plan.waves.len()
             );
         }
-        let _ = writeln!(
-            out,
-            "\n{} step {index}/{total} ({}%)",
-            step.service, step.percent
-        );
+        // `{service} step {index}/{total} ({percent}%)`
+        out.push('\n');
+        out.push_str(&step.service);
+        out.push_str(" step ");
+        push_uint(out, index as u64);
+        out.push('/');
+        push_uint(out, total as u64);
+        out.push_str(" (");
+        push_uint(out, u64::from(step.percent));
+        out.push_str("%)\n");
         if step.changes.is_empty() {
-            let _ = writeln!(out, "  (no weight changes)");
+            out.push_str("  (no weight changes)\n");
         }
         for c in &step.changes {
-            // `  ~ {dial} {member} ({region}) {from} -> {to}`, without the formatting
-            // machinery: this loop runs once per change and dominates big plans.
+            // `  ~ {dial} {member} ({region}) {from} -> {to}`
             for part in ["  ~ ", &c.dial, " ", &c.member, " (", &c.region, ") "] {
                 out.push_str(part);
             }
-            push_u32(out, c.from);
+            push_uint(out, u64::from(c.from));
             out.push_str(" -> ");
-            push_u32(out, c.to);
+            push_uint(out, u64::from(c.to));
             out.push('\n');
         }
         for (i, (region, share)) in step.shares.iter().enumerate() {
             out.push_str(if i == 0 { "    shares: " } else { ", " });
-            let _ = write!(out, "{region} {}%", Tenths(share * 100.0));
+            out.push_str(region);
+            out.push(' ');
+            push_percent(out, *share);
         }
         if !step.shares.is_empty() {
             out.push('\n');
         }
-    }
-}
-
-/// Appends `n` in decimal.
-fn push_u32(out: &mut String, mut n: u32) {
-    let mut digits = [0u8; 10];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for &d in &digits[i..] {
-        out.push(char::from(d));
     }
 }
 
@@ -162,13 +155,13 @@ fn final_shares(out: &mut String, plan: &Plan) {
     columns.extend(regions.iter().map(|r| (*r, Align::Right)));
     let mut table = Table::new(&columns);
     for (service, shares) in &plan.final_shares {
-        let mut cells = vec![service.clone()];
-        cells.extend(
-            regions
-                .iter()
-                .map(|r| shares.get(*r).map_or_else(|| "-".into(), |s| percent(*s))),
-        );
-        table.row(cells);
+        table.cell(|c| c.push_str(service));
+        for region in &regions {
+            table.cell(|c| match shares.get(*region) {
+                Some(share) => push_percent(c, *share),
+                None => c.push('-'),
+            });
+        }
     }
     table.write(out, "  ");
 }
@@ -177,9 +170,11 @@ fn notes(out: &mut String, plan: &Plan) {
     if plan.notes.is_empty() {
         return;
     }
-    let _ = writeln!(out, "\nNotes:");
+    out.push_str("\nNotes:\n");
     for note in &plan.notes {
-        let _ = writeln!(out, "  - {note}");
+        out.push_str("  - ");
+        out.push_str(note);
+        out.push('\n');
     }
 }
 
@@ -189,53 +184,73 @@ enum Align {
     Right,
 }
 
-/// A table aligned with spaces; widths count characters, not bytes.
+/// A table aligned with spaces; widths count characters, not bytes. Cells are appended
+/// row by row into one buffer (no allocation per cell: pre-flight has a row per service
+/// and destination).
 struct Table {
-    headers: Vec<String>,
     align: Vec<Align>,
-    rows: Vec<Vec<String>>,
+    text: String,
+    cells: Vec<Range<usize>>,
 }
 
 impl Table {
     fn new(columns: &[(&str, Align)]) -> Self {
-        Table {
-            headers: columns.iter().map(|(h, _)| h.to_string()).collect(),
+        let mut table = Table {
             align: columns.iter().map(|(_, a)| *a).collect(),
-            rows: Vec::new(),
+            text: String::new(),
+            cells: Vec::new(),
+        };
+        for (header, _) in columns {
+            table.cell(|c| c.push_str(header));
         }
+        table
     }
 
-    fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
+    /// Appends the next cell (rows fill left to right), written by `write`.
+    fn cell(&mut self, write: impl FnOnce(&mut String)) {
+        let start = self.text.len();
+        write(&mut self.text);
+        self.cells.push(start..self.text.len());
+    }
+
+    fn width(s: &str) -> usize {
+        if s.is_ascii() {
+            s.len()
+        } else {
+            s.chars().count()
+        }
     }
 
     fn write(&self, out: &mut String, indent: &str) {
-        let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
-        for row in &self.rows {
-            for (w, cell) in widths.iter_mut().zip(row) {
-                *w = (*w).max(cell.chars().count());
-            }
+        let columns = self.align.len();
+        let mut widths = vec![0; columns];
+        for (i, range) in self.cells.iter().enumerate() {
+            let w = &mut widths[i % columns];
+            *w = (*w).max(Self::width(&self.text[range.clone()]));
         }
-        for row in std::iter::once(&self.headers).chain(&self.rows) {
-            let mut line = String::from(indent);
-            for (i, ((cell, width), align)) in row.iter().zip(&widths).zip(&self.align).enumerate()
+        for row in self.cells.chunks(columns) {
+            let line_start = out.len();
+            out.push_str(indent);
+            for (i, ((range, width), align)) in row.iter().zip(&widths).zip(&self.align).enumerate()
             {
                 if i > 0 {
-                    line.push_str("  ");
+                    out.push_str("  ");
                 }
-                let pad = width - cell.chars().count();
+                let cell = &self.text[range.clone()];
+                let pad = width - Self::width(cell);
                 match align {
                     Align::Left => {
-                        line.push_str(cell);
-                        line.extend(std::iter::repeat_n(' ', pad));
+                        out.push_str(cell);
+                        out.extend(std::iter::repeat_n(' ', pad));
                     }
                     Align::Right => {
-                        line.extend(std::iter::repeat_n(' ', pad));
-                        line.push_str(cell);
+                        out.extend(std::iter::repeat_n(' ', pad));
+                        out.push_str(cell);
                     }
                 }
             }
-            out.push_str(line.trim_end());
+            let trimmed = out[line_start..].trim_end().len();
+            out.truncate(line_start + trimmed);
             out.push('\n');
         }
     }
@@ -310,12 +325,19 @@ Notes:
     }
 
     #[test]
-    fn push_u32_writes_decimal() {
-        for n in [0, 7, 10, 255, 999, 1_000_000, u32::MAX] {
-            let mut out = String::new();
-            push_u32(&mut out, n);
-            assert_eq!(out, n.to_string());
+    fn tables_align_by_characters_and_trim_trailing_spaces() {
+        let mut table = Table::new(&[("A", Align::Left), ("N", Align::Right), ("Z", Align::Left)]);
+        for (a, n) in [("é-long", "1.0"), ("x", "100.0")] {
+            table.cell(|c| c.push_str(a));
+            table.cell(|c| c.push_str(n));
+            table.cell(|_| {});
         }
+        let mut out = String::new();
+        table.write(&mut out, "  ");
+        assert_eq!(
+            out,
+            "  A           N  Z\n  é-long    1.0\n  x       100.0\n"
+        );
     }
 
     #[test]
