@@ -2,8 +2,8 @@
 //! 0.x and break often, so the rest of kong speaks `tracing` only).
 //!
 //! Two outputs, each with its own filter, so a verbose one never costs the other:
-//! - **Logs** on stderr, filtered by `KONG_LOG`, else `RUST_LOG`, else `warn`: normal output
-//!   (stdout, and stderr's error messages) stays clean unless asked.
+//! - **Logs** on stderr, filtered by `KONG_LOG`, else `RUST_LOG`, else [`DEFAULT_LOG`]
+//!   (warnings): normal output (stdout, and stderr's error messages) stays clean unless asked.
 //! - **Spans** exported with OTLP over HTTP/protobuf when `OTEL_EXPORTER_OTLP_ENDPOINT` is set
 //!   (the standard `OTEL_EXPORTER_OTLP_*` variables configure the exporter; `service.name` is
 //!   `kong`). Only kong's own spans and events at `info` and above are exported (`run`, `wave`,
@@ -30,8 +30,10 @@ use tracing_subscriber::{Layer, Registry};
 pub const ENV_LOG: &str = "KONG_LOG";
 /// `OTEL_EXPORTER_OTLP_ENDPOINT`: export spans there (e.g. `http://127.0.0.1:4318`).
 pub const ENV_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
-/// The log filter when neither `KONG_LOG` nor `RUST_LOG` is set.
-pub const DEFAULT_LOG: &str = "warn";
+/// The log filter when neither `KONG_LOG` nor `RUST_LOG` is set: warnings, except the
+/// executor's (retries, refusals, aborts), which are progress events the CLI already prints;
+/// a log line in between would only repeat them and break the live display.
+pub const DEFAULT_LOG: &str = "warn,kong::exec=error";
 /// `service.name` of the exported spans.
 pub const SERVICE_NAME: &str = "kong";
 
@@ -192,9 +194,9 @@ mod tests {
     }
 
     #[test]
-    fn log_filter_defaults_to_warn() {
+    fn log_filter_defaults_to_warnings() {
         let (filter, problem) = log_filter(vars(&[]));
-        assert_eq!(filter.to_string(), "warn");
+        assert_eq!(filter.to_string(), EnvFilter::new(DEFAULT_LOG).to_string());
         assert_eq!(problem, None);
     }
 
@@ -209,7 +211,7 @@ mod tests {
     #[test]
     fn a_bad_filter_falls_back_to_warn_and_names_the_variable() {
         let (filter, problem) = log_filter(vars(&[(ENV_LOG, "kong=loud")]));
-        assert_eq!(filter.to_string(), "warn");
+        assert_eq!(filter.to_string(), EnvFilter::new(DEFAULT_LOG).to_string());
         assert!(problem.unwrap().contains("KONG_LOG"));
     }
 }

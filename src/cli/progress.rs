@@ -103,6 +103,8 @@ struct StepsAt {
     position: u64,
     length: u64,
     message: String,
+    /// `applying`, `applied, settling`, `healthy`.
+    phase: &'static str,
 }
 
 impl Live {
@@ -138,6 +140,7 @@ impl Live {
                     position: *index as u64,
                     length: *total as u64,
                     message: format!("step {}/{total} wave {wave} {percent}%", index + 1),
+                    phase: "applying",
                 };
                 self.show_steps();
                 self.println(&format!(
@@ -148,13 +151,12 @@ impl Live {
             }
             ProgressEvent::Applied { .. } => {
                 // Not a line of its own: the bar says where the run is.
+                self.at.phase = "applied, settling";
                 self.show_steps();
-                if let Some(bar) = &self.steps {
-                    bar.set_message(format!("{} applied, settling", self.at.message));
-                }
             }
             ProgressEvent::StepDone { index } => {
                 self.at.position = *index as u64 + 1;
+                self.at.phase = "healthy";
                 self.show_steps();
             }
             ProgressEvent::ApprovalRequested { .. } => {
@@ -216,13 +218,14 @@ impl Live {
         }
         let bar = self.steps.get_or_insert_with(|| {
             let bar = ProgressBar::new(self.at.length);
-            bar.set_style(style("{msg:<28} [{bar:30}] {percent:>3}% of step groups"));
+            bar.set_style(style("{msg:<24} [{bar:30}] {pos}/{len} done, {prefix}"));
             // Added first, so a countdown or rollback bar is always drawn below it.
             self.multi.insert(0, bar)
         });
         bar.set_length(self.at.length);
         bar.set_position(self.at.position);
         bar.set_message(self.at.message.clone());
+        bar.set_prefix(self.at.phase);
     }
 
     fn hide_steps(&mut self) {
@@ -251,7 +254,13 @@ impl Live {
         let _ = std::thread::Builder::new()
             .name("kong-countdown".into())
             .spawn(move || {
-                std::thread::sleep(duration);
+                // Gone just before the wait ends, so it never draws over what follows it
+                // (a hold is followed by output this display does not see).
+                std::thread::sleep(
+                    duration
+                        .saturating_sub(duration / 10)
+                        .max(duration.saturating_sub(Duration::from_millis(250))),
+                );
                 if let Some(bar) = weak.upgrade() {
                     bar.finish_and_clear();
                 }
