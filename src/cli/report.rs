@@ -299,7 +299,7 @@ fn row<'p>(
             .steps
             .iter()
             .find(|s| &s.service == service && s.wave == wave && s.percent == percent)
-            .map(|s| s.shares.clone());
+            .map(|s| s.shares.iter().map(|(r, v)| (r.to_string(), *v)).collect());
         if let Some(after) = after {
             let prev = before
                 .get(service.as_str())

@@ -56,20 +56,20 @@ pub(crate) fn groups(plan: &Plan) -> Result<Vec<StepGroup>, String> {
         let Some(group) = groups.last_mut() else {
             continue;
         };
-        if !group.services.contains(&step.service) {
-            group.services.push(step.service.clone());
+        if !group.services.iter().any(|s| *s == step.service) {
+            group.services.push(step.service.to_string());
         }
         for change in &step.changes {
-            let Some(dial) = current.get_mut(&change.dial) else {
+            let Some(dial) = current.get_mut(change.dial.as_str()) else {
                 return Err(format!(
                     "step {} {}% changes dial {}, which is not in the plan's baseline",
                     step.service, step.percent, change.dial
                 ));
             };
-            if !group.before.contains_key(&change.dial) {
-                group.before.insert(change.dial.clone(), dial.clone());
+            if !group.before.contains_key(change.dial.as_str()) {
+                group.before.insert(change.dial.to_string(), dial.clone());
             }
-            let Some(weight) = dial.get_mut(&change.member) else {
+            let Some(weight) = dial.get_mut(change.member.as_str()) else {
                 return Err(format!(
                     "step {} {}% changes member {} of dial {}, which is not in the plan's baseline",
                     step.service, step.percent, change.member, change.dial

@@ -28,20 +28,17 @@ pub(crate) fn plan() -> Plan {
         playbook_hash: "def".to_string(),
         waves: vec![vec!["edge-api".to_string()]],
         steps: vec![PlanStep {
-            service: "edge-api".to_string(),
+            service: "edge-api".into(),
             wave: 0,
             percent: 100,
             changes: vec![Change {
-                dial: "edge-api/dns".to_string(),
-                member: "use1".to_string(),
-                region: "us-east-1".to_string(),
+                dial: "edge-api/dns".into(),
+                member: "use1".into(),
+                region: "us-east-1".into(),
                 from: 100,
                 to: 0,
             }],
-            shares: BTreeMap::from([
-                ("us-east-1".to_string(), 0.0),
-                ("us-west-2".to_string(), 1.0),
-            ]),
+            shares: BTreeMap::from([("us-east-1".into(), 0.0), ("us-west-2".into(), 1.0)]),
         }],
         final_shares: BTreeMap::from([(
             "edge-api".to_string(),

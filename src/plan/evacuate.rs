@@ -6,7 +6,7 @@ use crate::model::Service;
 
 use super::PlanError;
 use super::planner::{
-    Context, Motion, ServicePlan, apply, baseline_total, finish, has_entry, served_of,
+    Context, Motion, ServiceNames, ServicePlan, apply, baseline_total, finish, has_entry,
 };
 use super::redistribute::{Evacuation, PerRegion, Split, lookup};
 use super::rounding::{GroupRound, weights_from_shares};
@@ -20,12 +20,13 @@ impl Context<'_> {
     pub(super) fn evacuate(
         &self,
         service: &Service,
-        refs: &[String],
+        names: &ServiceNames,
         base: &[&DialWeights],
     ) -> Result<Option<ServicePlan>, PlanError> {
         if !self.concerns(service) {
             return Ok(None);
         }
+        let refs = &names.refs;
         let region = self.region;
         let entry = has_entry(service);
         let mut notes = Vec::new();
@@ -111,7 +112,7 @@ impl Context<'_> {
                     GroupRound::Up,
                 );
                 let now = current[*i].get_or_insert_with(|| base[*i].clone());
-                apply(dial, &refs[*i], now, &weights, &mut changes);
+                apply(dial, names, *i, now, &weights, &mut changes);
             }
             steps.push(self.finish_step(service, base, &current, changes));
         }
@@ -119,7 +120,7 @@ impl Context<'_> {
         // After the last change nothing moves: its shares are the final ones.
         let final_shares = match steps.iter().rev().flatten().next() {
             Some(step) => step.shares.clone(),
-            None => served_of(self.topology, service, base, &current),
+            None => self.served_of(service, base, &current),
         };
         let left_in_region = final_shares.get(region).copied().unwrap_or(0.0);
         if left_in_region > NOTHING {
@@ -143,11 +144,11 @@ impl Context<'_> {
         }
         Ok(finish(
             service,
-            refs,
+            names,
             base,
             current,
             steps,
-            final_shares,
+            &final_shares,
             notes,
         ))
     }

@@ -9,6 +9,7 @@ pub use types::*;
 mod error;
 mod evacuate;
 mod initial;
+mod name;
 mod planner;
 mod preflight;
 mod redistribute;
@@ -20,6 +21,7 @@ mod waves;
 
 pub use error::PlanError;
 pub use initial::initial_weights;
+pub use name::Name;
 pub use planner::{PlanInput, plan};
 pub use shares::{all_served_shares, served_shares};
 pub use waves::waves;

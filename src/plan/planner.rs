@@ -50,16 +50,14 @@
 //! Pure: no I/O, no clock; the output's maps are `BTreeMap`s (a `HashMap` is used for
 //! lookups only), so equal inputs give byte-identical plans.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use crate::model::{Dial, Playbook, Region, Service, Topology, dial_ref};
 
 use super::preflight;
-use super::shares::{
-    DialWeights, declared_entry_shares, dial_total, served_shares_with, weight_of,
-};
+use super::shares::{DialWeights, declared_entry_shares, dial_total, served_by_region, weight_of};
 use super::waves::layers;
-use super::{Change, Operation, Plan, PlanError, PlanStep, Weights};
+use super::{Change, Name, Operation, Plan, PlanError, PlanStep, Weights};
 
 /// Everything the planner needs, all of it already read from the world.
 #[derive(Debug, Clone, Copy)]
@@ -114,10 +112,14 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         topology,
         schedule: &playbook.steps,
         region,
+        regions: topology.regions.iter().map(Name::from).collect(),
     };
+    // Member ids repeat across services (the same SetIdentifiers in every zone): one `Name`
+    // each, shared by every change that mentions it.
+    let mut members: HashSet<Name> = HashSet::new();
     // Collected in service order, then built in bulk (cheaper than one insert per key).
-    let mut baseline: Vec<(String, DialWeights)> = Vec::new();
-    let mut planned: Vec<Option<ServicePlan>> = Vec::with_capacity(topology.services.len());
+    let mut baseline: Vec<(String, DialWeights)> = Vec::with_capacity(observed.len());
+    let mut planned: Vec<Option<(Name, ServicePlan)>> = Vec::with_capacity(topology.services.len());
     let mut notes = Vec::new();
     for service in topology.services.values() {
         let refs: Vec<String> = service
@@ -128,12 +130,15 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         let base = observed_weights(service, &refs, observed, |dial, member| {
             PlanError::MissingWeights { dial, member }
         })?;
+        let names = ServiceNames::new(&ctx, service, &refs, &mut members);
         let service_plan = match (operation, restore_to) {
-            (Operation::Evacuate, _) => ctx.evacuate(service, &refs, &base)?,
-            (Operation::Restore, Some(to)) => ctx.restore(service, &refs, &base, to, &mut notes)?,
+            (Operation::Evacuate, _) => ctx.evacuate(service, &names, &base)?,
+            (Operation::Restore, Some(to)) => {
+                ctx.restore(service, &names, &base, to, &mut notes)?
+            }
             (Operation::Restore, None) => None,
         };
-        planned.push(service_plan);
+        planned.push(service_plan.map(|p| (names.service, p)));
         baseline.extend(refs.into_iter().zip(base).map(|(r, w)| (r, w.clone())));
     }
 
@@ -145,11 +150,14 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     for (w, wave) in waves.iter().enumerate() {
         for (k, percent) in playbook.steps.iter().enumerate() {
             for &i in wave {
-                let Some(step) = planned[i].as_mut().and_then(|p| p.steps[k].take()) else {
+                let Some((name, step)) = planned[i]
+                    .as_mut()
+                    .and_then(|(name, p)| Some((name.clone(), p.steps[k].take()?)))
+                else {
                     continue;
                 };
                 steps.push(PlanStep {
-                    service: layers.names[i].to_string(),
+                    service: name,
                     wave: w,
                     percent: *percent,
                     changes: step.changes,
@@ -163,7 +171,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     let mut final_shares: Vec<(String, BTreeMap<Region, f64>)> = Vec::new();
     let mut preflight_rows = Vec::new();
     for (service, p) in topology.services.values().zip(planned) {
-        let Some(p) = p else { continue };
+        let Some((_, p)) = p else { continue };
         let rows = preflight::rows(topology, service, &p.final_shares, operation, region);
         notes.extend(p.notes);
         if operation == Operation::Evacuate
@@ -210,9 +218,9 @@ fn check_schedule(playbook: &Playbook) -> Result<(), PlanError> {
 
 /// The weights of every dial of `service` in `weights`, in dial order; every member must be
 /// present.
-pub(super) fn observed_weights<'w>(
+pub(super) fn observed_weights<'w, S: AsRef<str>>(
     service: &Service,
-    refs: &[String],
+    refs: &[S],
     weights: &'w Weights,
     missing: impl Fn(String, Option<String>) -> PlanError,
 ) -> Result<Vec<&'w DialWeights>, PlanError> {
@@ -221,13 +229,57 @@ pub(super) fn observed_weights<'w>(
         .iter()
         .zip(refs)
         .map(|(dial, r)| {
-            let w = weights.get(r).ok_or_else(|| missing(r.clone(), None))?;
+            let r = r.as_ref();
+            let w = weights.get(r).ok_or_else(|| missing(r.to_string(), None))?;
             if let Some(m) = dial.members.keys().find(|m| !w.contains_key(*m)) {
-                return Err(missing(r.clone(), Some(m.clone())));
+                return Err(missing(r.to_string(), Some(m.clone())));
             }
             Ok(w)
         })
         .collect()
+}
+
+/// The names one service's steps and changes carry, made once per service so that every
+/// change shares them.
+pub(super) struct ServiceNames {
+    /// The service.
+    pub(super) service: Name,
+    /// `service/dial`, in dial order.
+    pub(super) refs: Vec<Name>,
+    /// Per dial: (member, region) in member order.
+    pub(super) members: Vec<Vec<(Name, Name)>>,
+}
+
+impl ServiceNames {
+    fn new(
+        ctx: &Context<'_>,
+        service: &Service,
+        refs: &[String],
+        known: &mut HashSet<Name>,
+    ) -> Self {
+        let mut member_name = |m: &str| match known.get(m) {
+            Some(name) => name.clone(),
+            None => {
+                let name = Name::from(m);
+                known.insert(name.clone());
+                name
+            }
+        };
+        ServiceNames {
+            service: Name::from(&service.name),
+            refs: refs.iter().map(Name::from).collect(),
+            members: service
+                .dials
+                .iter()
+                .map(|d| {
+                    d.members
+                        .iter()
+                        .map(|(m, r)| (member_name(m), ctx.region_name(r)))
+                        .collect()
+                })
+                .collect(),
+        }
+    }
 }
 
 /// One service's part of the plan, before it is interleaved with the others.
@@ -245,7 +297,7 @@ pub(super) struct ServicePlan {
 /// One service's changes at one schedule position.
 pub(super) struct ServiceStep {
     pub(super) changes: Vec<Change>,
-    pub(super) shares: BTreeMap<Region, f64>,
+    pub(super) shares: BTreeMap<Name, f64>,
 }
 
 /// When a dial moves during a service's steps.
@@ -263,9 +315,36 @@ pub(super) struct Context<'a> {
     pub(super) topology: &'a Topology,
     pub(super) schedule: &'a [u32],
     pub(super) region: &'a str,
+    /// The topology's regions as names, shared by every step's shares and changes.
+    pub(super) regions: Vec<Name>,
 }
 
 impl Context<'_> {
+    /// The shared name of a region (validation guarantees it is one of the topology's).
+    pub(super) fn region_name(&self, region: &str) -> Name {
+        self.regions
+            .iter()
+            .find(|r| r.as_str() == region)
+            .cloned()
+            .unwrap_or_else(|| Name::from(region))
+    }
+
+    /// Served shares of `service` with the current weights of each dial (baseline if
+    /// untouched), keyed by shared region names.
+    pub(super) fn served_of(
+        &self,
+        service: &Service,
+        base: &[&DialWeights],
+        current: &[Option<DialWeights>],
+    ) -> BTreeMap<Name, f64> {
+        served_by_region(self.topology, service, |i| {
+            Some(current[i].as_ref().unwrap_or(base[i]))
+        })
+        .into_iter()
+        .map(|(r, s)| (self.region_name(r), s))
+        .collect()
+    }
+
     /// Whether evacuating or restoring the region concerns `service` at all.
     pub(super) fn concerns(&self, service: &Service) -> bool {
         let serves = service
@@ -296,7 +375,7 @@ impl Context<'_> {
         changes.sort_by(|a, b| (&a.dial, &a.member).cmp(&(&b.dial, &b.member)));
         Some(ServiceStep {
             changes,
-            shares: served_of(self.topology, service, base, current),
+            shares: self.served_of(service, base, current),
         })
     }
 
@@ -332,20 +411,23 @@ pub(super) fn same_weights(dial: &Dial, a: &DialWeights, b: &DialWeights) -> boo
         .all(|m| weight_of(Some(a), m) == weight_of(Some(b), m))
 }
 
-/// Records the members of `dial` whose weight changes from `now` to `weights`, and applies it.
+/// Records the members of dial `i` whose weight changes from `now` to `weights`, and applies
+/// it.
 pub(super) fn apply(
     dial: &Dial,
-    dial_ref: &str,
+    names: &ServiceNames,
+    i: usize,
     now: &mut DialWeights,
     weights: &[u32],
     changes: &mut Vec<Change>,
 ) {
-    for ((member, region), &to) in dial.members.iter().zip(weights) {
+    let members = dial.members.keys().zip(&names.members[i]);
+    for ((member, (member_name, region)), &to) in members.zip(weights) {
         let from = weight_of(Some(now), member);
         if from != to {
             changes.push(Change {
-                dial: dial_ref.to_string(),
-                member: member.clone(),
+                dial: names.refs[i].clone(),
+                member: member_name.clone(),
                 region: region.clone(),
                 from,
                 to,
@@ -360,25 +442,14 @@ pub(super) fn apply(
     }
 }
 
-pub(super) fn served_of(
-    topology: &Topology,
-    service: &Service,
-    base: &[&DialWeights],
-    current: &[Option<DialWeights>],
-) -> BTreeMap<Region, f64> {
-    served_shares_with(topology, service, |i| {
-        Some(current[i].as_ref().unwrap_or(base[i]))
-    })
-}
-
 /// Assembles one service's part, or `None` when no step changes anything.
 pub(super) fn finish(
     service: &Service,
-    refs: &[String],
+    names: &ServiceNames,
     base: &[&DialWeights],
     current: Vec<Option<DialWeights>>,
     steps: Vec<Option<ServiceStep>>,
-    final_shares: BTreeMap<Region, f64>,
+    final_shares: &BTreeMap<Name, f64>,
     notes: Vec<String>,
 ) -> Option<ServicePlan> {
     if steps.iter().all(Option::is_none) {
@@ -389,13 +460,16 @@ pub(super) fn finish(
         if let Some(now) = now
             && !same_weights(&service.dials[i], base[i], &now)
         {
-            target.push((refs[i].clone(), now));
+            target.push((names.refs[i].to_string(), now));
         }
     }
     Some(ServicePlan {
         steps,
         target,
-        final_shares,
+        final_shares: final_shares
+            .iter()
+            .map(|(r, s)| (r.to_string(), *s))
+            .collect(),
         notes,
     })
 }

@@ -324,9 +324,15 @@ fn undrainable(service: &Service, region: &str) -> bool {
 
 fn apply_step(weights: &mut Weights, step: &PlanStep) -> Result<(), TestCaseError> {
     for c in &step.changes {
-        let dial = weights.get_mut(&c.dial).unwrap();
-        prop_assert_eq!(dial[&c.member], c.from, "from of {} {}", c.dial, c.member);
-        dial.insert(c.member.clone(), c.to);
+        let dial = weights.get_mut(c.dial.as_str()).unwrap();
+        prop_assert_eq!(
+            dial[c.member.as_str()],
+            c.from,
+            "from of {} {}",
+            c.dial,
+            c.member
+        );
+        dial.insert(c.member.to_string(), c.to);
     }
     Ok(())
 }
@@ -340,7 +346,7 @@ fn dial_by_ref<'t>(topology: &'t Topology, dial: &str) -> &'t Dial {
         .unwrap()
 }
 
-fn check_shares(shares: &BTreeMap<String, f64>) -> Result<(), TestCaseError> {
+fn check_shares<K: std::fmt::Debug>(shares: &BTreeMap<K, f64>) -> Result<(), TestCaseError> {
     let sum: f64 = shares.values().sum();
     prop_assert!((sum - 1.0).abs() < 1e-9, "shares sum to {sum}: {shares:?}");
     prop_assert!(shares.values().all(|s| *s >= -1e-12));
@@ -398,7 +404,7 @@ proptest! {
             prop_assert_eq!(wave_of[step.service.as_str()], step.wave);
             apply_step(&mut weights, step)?;
             check_shares(&step.shares)?;
-            let service = &t.services[&step.service];
+            let service = &t.services[step.service.as_str()];
             for dial in &service.dials {
                 let key = dial_ref(&service.name, &dial.id);
                 let now = &weights[&key];
@@ -496,10 +502,10 @@ proptest! {
             check_shares(&step.shares)?;
             for c in &step.changes {
                 let dial = dial_by_ref(t, &c.dial);
-                let now = &weights[&c.dial];
+                let now = &weights[c.dial.as_str()];
                 prop_assert!(now.values().all(|w| *w <= dial.max_weight()));
                 // All-zero only where the baseline itself is all-zero, at its last step.
-                prop_assert!(now.values().any(|w| *w > 0) || now == &case.observed[&c.dial]);
+                prop_assert!(now.values().any(|w| *w > 0) || now == &case.observed[c.dial.as_str()]);
             }
         }
         prop_assert_eq!(&weights, &case.observed);

@@ -5,8 +5,8 @@
 use crate::model::Service;
 
 use super::planner::{
-    Context, Motion, ServicePlan, apply, baseline_total, finish, has_entry, observed_weights,
-    same_weights, served_of,
+    Context, Motion, ServiceNames, ServicePlan, apply, baseline_total, finish, has_entry,
+    observed_weights, same_weights,
 };
 use super::redistribute::restore_targets;
 use super::rounding::{GroupRound, weights_from_shares};
@@ -18,19 +18,19 @@ impl Context<'_> {
     pub(super) fn restore(
         &self,
         service: &Service,
-        refs: &[String],
+        names: &ServiceNames,
         base: &[&DialWeights],
         restore_to: &Weights,
         notes: &mut Vec<String>,
     ) -> Result<Option<ServicePlan>, PlanError> {
         let region = self.region;
+        let refs = &names.refs;
         if !self.concerns(service) {
-            let drifted = service
-                .dials
-                .iter()
-                .zip(refs)
-                .zip(base)
-                .any(|((d, r), b)| restore_to.get(r).is_some_and(|to| !same_weights(d, b, to)));
+            let drifted = service.dials.iter().zip(refs).zip(base).any(|((d, r), b)| {
+                restore_to
+                    .get(r.as_str())
+                    .is_some_and(|to| !same_weights(d, b, to))
+            });
             if drifted {
                 notes.push(format!(
                     "{}: differs from the restore baseline but serves nothing in {region}; left as is",
@@ -85,18 +85,18 @@ impl Context<'_> {
                     weights_from_shares(&targets, total, dial.max_weight(), GroupRound::Down)
                 };
                 let now = current[i].get_or_insert_with(|| base[i].clone());
-                apply(dial, &refs[i], now, &weights, &mut changes);
+                apply(dial, names, i, now, &weights, &mut changes);
             }
             steps.push(self.finish_step(service, base, &current, changes));
         }
-        let final_shares = served_of(self.topology, service, base, &current);
+        let final_shares = self.served_of(service, base, &current);
         Ok(finish(
             service,
-            refs,
+            names,
             base,
             current,
             steps,
-            final_shares,
+            &final_shares,
             Vec::new(),
         ))
     }

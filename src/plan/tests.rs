@@ -44,9 +44,9 @@ fn apply(observed: &Weights, plan: &Plan) -> Weights {
     for step in &plan.steps {
         for change in &step.changes {
             weights
-                .get_mut(&change.dial)
+                .get_mut(change.dial.as_str())
                 .unwrap()
-                .insert(change.member.clone(), change.to);
+                .insert(change.member.to_string(), change.to);
         }
     }
     weights
@@ -303,9 +303,9 @@ fn restore_never_brings_back_more_than_scheduled() {
     for step in &plan.steps {
         for c in &step.changes {
             weights
-                .get_mut(&c.dial)
+                .get_mut(c.dial.as_str())
                 .unwrap()
-                .insert(c.member.clone(), c.to);
+                .insert(c.member.to_string(), c.to);
         }
         if step.service != "catalog" {
             let dns = &weights[&format!("{}/dns", step.service)];

@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{MemberId, Region};
 
+use super::Name;
+
 /// Weights of dials: `service/dial` -> member -> weight.
 pub type Weights = BTreeMap<String, BTreeMap<MemberId, u32>>;
 
@@ -91,7 +93,7 @@ impl Plan {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanStep {
     /// The service moved.
-    pub service: String,
+    pub service: Name,
     /// Index of the wave the service belongs to.
     pub wave: usize,
     /// Cumulative percent of the region's baseline traffic moved after this step
@@ -99,19 +101,19 @@ pub struct PlanStep {
     pub percent: u32,
     /// The member weights that change in this step.
     pub changes: Vec<Change>,
-    /// Served shares of the service after the step.
-    pub shares: BTreeMap<Region, f64>,
+    /// Served shares of the service after the step: region -> share.
+    pub shares: BTreeMap<Name, f64>,
 }
 
 /// One member's weight change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
     /// `service/dial`.
-    pub dial: String,
+    pub dial: Name,
     /// The member (SetIdentifier, target group ARN, or sim member).
-    pub member: MemberId,
+    pub member: Name,
     /// The region the member serves.
-    pub region: Region,
+    pub region: Name,
     /// Weight before the step.
     pub from: u32,
     /// Weight after the step.
