@@ -42,11 +42,18 @@ pub fn run(
         })?;
         eprintln!("plan saved to {}", path.display());
     }
-    if !plan.preflight_ok() {
+    let code = if plan.preflight_ok() {
+        0
+    } else {
         eprintln!("pre-flight fails: {}", preflight_failures(&plan).join("; "));
-        return Ok(3);
-    }
-    Ok(0)
+        3
+    };
+    // The process exits next: freeing a big plan and topology piece by piece would only
+    // cost time (about a tenth of `kong plan` on a 10,000-service topology).
+    std::mem::forget(plan);
+    std::mem::forget(observed);
+    std::mem::forget(loaded);
+    Ok(code)
 }
 
 /// Plans `operation region` from `observed`, with hashes filled in.
