@@ -219,6 +219,13 @@ impl Ctx<'_, '_> {
             .map_err(|e| Stop::Journal(format!("could not write the journal: {e}")))
     }
 
+    /// Appends a result record (no fsync of its own: the next intent's makes it durable).
+    pub fn journal_result(&mut self, record: Record) -> Result<(), Stop> {
+        self.sink
+            .append_result(&record)
+            .map_err(|e| Stop::Journal(format!("could not write the journal: {e}")))
+    }
+
     /// Applies groups `start..` (the first entered as `entry`).
     pub async fn forward(&mut self, start: usize, entry: Entry) -> Result<(), Stop> {
         let mut wave: Option<(usize, tracing::Span)> = None;
@@ -384,7 +391,7 @@ impl Ctx<'_, '_> {
             )));
         }
         let api_calls = calls.load(Ordering::Relaxed);
-        self.journal(Record::StepApplied {
+        self.journal_result(Record::StepApplied {
             at: now(),
             index: group.index,
             api_calls,
@@ -415,7 +422,7 @@ impl Ctx<'_, '_> {
         let results = checking::after_step(self.ex, self.plan, &self.check_values, &self.clock)
             .await
             .map_err(Stop::Abort)?;
-        self.journal(Record::StepChecked {
+        self.journal_result(Record::StepChecked {
             at: now(),
             index: group.index,
             results: results.clone(),

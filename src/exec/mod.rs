@@ -270,11 +270,22 @@ pub struct Executor<'a> {
 pub(crate) trait Sink: Send + Sync {
     /// Appends one record durably, or says why it could not.
     fn append(&mut self, record: &Record) -> Result<(), String>;
+
+    /// Appends a record reporting something already done (`StepApplied`, `StepChecked`);
+    /// it may become durable only with the next [`Sink::append`] (see
+    /// [`Journal::append_result`]).
+    fn append_result(&mut self, record: &Record) -> Result<(), String> {
+        self.append(record)
+    }
 }
 
 impl Sink for Journal {
     fn append(&mut self, record: &Record) -> Result<(), String> {
         Journal::append(self, record).map_err(|e| e.to_string())
+    }
+
+    fn append_result(&mut self, record: &Record) -> Result<(), String> {
+        Journal::append_result(self, record).map_err(|e| e.to_string())
     }
 }
 
