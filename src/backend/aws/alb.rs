@@ -287,17 +287,7 @@ fn forward_weights(d: &ForwardDial<'_>, actions: &[Action]) -> Result<DialWeight
         )));
     };
     let weights: DialWeights = action_weights(action).into_iter().collect();
-    let missing: Vec<&str> = d
-        .members
-        .keys()
-        .filter(|tg| !weights.contains_key(*tg))
-        .map(String::as_str)
-        .collect();
-    let undeclared: Vec<&str> = weights
-        .keys()
-        .filter(|tg| !d.members.contains_key(*tg))
-        .map(String::as_str)
-        .collect();
+    let (missing, undeclared) = super::member_mismatch(d.members, &weights);
     let mut problems = Vec::new();
     if !missing.is_empty() {
         problems.push(format!(

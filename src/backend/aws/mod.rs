@@ -300,6 +300,26 @@ impl TrafficBackend for AwsBackend {
     }
 }
 
+/// Members a dial declares that the provider does not have (`missing`), and members the
+/// provider has that the dial does not declare (`undeclared`), each in id order: the two ways
+/// a provider's dial and the topology's can disagree.
+fn member_mismatch<'a, V, W>(
+    declared: &'a BTreeMap<String, V>,
+    found: &'a BTreeMap<String, W>,
+) -> (Vec<&'a str>, Vec<&'a str>) {
+    let missing = declared
+        .keys()
+        .filter(|m| !found.contains_key(*m))
+        .map(String::as_str)
+        .collect();
+    let undeclared = found
+        .keys()
+        .filter(|m| !declared.contains_key(*m))
+        .map(String::as_str)
+        .collect();
+    (missing, undeclared)
+}
+
 fn permanent(operation: &str, target: &str, message: impl Into<String>) -> BackendError {
     BackendError::Permanent {
         operation: operation.to_string(),

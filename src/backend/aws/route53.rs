@@ -423,17 +423,7 @@ fn dial_weights(
             .map_err(|_| fail(format!("{what} member {id} has weight {weight}")))?;
         weights.insert(id.clone(), weight);
     }
-    let missing: Vec<&str> = d
-        .members
-        .keys()
-        .filter(|m| !sets.contains_key(*m))
-        .map(String::as_str)
-        .collect();
-    let undeclared: Vec<&str> = sets
-        .keys()
-        .filter(|id| !d.members.contains_key(*id))
-        .map(String::as_str)
-        .collect();
+    let (missing, undeclared) = super::member_mismatch(d.members, sets);
     let mut problems = Vec::new();
     if !missing.is_empty() {
         problems.push(format!(
