@@ -15,7 +15,7 @@ use super::{CliError, Common, RunFlags, backend, files, plan as plan_cmd};
 use crate::backend::TrafficBackend;
 use crate::checks::Sources;
 use crate::exec::{ExecOptions, Executor, Outcome, Prompter};
-use crate::journal::lock::{LEASE, LockOwner, RENEW_INTERVAL, RunLock};
+use crate::journal::lock::{LockOwner, RENEW_INTERVAL, RunLock, this_host};
 use crate::journal::{self, Journal, RunHeader, RunLog, RunState};
 use crate::model::BackendKind;
 use crate::plan::{Operation, Plan, render};
@@ -144,14 +144,7 @@ fn lock(
     run_id: &str,
     allow_unfinished: Option<&str>,
 ) -> Result<RunLock, CliError> {
-    let now = jiff::Timestamp::now();
-    let owner = LockOwner {
-        host: hostname(),
-        pid: std::process::id(),
-        run_id: run_id.to_string(),
-        started_at: now.to_string(),
-        lease_expires_at: (now + LEASE).to_string(),
-    };
+    let owner = LockOwner::for_this_process(run_id);
     let lock = RunLock::acquire(&common.state_dir, topology, owner).map_err(|e| match e {
         journal::lock::LockError::Held { .. } => {
             CliError::Refused(format!("{e}; wait for it to finish (kong status shows it)"))
@@ -201,12 +194,6 @@ pub fn state_name(state: RunState) -> &'static str {
         RunState::RollbackFailed => "rollback failed",
         RunState::Refused => "refused",
     }
-}
-
-fn hostname() -> String {
-    ::hostname::get()
-        .map(|h| h.to_string_lossy().into_owned())
-        .unwrap_or_else(|_| "unknown".to_string())
 }
 
 /// The plan to execute: a saved one (`--plan FILE`), checked against the files, or a fresh one.
@@ -345,7 +332,7 @@ async fn phase(
         topology_path: session.loaded.topology_path.display().to_string(),
         playbook_path: session.loaded.playbook_path.display().to_string(),
         backend: session.backend.name().to_string(),
-        host: hostname(),
+        host: this_host(),
         pid: std::process::id(),
         started_at: jiff::Timestamp::now().to_string(),
         dry_run: flags.dry_run,
