@@ -135,16 +135,24 @@ fn section(out: &mut String, log: &RunLog, topology: Option<&Topology>) {
     let _ = writeln!(out);
 
     // Shares of each service before and after each step group, from the plan.
-    let mut before: BTreeMap<&str, BTreeMap<String, f64>> = BTreeMap::new();
+    let mut before: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
     if let Some(topology) = topology {
         for service in plan.final_shares.keys() {
             if let Some(svc) = topology.services.get(service) {
                 before.insert(
-                    service.as_str(),
+                    service.clone(),
                     crate::plan::served_shares(topology, svc, &plan.baseline),
                 );
             }
         }
+    }
+    // Each step's shares by (service, wave, percent), indexed once rather than searched
+    // for on every row (a big plan has tens of thousands of steps).
+    let mut step_shares: StepShares = BTreeMap::new();
+    for step in &plan.steps {
+        step_shares
+            .entry((step.service.as_str(), step.wave, step.percent))
+            .or_insert(&step.shares);
     }
     let _ = writeln!(out, "## Timeline\n");
     let _ = writeln!(
@@ -180,7 +188,7 @@ fn section(out: &mut String, log: &RunLog, topology: Option<&Topology>) {
             Record::StepChecked { at, index, results } => {
                 if let Some((wave, percent, services)) = pending.remove(index) {
                     rows.push(row(
-                        plan,
+                        &step_shares,
                         &mut before,
                         intent_at.get(index).map(String::as_str),
                         Some(at),
@@ -196,7 +204,7 @@ fn section(out: &mut String, log: &RunLog, topology: Option<&Topology>) {
             Record::Aborted { at, reason } => {
                 for (index, (wave, percent, services)) in std::mem::take(&mut pending) {
                     rows.push(row(
-                        plan,
+                        &step_shares,
                         &mut before,
                         intent_at.get(&index).map(String::as_str),
                         Some(at),
@@ -245,7 +253,7 @@ fn section(out: &mut String, log: &RunLog, topology: Option<&Topology>) {
     }
     for (index, (wave, percent, services)) in pending {
         rows.push(row(
-            plan,
+            &step_shares,
             &mut before,
             intent_at.get(&index).map(String::as_str),
             None,
@@ -281,9 +289,12 @@ fn section(out: &mut String, log: &RunLog, topology: Option<&Topology>) {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn row<'p>(
-    plan: &'p crate::plan::Plan,
-    before: &mut BTreeMap<&'p str, BTreeMap<String, f64>>,
+/// A plan's step shares by (service, wave, percent).
+type StepShares<'p> = BTreeMap<(&'p str, usize, u32), &'p BTreeMap<crate::plan::Name, f64>>;
+
+fn row(
+    step_shares: &StepShares<'_>,
+    before: &mut BTreeMap<String, BTreeMap<String, f64>>,
     started: Option<&str>,
     ended: Option<&String>,
     index: usize,
@@ -295,11 +306,9 @@ fn row<'p>(
 ) -> String {
     let mut shares = Vec::new();
     for service in services {
-        let after = plan
-            .steps
-            .iter()
-            .find(|s| &s.service == service && s.wave == wave && s.percent == percent)
-            .map(|s| s.shares.iter().map(|(r, v)| (r.to_string(), *v)).collect());
+        let after: Option<BTreeMap<String, f64>> = step_shares
+            .get(&(service.as_str(), wave, percent))
+            .map(|shares| shares.iter().map(|(r, v)| (r.to_string(), *v)).collect());
         if let Some(after) = after {
             let prev = before
                 .get(service.as_str())
@@ -307,14 +316,7 @@ fn row<'p>(
                 .unwrap_or_else(|| "baseline".to_string());
             shares.push(format!("{service}: {prev} → {}", fmt_shares(&after)));
             // The next step of this service starts from here.
-            let key = plan
-                .final_shares
-                .keys()
-                .find(|k| *k == service)
-                .map(String::as_str);
-            if let Some(key) = key {
-                before.insert(key, after);
-            }
+            before.insert(service.clone(), after);
         }
     }
     let checks = if results.is_empty() {
