@@ -288,10 +288,10 @@ fn section(out: &mut String, log: &RunLog, topology: Option<&Topology>) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 /// A plan's step shares by (service, wave, percent).
 type StepShares<'p> = BTreeMap<(&'p str, usize, u32), &'p BTreeMap<crate::plan::Name, f64>>;
 
+#[allow(clippy::too_many_arguments)]
 fn row(
     step_shares: &StepShares<'_>,
     before: &mut BTreeMap<String, BTreeMap<String, f64>>,
