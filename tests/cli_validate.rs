@@ -415,7 +415,7 @@ fn every_playbook_of_a_directory_is_validated() {
         files.errors(&topology, &files.dir.path().join("playbooks")),
         [files.at(
             "playbooks/bad.yaml",
-            "7:5: key `query` does not apply to a sim check (check `errors`); a sim check takes: metric, service"
+            "7:5: key `query` does not apply to a sim check (check `errors`); a sim check takes: metric"
         )]
     );
 }

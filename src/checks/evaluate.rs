@@ -6,21 +6,22 @@
 use crate::journal::CheckResult;
 use crate::model::{Check, Threshold};
 
-use super::SourceError;
+use super::{Scope, SourceError};
 
 /// Evaluates `check` for `region` (`None`: global) on the value fetched, with the value
 /// measured before the run as `baseline` (needed by ratio bounds only). Every bound set
 /// must hold.
 pub fn evaluate(
     check: &Check,
-    region: Option<&str>,
+    scope: &Scope<'_>,
     value: Result<f64, SourceError>,
     baseline: Option<f64>,
 ) -> CheckResult {
     let threshold = &check.threshold;
     let mut result = CheckResult {
         name: check.name.clone(),
-        region: region.map(str::to_string),
+        region: scope.region.map(str::to_string),
+        service: scope.service.map(str::to_string),
         value: None,
         threshold: render_threshold(threshold, baseline),
         ok: false,
@@ -148,12 +149,13 @@ mod tests {
             name: "p99".to_string(),
             source: CheckSource::Sim {
                 metric: SimMetric::P99LatencyMs,
-                service: None,
             },
+            service: None,
             per: Per::Destination,
             threshold,
             consecutive: 1,
             interval: Duration::from_secs(10),
+            timeout: std::time::Duration::from_secs(10),
         }
     }
 
@@ -167,13 +169,13 @@ mod tests {
     #[test]
     fn max_passes_at_and_below_and_fails_above() {
         let c = check(max(250.0));
-        let ok = evaluate(&c, Some("us-west-2"), Ok(250.0), None);
+        let ok = evaluate(&c, &Scope::region(Some("us-west-2")), Ok(250.0), None);
         assert!(ok.ok);
         assert_eq!(ok.threshold, "<= 250");
         assert_eq!(ok.region.as_deref(), Some("us-west-2"));
         assert_eq!(ok.value, Some(250.0));
         assert_eq!(ok.detail, None);
-        let bad = evaluate(&c, Some("us-west-2"), Ok(320.5), None);
+        let bad = evaluate(&c, &Scope::region(Some("us-west-2")), Ok(320.5), None);
         assert!(!bad.ok);
         assert_eq!(
             bad.detail.as_deref(),
@@ -187,8 +189,8 @@ mod tests {
             min: Some(0.99),
             ..Threshold::default()
         });
-        assert!(evaluate(&c, None, Ok(0.995), None).ok);
-        let bad = evaluate(&c, None, Ok(0.9), None);
+        assert!(evaluate(&c, &Scope::default(), Ok(0.995), None).ok);
+        let bad = evaluate(&c, &Scope::default(), Ok(0.9), None);
         assert!(!bad.ok);
         assert_eq!(bad.threshold, ">= 0.99");
         assert_eq!(bad.region, None);
@@ -202,12 +204,12 @@ mod tests {
             ..Threshold::default()
         });
         assert_eq!(
-            evaluate(&c, None, Ok(7.0), None).threshold,
+            evaluate(&c, &Scope::default(), Ok(7.0), None).threshold,
             "<= 10 and >= 5"
         );
-        assert!(evaluate(&c, None, Ok(7.0), None).ok);
-        assert!(!evaluate(&c, None, Ok(4.0), None).ok);
-        assert!(!evaluate(&c, None, Ok(11.0), None).ok);
+        assert!(evaluate(&c, &Scope::default(), Ok(7.0), None).ok);
+        assert!(!evaluate(&c, &Scope::default(), Ok(4.0), None).ok);
+        assert!(!evaluate(&c, &Scope::default(), Ok(11.0), None).ok);
     }
 
     #[test]
@@ -216,10 +218,10 @@ mod tests {
             min_ratio_to_baseline: Some(0.95),
             ..Threshold::default()
         });
-        let ok = evaluate(&c, None, Ok(1200.0), Some(1234.5));
+        let ok = evaluate(&c, &Scope::default(), Ok(1200.0), Some(1234.5));
         assert!(ok.ok, "{ok:?}");
         assert_eq!(ok.threshold, ">= 0.95 x baseline 1234.5");
-        let bad = evaluate(&c, None, Ok(1000.0), Some(1234.5));
+        let bad = evaluate(&c, &Scope::default(), Ok(1000.0), Some(1234.5));
         assert!(!bad.ok);
         assert_eq!(
             bad.detail.as_deref(),
@@ -233,8 +235,8 @@ mod tests {
             max_ratio_to_baseline: Some(1.5),
             ..Threshold::default()
         });
-        assert!(evaluate(&c, None, Ok(140.0), Some(100.0)).ok);
-        let bad = evaluate(&c, None, Ok(160.0), Some(100.0));
+        assert!(evaluate(&c, &Scope::default(), Ok(140.0), Some(100.0)).ok);
+        let bad = evaluate(&c, &Scope::default(), Ok(160.0), Some(100.0));
         assert!(!bad.ok);
         assert_eq!(bad.threshold, "<= 1.5 x baseline 100");
     }
@@ -245,14 +247,14 @@ mod tests {
             min_ratio_to_baseline: Some(0.95),
             ..Threshold::default()
         });
-        let none = evaluate(&c, None, Ok(1.0), None);
+        let none = evaluate(&c, &Scope::default(), Ok(1.0), None);
         assert!(!none.ok);
         assert_eq!(none.threshold, ">= 0.95 x baseline (not measured)");
         assert!(none.detail.unwrap().contains("not measured"));
-        let zero = evaluate(&c, None, Ok(1.0), Some(0.0));
+        let zero = evaluate(&c, &Scope::default(), Ok(1.0), Some(0.0));
         assert!(!zero.ok);
         assert!(zero.detail.unwrap().contains("baseline is 0"));
-        assert!(!evaluate(&c, None, Ok(1.0), Some(f64::NAN)).ok);
+        assert!(!evaluate(&c, &Scope::default(), Ok(1.0), Some(f64::NAN)).ok);
     }
 
     #[test]
@@ -260,7 +262,7 @@ mod tests {
         let c = check(max(250.0));
         let err = evaluate(
             &c,
-            None,
+            &Scope::default(),
             Err(SourceError("connection refused".into())),
             None,
         );
@@ -268,7 +270,7 @@ mod tests {
         assert_eq!(err.value, None);
         assert_eq!(err.detail.as_deref(), Some("no data: connection refused"));
         for v in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
-            let r = evaluate(&c, None, Ok(v), None);
+            let r = evaluate(&c, &Scope::default(), Ok(v), None);
             assert!(!r.ok);
             assert_eq!(r.value, None);
             assert!(r.detail.unwrap().starts_with("no data"));

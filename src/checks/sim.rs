@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use crate::backend::sim::{SimBackend, SimWorld, traffic};
 use crate::model::{Check, CheckSource, Topology};
 
-use super::{MetricSource, SourceError};
+use super::{MetricSource, Scope, SourceError};
 
 /// Reads `sim` checks from the simulator's world.
 #[derive(Clone)]
@@ -79,8 +79,8 @@ impl SimSource {
 
 #[async_trait]
 impl MetricSource for SimSource {
-    async fn fetch(&self, check: &Check, region: Option<&str>) -> Result<f64, SourceError> {
-        let CheckSource::Sim { metric, service } = &check.source else {
+    async fn fetch(&self, check: &Check, scope: &Scope<'_>) -> Result<f64, SourceError> {
+        let CheckSource::Sim { metric } = &check.source else {
             return Err(SourceError(format!(
                 "check `{}` reads {}, not the simulator",
                 check.name,
@@ -89,7 +89,7 @@ impl MetricSource for SimSource {
         };
         let metrics = self.metrics().await?;
         let value = metrics
-            .value(service.as_deref(), region, *metric)
+            .value(scope.service, scope.region, *metric)
             .map_err(|e| SourceError(format!("check `{}`: {e}", check.name)))?;
         if value.is_finite() {
             Ok(value)
@@ -124,13 +124,18 @@ mod tests {
     use crate::checks::evaluate;
     use crate::model::{Per, SimMetric, Threshold};
 
+    fn at<'a>(check: &'a Check, region: Option<&'a str>) -> Scope<'a> {
+        Scope {
+            region,
+            service: check.service.as_deref(),
+        }
+    }
+
     fn sim_check(metric: SimMetric, service: Option<&str>, max: f64) -> Check {
         Check {
             name: "simulated".to_string(),
-            source: CheckSource::Sim {
-                metric,
-                service: service.map(str::to_string),
-            },
+            source: CheckSource::Sim { metric },
+            service: service.map(str::to_string),
             per: Per::Destination,
             threshold: Threshold {
                 max: Some(max),
@@ -138,6 +143,7 @@ mod tests {
             },
             consecutive: 1,
             interval: Duration::from_secs(10),
+            timeout: std::time::Duration::from_secs(10),
         }
     }
 
@@ -169,11 +175,19 @@ mod tests {
         for service in [None, Some("edge-api")] {
             let check = sim_check(SimMetric::P99LatencyMs, service, 250.0);
             for region in ["us-east-1", "us-west-2", "eu-west-1"] {
-                let value = source.fetch(&check, Some(region)).await;
-                let result = evaluate(&check, Some(region), value, None);
+                let value = source.fetch(&check, &at(&check, Some(region))).await;
+                let result = evaluate(&check, &at(&check, Some(region)), value, None);
                 assert!(result.ok, "{result:?}");
             }
-            assert!(evaluate(&check, None, source.fetch(&check, None).await, None).ok);
+            assert!(
+                evaluate(
+                    &check,
+                    &at(&check, None),
+                    source.fetch(&check, &at(&check, None)).await,
+                    None
+                )
+                .ok
+            );
         }
     }
 
@@ -183,17 +197,28 @@ mod tests {
         everything_to_eu_west_1(&backend).await;
         for service in [None, Some("edge-api")] {
             let check = sim_check(SimMetric::P99LatencyMs, service, 250.0);
-            let value = source.fetch(&check, Some("eu-west-1")).await;
-            let result = evaluate(&check, Some("eu-west-1"), value, None);
+            let value = source.fetch(&check, &at(&check, Some("eu-west-1"))).await;
+            let result = evaluate(&check, &at(&check, Some("eu-west-1")), value, None);
             assert!(!result.ok, "{result:?}");
             // Globally, the worst region decides.
-            assert!(!evaluate(&check, None, source.fetch(&check, None).await, None).ok);
+            assert!(
+                !evaluate(
+                    &check,
+                    &at(&check, None),
+                    source.fetch(&check, &at(&check, None)).await,
+                    None
+                )
+                .ok
+            );
             // The emptied region is healthy.
-            let value = source.fetch(&check, Some("us-east-1")).await;
-            assert!(evaluate(&check, Some("us-east-1"), value, None).ok);
+            let value = source.fetch(&check, &at(&check, Some("us-east-1"))).await;
+            assert!(evaluate(&check, &at(&check, Some("us-east-1")), value, None).ok);
         }
         let errors = sim_check(SimMetric::ErrorRate, Some("edge-api"), 0.01);
-        let value = source.fetch(&errors, Some("eu-west-1")).await.unwrap();
+        let value = source
+            .fetch(&errors, &at(&errors, Some("eu-west-1")))
+            .await
+            .unwrap();
         assert!(value > 0.1, "{value}");
     }
 
@@ -201,10 +226,19 @@ mod tests {
     async fn reads_requests_per_second_and_utilization() {
         let (_, source) = source();
         let rps = sim_check(SimMetric::RequestsPerSecond, Some("edge-api"), 1e9);
-        assert_eq!(source.fetch(&rps, Some("us-east-1")).await.unwrap(), 5000.0);
-        assert_eq!(source.fetch(&rps, None).await.unwrap(), 10000.0);
+        assert_eq!(
+            source
+                .fetch(&rps, &at(&rps, Some("us-east-1")))
+                .await
+                .unwrap(),
+            5000.0
+        );
+        assert_eq!(source.fetch(&rps, &at(&rps, None)).await.unwrap(), 10000.0);
         let util = sim_check(SimMetric::Utilization, None, 1.0);
-        let us_west = source.fetch(&util, Some("us-west-2")).await.unwrap();
+        let us_west = source
+            .fetch(&util, &at(&util, Some("us-west-2")))
+            .await
+            .unwrap();
         // Load over capacity summed over the region's services (initial weights are
         // rounded, so the served load is only close to the declared one).
         let expected = (3000.0 + 2000.0 + 900.0 + 1500.0) / (10000.0 + 7000.0 + 4000.0 + 6000.0);
@@ -218,12 +252,12 @@ mod tests {
         let source = SimSource::from_state_dir(&topology, dir.path());
         let check = sim_check(SimMetric::P99LatencyMs, Some("edge-api"), 250.0);
         // No file yet: the initial, healthy world.
-        let value = source.fetch(&check, Some("eu-west-1")).await;
-        assert!(evaluate(&check, Some("eu-west-1"), value, None).ok);
+        let value = source.fetch(&check, &at(&check, Some("eu-west-1"))).await;
+        assert!(evaluate(&check, &at(&check, Some("eu-west-1")), value, None).ok);
         let backend = SimBackend::open(dir.path(), &topology, SimFaults::default()).unwrap();
         everything_to_eu_west_1(&backend).await;
-        let value = source.fetch(&check, Some("eu-west-1")).await;
-        assert!(!evaluate(&check, Some("eu-west-1"), value, None).ok);
+        let value = source.fetch(&check, &at(&check, Some("eu-west-1"))).await;
+        assert!(!evaluate(&check, &at(&check, Some("eu-west-1")), value, None).ok);
     }
 
     #[tokio::test]
@@ -231,11 +265,24 @@ mod tests {
         let (_, source) = source();
         let mut prometheus = sim_check(SimMetric::P99LatencyMs, None, 250.0);
         prometheus.source = CheckSource::Prometheus { query: "up".into() };
-        let err = source.fetch(&prometheus, None).await.unwrap_err();
+        let err = source
+            .fetch(&prometheus, &at(&prometheus, None))
+            .await
+            .unwrap_err();
         assert!(err.0.contains("prometheus"), "{err}");
         let unknown = sim_check(SimMetric::P99LatencyMs, Some("nope"), 250.0);
-        assert!(source.fetch(&unknown, Some("us-east-1")).await.is_err());
+        assert!(
+            source
+                .fetch(&unknown, &at(&unknown, Some("us-east-1")))
+                .await
+                .is_err()
+        );
         let check = sim_check(SimMetric::P99LatencyMs, None, 250.0);
-        assert!(source.fetch(&check, Some("mars-1")).await.is_err());
+        assert!(
+            source
+                .fetch(&check, &at(&check, Some("mars-1")))
+                .await
+                .is_err()
+        );
     }
 }

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use crate::model::{Check, CheckSource, Topology};
 
 use super::sim::{SimSource, source_name};
-use super::{MetricSource, SourceError};
+use super::{MetricSource, Scope, SourceError};
 
 /// Every metric source a run can read, dispatched by each check's `source:`.
 #[derive(Clone)]
@@ -35,9 +35,9 @@ impl Sources {
 
 #[async_trait]
 impl MetricSource for Sources {
-    async fn fetch(&self, check: &Check, region: Option<&str>) -> Result<f64, SourceError> {
+    async fn fetch(&self, check: &Check, scope: &Scope<'_>) -> Result<f64, SourceError> {
         match &check.source {
-            CheckSource::Sim { .. } => self.sim.fetch(check, region).await,
+            CheckSource::Sim { .. } => self.sim.fetch(check, scope).await,
             other => Err(SourceError(format!(
                 "check `{}`: the {} source is not available in this build",
                 check.name,
@@ -59,6 +59,7 @@ mod tests {
         Check {
             name: "c".to_string(),
             source,
+            service: None,
             per: Per::Global,
             threshold: Threshold {
                 max: Some(1.0),
@@ -66,6 +67,7 @@ mod tests {
             },
             consecutive: 1,
             interval: Duration::from_secs(1),
+            timeout: std::time::Duration::from_secs(10),
         }
     }
 
@@ -75,14 +77,19 @@ mod tests {
         let sources = Sources::for_topology(&streaming(), dir.path()).unwrap();
         let sim = check(CheckSource::Sim {
             metric: SimMetric::Utilization,
-            service: None,
         });
-        let u = sources.fetch(&sim, Some("us-east-1")).await.unwrap();
+        let u = sources
+            .fetch(&sim, &Scope::region(Some("us-east-1")))
+            .await
+            .unwrap();
         assert!(u > 0.0 && u < 1.0, "{u}");
         let prometheus = check(CheckSource::Prometheus {
             query: "up".to_string(),
         });
-        let err = sources.fetch(&prometheus, None).await.unwrap_err();
+        let err = sources
+            .fetch(&prometheus, &Scope::default())
+            .await
+            .unwrap_err();
         assert!(err.0.contains("prometheus"), "{err}");
     }
 }

@@ -442,6 +442,7 @@ mod tests {
         CheckResult {
             name: "p99".into(),
             region: region.map(str::to_string),
+            service: None,
             value,
             threshold: "<= 250".into(),
             ok,

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures::future::join_all;
 use tracing::Instrument;
 
-use crate::checks::evaluate;
+use crate::checks::{Scope, evaluate};
 use crate::journal::CheckResult;
 use crate::model::{Check, Per};
 use crate::plan::{Operation, Plan};
@@ -37,13 +37,50 @@ pub(crate) fn destinations(plan: &Plan) -> Vec<String> {
     }
 }
 
-/// Every (check, region) pair to evaluate, in playbook order then region order.
-fn scopes<'c>(checks: &'c [Check], regions: &[String]) -> Vec<(&'c Check, Option<String>)> {
+/// One evaluation: a check bound to a region (`None`: global) and a service (`None`: not
+/// about one service).
+type Target<'c> = (&'c Check, Option<String>, Option<String>);
+
+/// Every (check, region, service) to evaluate, in playbook order, then region, then service.
+/// A check's service is its `service:`; a check whose text uses `{{service}}` without one is
+/// evaluated for each of `services` (the services moved).
+fn scopes<'c>(checks: &'c [Check], regions: &[String], services: &[String]) -> Vec<Target<'c>> {
     let mut out = Vec::new();
     for check in checks {
-        match check.per {
-            Per::Global => out.push((check, None)),
-            Per::Destination => out.extend(regions.iter().map(|r| (check, Some(r.clone())))),
+        let bound: Vec<Option<String>> = match &check.service {
+            Some(s) => vec![Some(s.clone())],
+            None if check.uses_service_template() => services.iter().cloned().map(Some).collect(),
+            None => vec![None],
+        };
+        let in_regions: Vec<Option<String>> = match check.per {
+            Per::Global => vec![None],
+            Per::Destination => regions.iter().cloned().map(Some).collect(),
+        };
+        for region in &in_regions {
+            for service in &bound {
+                out.push((check, region.clone(), service.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// The key of a measured value in [`CheckValues`]' inner map: the region (`""` when global),
+/// then `/service` when bound to one.
+pub(crate) fn value_key(region: Option<&str>, service: Option<&str>) -> String {
+    let region = region.unwrap_or("");
+    match service {
+        Some(s) => format!("{region}/{s}"),
+        None => region.to_string(),
+    }
+}
+
+/// The services a plan moves, in plan order.
+fn plan_services(plan: &Plan) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for step in &plan.steps {
+        if !out.iter().any(|s| *s == *step.service) {
+            out.push(step.service.to_string());
         }
     }
     out
@@ -54,18 +91,23 @@ fn scopes<'c>(checks: &'c [Check], regions: &[String]) -> Vec<(&'c Check, Option
 async fn evaluate_once(
     ex: &Executor<'_>,
     check: &Check,
-    region: Option<&str>,
+    scope: &Scope<'_>,
     baseline: Option<f64>,
     own_baseline: bool,
 ) -> CheckResult {
-    let span = tracing::info_span!("check", name = %check.name, region = region.unwrap_or(""));
-    let value = ex.source.fetch(check, region).instrument(span).await;
+    let span = tracing::info_span!(
+        "check",
+        name = %check.name,
+        region = scope.region.unwrap_or(""),
+        service = scope.service.unwrap_or("")
+    );
+    let value = ex.source.fetch(check, scope).instrument(span).await;
     let baseline = if own_baseline {
         value.as_ref().ok().copied()
     } else {
         baseline
     };
-    let result = evaluate(check, region, value, baseline);
+    let result = evaluate(check, scope, value, baseline);
     ex.progress.event(&ProgressEvent::Check(result.clone()));
     result
 }
@@ -75,43 +117,50 @@ async fn evaluate_once(
 /// can fail here. Returns the results and the values measured.
 pub(crate) async fn before_run(ex: &Executor<'_>, plan: &Plan) -> (Vec<CheckResult>, CheckValues) {
     let regions = destinations(plan);
-    let scopes = scopes(&ex.playbook.checks, &regions);
-    let results = join_all(
-        scopes
-            .iter()
-            .map(|(check, region)| evaluate_once(ex, check, region.as_deref(), None, true)),
-    )
+    let scopes = scopes(&ex.playbook.checks, &regions, &plan_services(plan));
+    let results = join_all(scopes.iter().map(|(check, region, service)| {
+        let scope = Scope {
+            region: region.as_deref(),
+            service: service.as_deref(),
+        };
+        async move { evaluate_once(ex, check, &scope, None, true).await }
+    }))
     .await;
     let mut values = CheckValues::new();
     for result in &results {
         if let Some(v) = result.value {
-            values
-                .entry(result.name.clone())
-                .or_default()
-                .insert(result.region.clone().unwrap_or_default(), v);
+            values.entry(result.name.clone()).or_default().insert(
+                value_key(result.region.as_deref(), result.service.as_deref()),
+                v,
+            );
         }
     }
     (results, values)
 }
 
-/// Evaluates every check after a step group: a check with `consecutive: N` needs N passing
+/// Evaluates every check after a step group (`services`: the group's, bound to checks that
+/// use `{{service}}` without `service:`): a check with `consecutive: N` needs N passing
 /// evaluations `interval` apart (scaled); its first failure fails it. Returns the last
 /// evaluation of each (check, region), or why the wait between evaluations was cut short.
 pub(crate) async fn after_step(
     ex: &Executor<'_>,
     plan: &Plan,
+    services: &[String],
     baseline: &CheckValues,
     clock: &Clock,
 ) -> Result<Vec<CheckResult>, String> {
     let regions = destinations(plan);
-    let scopes = scopes(&ex.playbook.checks, &regions);
-    let results = join_all(scopes.iter().map(|(check, region)| async move {
-        let region = region.as_deref();
+    let scopes = scopes(&ex.playbook.checks, &regions, services);
+    let results = join_all(scopes.iter().map(|(check, region, service)| async move {
+        let scope = Scope {
+            region: region.as_deref(),
+            service: service.as_deref(),
+        };
         let base = baseline
             .get(&check.name)
-            .and_then(|by_region| by_region.get(region.unwrap_or("")))
+            .and_then(|by_key| by_key.get(&value_key(scope.region, scope.service)))
             .copied();
-        let mut last = evaluate_once(ex, check, region, base, false).await;
+        let mut last = evaluate_once(ex, check, &scope, base, false).await;
         for _ in 1..check.consecutive.max(1) {
             if !last.ok {
                 break;
@@ -122,7 +171,7 @@ pub(crate) async fn after_step(
                 duration: wait,
             });
             clock.sleep(wait).await?;
-            last = evaluate_once(ex, check, region, base, false).await;
+            last = evaluate_once(ex, check, &scope, base, false).await;
         }
         Ok::<_, String>(last)
     }))
@@ -132,10 +181,13 @@ pub(crate) async fn after_step(
 
 /// `check "p99" in us-west-2: value 300 (threshold <= 250)`, for abort reasons.
 pub(crate) fn describe_failure(result: &CheckResult) -> String {
-    let scope = result
+    let mut scope = result
         .region
         .as_deref()
         .map_or_else(String::new, |r| format!(" in {r}"));
+    if let Some(service) = &result.service {
+        scope.push_str(&format!(" for {service}"));
+    }
     let value = result
         .value
         .map_or_else(|| "no value".to_string(), |v| format!("value {v}"));

@@ -419,9 +419,15 @@ impl Ctx<'_, '_> {
             self.clock.sleep(duration).await.map_err(Stop::Abort)?;
         }
         self.clock.check().map_err(Stop::Abort)?;
-        let results = checking::after_step(self.ex, self.plan, &self.check_values, &self.clock)
-            .await
-            .map_err(Stop::Abort)?;
+        let results = checking::after_step(
+            self.ex,
+            self.plan,
+            &group.services,
+            &self.check_values,
+            &self.clock,
+        )
+        .await
+        .map_err(Stop::Abort)?;
         self.journal_result(Record::StepChecked {
             at: now(),
             index: group.index,

@@ -92,6 +92,7 @@ mod tests {
         CheckResult {
             name: "c".into(),
             region: None,
+            service: None,
             value: Some(1.0),
             threshold: "<= 1".into(),
             ok,

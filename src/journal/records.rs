@@ -75,6 +75,9 @@ pub struct CheckResult {
     pub name: String,
     /// The region it was evaluated for (`None` when global).
     pub region: Option<String>,
+    /// The service it was evaluated for (`None` unless the check is bound to one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
     /// The value read, if any.
     pub value: Option<f64>,
     /// The threshold, rendered (e.g. `<= 250`, `>= 95% of 1234.5`).

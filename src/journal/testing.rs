@@ -151,6 +151,7 @@ pub(crate) fn every_record(id: &str) -> Vec<Record> {
                 CheckResult {
                     name: "latency".to_string(),
                     region: Some("us-west-2".to_string()),
+                    service: None,
                     value: Some(250.5),
                     threshold: "<= 250".to_string(),
                     ok: false,
@@ -159,6 +160,7 @@ pub(crate) fn every_record(id: &str) -> Vec<Record> {
                 CheckResult {
                     name: "errors".to_string(),
                     region: None,
+                    service: None,
                     value: None,
                     threshold: ">= 95% of 1234.5".to_string(),
                     ok: false,

@@ -35,7 +35,9 @@ const CHECK_KEYS: &[&str] = &[
     "min_ratio_to_baseline",
     "max_ratio_to_baseline",
     "consecutive",
+    "for",
     "interval",
+    "timeout",
 ];
 const SOURCES: &[&str] = &["prometheus", "cloudwatch", "sim"];
 /// Keys that belong to one source only.
@@ -45,7 +47,7 @@ const SOURCE_KEYS: &[(&str, &[&str])] = &[
         "cloudwatch",
         &["metric", "namespace", "dimensions", "stat", "period"],
     ),
-    ("sim", &["metric", "service"]),
+    ("sim", &["metric"]),
 ];
 const THRESHOLD_KEYS: &[&str] = &[
     "max",
@@ -55,6 +57,7 @@ const THRESHOLD_KEYS: &[&str] = &[
 ];
 const CLOUDWATCH_STATS: &[&str] = &["Average", "Sum", "Minimum", "Maximum", "SampleCount"];
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_PERIOD_SECS: u32 = 60;
 
 /// Decodes and validates a parsed playbook; `None` when `ctx` recorded problems.
@@ -281,7 +284,7 @@ fn check(
     });
     let source = source_name
         .as_deref()
-        .and_then(|s| source(ctx, &fields, s, &what, topology));
+        .and_then(|s| source(ctx, &fields, s, &what));
 
     let per = match fields.get("per") {
         Some(n) => ctx
@@ -313,6 +316,22 @@ fn check(
         ),
         None => Some(1),
     };
+    let service = check_service(ctx, &fields, &what, topology);
+    let timeout = match fields.get("timeout") {
+        Some(n) => ctx
+            .duration(n, &format!("timeout of {what}"))
+            .and_then(|d| {
+                if d.is_zero() {
+                    ctx.error(
+                        n.pos,
+                        format!("timeout of {what} is 0s: expected a positive duration, e.g. 5s"),
+                    );
+                    return None;
+                }
+                Some(d)
+            }),
+        None => Some(DEFAULT_TIMEOUT),
+    };
     let interval = match fields.get("interval") {
         Some(n) => ctx
             .duration(n, &format!("interval of {what}"))
@@ -328,26 +347,37 @@ fn check(
             }),
         None => Some(DEFAULT_INTERVAL),
     };
+    // `for: 1m`: the check must hold over the window, evaluated every `interval`: the first
+    // evaluation plus one per interval in the window.
+    let consecutive = match (fields.get("for"), consecutive, interval) {
+        (Some(n), _, _) if fields.has("consecutive") => {
+            ctx.error(
+                n.pos,
+                format!("{what} sets both `for` and `consecutive`: keep one"),
+            );
+            None
+        }
+        (Some(n), _, Some(interval)) => ctx
+            .duration(n, &format!("for of {what}"))
+            .map(|window| 1 + (window.as_secs_f64() / interval.as_secs_f64()).floor() as u32),
+        (_, c, _) => c,
+    };
     Some((
         Check {
             name: name?,
             source: source?,
+            service: service?,
             per: per?,
             threshold: threshold?,
             consecutive: consecutive?,
             interval: interval?,
+            timeout: timeout?,
         },
         name_pos,
     ))
 }
 
-fn source(
-    ctx: &mut Ctx,
-    fields: &Fields,
-    source: &str,
-    what: &str,
-    topology: Option<&Topology>,
-) -> Option<CheckSource> {
+fn source(ctx: &mut Ctx, fields: &Fields, source: &str, what: &str) -> Option<CheckSource> {
     // Keys of other sources are errors: a `query` on a sim check would be silently ignored.
     let own: &[&str] = SOURCE_KEYS
         .iter()
@@ -373,7 +403,7 @@ fn source(
             .and_then(|n| ctx.non_empty(n, &format!("query of {what}")))
             .map(|query| CheckSource::Prometheus { query }),
         "cloudwatch" => cloudwatch(ctx, fields, what),
-        _ => sim(ctx, fields, what, topology),
+        _ => sim(ctx, fields, what),
     };
     if ok { result } else { None }
 }
@@ -477,12 +507,7 @@ fn period(ctx: &mut Ctx, node: &Node, what: &str) -> Option<u32> {
     }
 }
 
-fn sim(
-    ctx: &mut Ctx,
-    fields: &Fields,
-    what: &str,
-    topology: Option<&Topology>,
-) -> Option<CheckSource> {
+fn sim(ctx: &mut Ctx, fields: &Fields, what: &str) -> Option<CheckSource> {
     let names: Vec<&str> = SimMetric::ALL.iter().map(|m| m.name()).collect();
     let metric = fields.require(ctx, "metric", what).and_then(|n| {
         let s = ctx.string(n, &format!("metric of {what}"))?;
@@ -502,7 +527,17 @@ fn sim(
             }
         }
     });
-    let service = match fields.get("service") {
+    Some(CheckSource::Sim { metric: metric? })
+}
+
+/// `service:`: binds `{{service}}` (and a sim check's service) to one service of the topology.
+fn check_service(
+    ctx: &mut Ctx,
+    fields: &Fields,
+    what: &str,
+    topology: Option<&Topology>,
+) -> Option<Option<String>> {
+    match fields.get("service") {
         Some(n) => ctx
             .non_empty(n, &format!("service of {what}"))
             .and_then(|s| {
@@ -523,11 +558,7 @@ fn sim(
                 Some(Some(s))
             }),
         None => Some(None),
-    };
-    Some(CheckSource::Sim {
-        metric: metric?,
-        service: service?,
-    })
+    }
 }
 
 fn threshold(ctx: &mut Ctx, fields: &Fields, what: &str) -> Option<Threshold> {

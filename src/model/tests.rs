@@ -132,7 +132,6 @@ fn shared_example_playbook_loads_as_written() {
         p.checks[2].source,
         CheckSource::Sim {
             metric: SimMetric::P99LatencyMs,
-            service: None
         }
     );
     assert_eq!(p.checks[2].threshold.max, Some(250.0));
@@ -523,7 +522,7 @@ approval:
         playbook_errors(text),
         [
             "p.yaml:6:13: unknown sim metric `p99` in check `a`, expected one of: requests_per_second, utilization, error_rate, p50_latency_ms, p99_latency_ms",
-            "p.yaml:7:5: key `query` does not apply to a sim check (check `a`); a sim check takes: metric, service",
+            "p.yaml:7:5: key `query` does not apply to a sim check (check `a`); a sim check takes: metric",
             "p.yaml:9:5: check `a` has no threshold: expected at least one of max, min, min_ratio_to_baseline, max_ratio_to_baseline",
             "p.yaml:15:14: unknown service `nope` in check `c`: not in topology `streaming`",
             "p.yaml:16:10: min `2` of check `c` is above max `1`: no value can pass",

@@ -220,6 +220,10 @@ pub struct Check {
     pub name: String,
     /// Where the value comes from.
     pub source: CheckSource,
+    /// Binds `{{service}}` (and a `sim` check) to one service. Without it, a check whose
+    /// text uses `{{service}}` is evaluated for each service moved; a `sim` check reads the
+    /// region's total.
+    pub service: Option<String>,
     /// Evaluated once per destination region, or once globally.
     pub per: Per,
     /// The predicate the value must satisfy.
@@ -229,6 +233,30 @@ pub struct Check {
     /// Time between consecutive evaluations.
     #[serde(with = "duration_secs")]
     pub interval: Duration,
+    /// How long one fetch may take before it counts as no data (default 10 s).
+    #[serde(with = "duration_secs")]
+    pub timeout: Duration,
+}
+
+impl Check {
+    /// Whether the check's query, metric or dimensions name `{{service}}`.
+    pub fn uses_service_template(&self) -> bool {
+        const T: &str = "{{service}}";
+        match &self.source {
+            CheckSource::Prometheus { query } => query.contains(T),
+            CheckSource::Cloudwatch {
+                namespace,
+                metric,
+                dimensions,
+                ..
+            } => {
+                namespace.contains(T)
+                    || metric.contains(T)
+                    || dimensions.values().any(|v| v.contains(T))
+            }
+            CheckSource::Sim { .. } => false,
+        }
+    }
 }
 
 /// Where a check's value comes from.
@@ -258,8 +286,6 @@ pub enum CheckSource {
         /// One of `requests_per_second`, `utilization`, `error_rate`, `p50_latency_ms`,
         /// `p99_latency_ms`.
         metric: SimMetric,
-        /// A single service; without it the region's total.
-        service: Option<String>,
     },
 }
 

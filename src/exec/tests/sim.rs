@@ -17,8 +17,8 @@ fn error_rate_check() -> Check {
         name: "destination error rate".into(),
         source: CheckSource::Sim {
             metric: SimMetric::ErrorRate,
-            service: None,
         },
+        service: None,
         per: Per::Destination,
         threshold: Threshold {
             max: Some(0.01),
@@ -26,6 +26,7 @@ fn error_rate_check() -> Check {
         },
         consecutive: 1,
         interval: std::time::Duration::from_secs(10),
+        timeout: std::time::Duration::from_secs(10),
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::backend::{BackendError, Batch, Receipt, TrafficBackend};
-use crate::checks::{MetricSource, SourceError};
+use crate::checks::{MetricSource, Scope, SourceError};
 use crate::exec::{ExecOptions, Executor, Progress, ProgressEvent, Prompter, Sink};
 use crate::journal::{Record, RunHeader, RunLog};
 use crate::model::{
@@ -224,7 +224,8 @@ impl ScriptedSource {
 
 #[async_trait]
 impl MetricSource for ScriptedSource {
-    async fn fetch(&self, check: &Check, region: Option<&str>) -> Result<f64, SourceError> {
+    async fn fetch(&self, check: &Check, scope: &Scope<'_>) -> Result<f64, SourceError> {
+        let region = scope.region;
         let n = self.fetches.fetch_add(1, Ordering::SeqCst);
         self.log
             .lock()
@@ -439,8 +440,8 @@ pub fn playbook() -> Playbook {
             name: "errors".to_string(),
             source: CheckSource::Sim {
                 metric: SimMetric::ErrorRate,
-                service: None,
             },
+            service: None,
             per: Per::Global,
             threshold: Threshold {
                 max: Some(5.0),
@@ -448,6 +449,7 @@ pub fn playbook() -> Playbook {
             },
             consecutive: 1,
             interval: Duration::from_secs(30),
+            timeout: std::time::Duration::from_secs(10),
         }],
         approval: Approval::default(),
     }
