@@ -151,6 +151,7 @@ mod tests {
             depends_on: depends_on.iter().map(|s| s.to_string()).collect(),
             capacity: BTreeMap::new(),
             load: BTreeMap::new(),
+            load_query: None,
             max_utilization: None,
             dials,
         }

@@ -166,6 +166,10 @@ pub enum Command {
         /// Also save the JSON plan to this file (for `kong evacuate --plan FILE`).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Plan on the topology's declared `load` even where a service has a `load_query`
+        /// (e.g. in CI without access to the metrics); the plan then says so.
+        #[arg(long)]
+        declared_load: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -314,8 +318,16 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
             region,
             format,
             out,
+            declared_load,
             common,
-        } => plan::run(&common, operation, &region, format, out.as_deref()),
+        } => plan::run(
+            &common,
+            operation,
+            &region,
+            format,
+            out.as_deref(),
+            declared_load,
+        ),
         Command::Graph { format, common } => graph::run(&common, format),
         Command::Evacuate {
             region,

@@ -3,9 +3,11 @@
 use std::path::Path;
 
 use super::{CliError, Common, OperationArg, PlanFormat, backend, files};
+use crate::checks::{MetricSource, Sources};
 use crate::journal::{self, RunState};
+use crate::live;
 use crate::model::{BackendKind, Topology};
-use crate::plan::{self, Operation, Plan, PlanError, PlanInput, Weights, render};
+use crate::plan::{self, Figures, Operation, Plan, PlanError, PlanInput, Weights, render};
 
 /// Plans and prints; exit 3 when pre-flight fails, so CI on a pull request notices.
 pub fn run(
@@ -14,6 +16,7 @@ pub fn run(
     region: &str,
     format: PlanFormat,
     out: Option<&Path>,
+    declared_load: bool,
 ) -> Result<i32, CliError> {
     let operation = match operation {
         OperationArg::Evacuate => Operation::Evacuate,
@@ -29,7 +32,28 @@ pub fn run(
     let rt = backend::runtime()?;
     let backend = backend::open(common, &loaded.topology)?;
     let observed = rt.block_on(backend::read_all(backend.as_ref(), &loaded.topology))?;
-    let plan = make_plan(common, &loaded, kind, operation, region, &observed)?;
+    let figures = if declared_load {
+        Figures::default()
+    } else {
+        let sources = Sources::for_topology(&loaded.topology, &common.state_dir)
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+        rt.block_on(live_figures(&loaded.topology, &sources))?
+    };
+    let mut plan = make_plan(
+        common, &loaded, kind, operation, region, &observed, &figures,
+    )?;
+    if declared_load
+        && loaded
+            .topology
+            .services
+            .values()
+            .any(|s| s.load_query.is_some())
+    {
+        plan.notes.push(
+            "--declared-load: planned on the declared load, not on the services' load_query"
+                .to_string(),
+        );
+    }
     let rendered = match format {
         PlanFormat::Text => render::text(&plan),
         PlanFormat::Markdown => render::markdown(&plan),
@@ -56,7 +80,19 @@ pub fn run(
     Ok(code)
 }
 
-/// Plans `operation region` from `observed`, with hashes filled in.
+/// The live figures of `topology` (load from `load_query`), or a refusal naming what could
+/// not be read.
+pub async fn live_figures(
+    topology: &Topology,
+    source: &dyn MetricSource,
+) -> Result<Figures, CliError> {
+    live::resolve(topology, source)
+        .await
+        .map_err(|e| CliError::Refused(e.to_string()))
+}
+
+/// Plans `operation region` from `observed` with the live `figures` in place of the
+/// declared ones (and marked as live), with hashes filled in.
 pub fn make_plan(
     common: &Common,
     loaded: &files::Loaded,
@@ -64,13 +100,21 @@ pub fn make_plan(
     operation: Operation,
     region: &str,
     observed: &Weights,
+    figures: &Figures,
 ) -> Result<Plan, CliError> {
+    let live_topology;
+    let topology = if figures.is_empty() {
+        &loaded.topology
+    } else {
+        live_topology = figures.apply(&loaded.topology);
+        &live_topology
+    };
     let restore_to = match operation {
         Operation::Evacuate => None,
         Operation::Restore => Some(restore_baseline(common, &loaded.topology, kind, region)?),
     };
     let mut plan = plan::plan(&PlanInput {
-        topology: &loaded.topology,
+        topology,
         playbook: &loaded.playbook,
         operation,
         region,
@@ -78,6 +122,7 @@ pub fn make_plan(
         restore_to: restore_to.as_ref(),
     })
     .map_err(plan_error)?;
+    plan::annotate(&mut plan, figures);
     plan.topology_hash = loaded.topology_hash.clone();
     plan.playbook_hash = loaded.playbook_hash.clone();
     Ok(plan)

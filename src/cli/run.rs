@@ -197,7 +197,7 @@ pub fn state_name(state: RunState) -> &'static str {
 }
 
 /// The plan to execute: a saved one (`--plan FILE`), checked against the files, or a fresh one.
-fn choose_plan(
+async fn choose_plan(
     common: &Common,
     session: &Session,
     operation: Operation,
@@ -206,6 +206,7 @@ fn choose_plan(
     observed: &crate::plan::Weights,
 ) -> Result<Plan, CliError> {
     let Some(path) = saved else {
+        let figures = plan_cmd::live_figures(&session.loaded.topology, &session.sources).await?;
         return plan_cmd::make_plan(
             common,
             &session.loaded,
@@ -213,6 +214,7 @@ fn choose_plan(
             operation,
             region,
             observed,
+            &figures,
         );
     };
     let text = std::fs::read_to_string(path)
@@ -293,7 +295,7 @@ async fn phase(
     let run_id = journal::new_run_id(operation.as_str(), region);
     let lock = lock(common, &topology.name, &run_id, None)?;
     let observed = backend::read_all(session.backend.as_ref(), topology).await?;
-    let plan = choose_plan(common, session, operation, region, saved, &observed)?;
+    let plan = choose_plan(common, session, operation, region, saved, &observed).await?;
     print!("{}", render::text(&plan));
     if plan.is_empty() && !flags.dry_run {
         println!(

@@ -55,6 +55,8 @@ pub(crate) fn plan() -> Plan {
             utilization: 0.65,
             max_utilization: 0.8,
             ok: true,
+            load_source: Default::default(),
+            capacity_source: Default::default(),
         }],
         baseline,
         target,

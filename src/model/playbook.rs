@@ -408,7 +408,7 @@ fn source(ctx: &mut Ctx, fields: &Fields, source: &str, what: &str) -> Option<Ch
     if ok { result } else { None }
 }
 
-fn cloudwatch(ctx: &mut Ctx, fields: &Fields, what: &str) -> Option<CheckSource> {
+pub(crate) fn cloudwatch(ctx: &mut Ctx, fields: &Fields, what: &str) -> Option<CheckSource> {
     let namespace = fields
         .require(ctx, "namespace", what)
         .and_then(|n| ctx.non_empty(n, &format!("namespace of {what}")));

@@ -189,7 +189,7 @@ fn unknown_keys_are_all_reported_with_the_allowed_keys() {
         errors,
         [
             "t.yaml:3:1: unknown key `max_utilisation` in the topology, expected one of: name, regions, max_utilization, backend, metrics, services (did you mean `max_utilization`?)",
-            "t.yaml:17:5: unknown key `capcity` in service `b`, expected one of: depends_on, capacity, load, max_utilization, dials (did you mean `capacity`?)",
+            "t.yaml:17:5: unknown key `capcity` in service `b`, expected one of: depends_on, capacity, load, load_query, max_utilization, dials (did you mean `capacity`?)",
         ]
         .map(String::from)
         .to_vec()

@@ -9,9 +9,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use super::decode::{Ctx, is_plain_name};
 use super::node::{Node, Pos, shorten};
 use super::{
-    BackendKind, CloudWatchSource, Dial, Metrics, PrometheusSource, Region, Service, Topology,
+    BackendKind, CheckSource, CloudWatchSource, Dial, Metrics, PrometheusSource, Region, Service,
+    Topology,
 };
-use super::{dependencies, dials};
+use super::{dependencies, dials, playbook};
 
 const TOPOLOGY_KEYS: &[&str] = &[
     "name",
@@ -24,7 +25,17 @@ const TOPOLOGY_KEYS: &[&str] = &[
 const METRICS_KEYS: &[&str] = &["prometheus", "cloudwatch"];
 const PROMETHEUS_KEYS: &[&str] = &["url"];
 const CLOUDWATCH_KEYS: &[&str] = &["region"];
-const SERVICE_KEYS: &[&str] = &["depends_on", "capacity", "load", "max_utilization", "dials"];
+const SERVICE_KEYS: &[&str] = &[
+    "depends_on",
+    "capacity",
+    "load",
+    "load_query",
+    "max_utilization",
+    "dials",
+];
+const LOAD_QUERY_KEYS: &[&str] = &["prometheus", "cloudwatch"];
+const LOAD_QUERY_CLOUDWATCH_KEYS: &[&str] =
+    &["namespace", "metric", "dimensions", "stat", "period"];
 const BACKENDS: &[&str] = &["sim", "aws"];
 
 /// Decodes and validates a parsed topology document; `None` when `ctx` recorded problems.
@@ -334,6 +345,15 @@ fn service(ctx: &mut Ctx, draft: &mut Draft, regions: Option<&Regions>) {
         None => None,
     };
 
+    let load_query = match fields.get_with_key("load_query") {
+        Some((key, n)) => {
+            let v = load_query(ctx, key, n, &what);
+            ok &= v.is_some();
+            v
+        }
+        None => None,
+    };
+
     // No `capacity` key reads as an empty map (a sim dial then reports it has no members);
     // a malformed one as `None` (already reported).
     let no_capacity = BTreeMap::new();
@@ -429,9 +449,36 @@ fn service(ctx: &mut Ctx, draft: &mut Draft, regions: Option<&Regions>) {
         depends_on,
         capacity: capacity.and_then(|(_, c)| c).unwrap_or_default(),
         load: load.and_then(|(_, l)| l).unwrap_or_default(),
+        load_query,
         max_utilization,
         dials,
     });
+}
+
+/// `load_query: {prometheus: QUERY}` or `load_query: {cloudwatch: {namespace, metric, ...}}`:
+/// the live requests/s of the service in `{{region}}` (`{{service}}` is the service).
+fn load_query(ctx: &mut Ctx, key: Pos, node: &Node, what: &str) -> Option<CheckSource> {
+    let label = format!("load_query of {what}");
+    let fields = ctx.fields(node, key, &label, LOAD_QUERY_KEYS)?;
+    let mut given = fields.keys().map(|(k, _)| k).collect::<Vec<_>>();
+    given.dedup();
+    if given.len() != 1 {
+        ctx.error(
+            key,
+            format!(
+                "{label}: expected exactly one of `prometheus: QUERY` or `cloudwatch: {{...}}`"
+            ),
+        );
+        return None;
+    }
+    if let Some(n) = fields.get("prometheus") {
+        let query = ctx.non_empty(n, &format!("prometheus query of {label}"))?;
+        return Some(CheckSource::Prometheus { query });
+    }
+    let (ckey, n) = fields.get_with_key("cloudwatch")?;
+    let what = format!("cloudwatch {label}");
+    let cw = ctx.fields(n, ckey, &what, LOAD_QUERY_CLOUDWATCH_KEYS)?;
+    playbook::cloudwatch(ctx, &cw, &what)
 }
 
 /// A capacity or load mapping: region -> requests/s >= 0.

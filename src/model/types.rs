@@ -75,6 +75,9 @@ pub struct Service {
     pub capacity: BTreeMap<Region, f64>,
     /// Requests/s each region serves today (used when no live metric is configured).
     pub load: BTreeMap<Region, f64>,
+    /// Where the live requests/s per region are read (`{{region}}`, `{{service}}`
+    /// templated); when set, planning uses it instead of `load`.
+    pub load_query: Option<CheckSource>,
     /// Overrides the topology's `max_utilization` for this service.
     pub max_utilization: Option<f64>,
     /// Traffic dials, in declaration order.

@@ -8,6 +8,7 @@ mod types;
 pub use types::*;
 mod error;
 mod evacuate;
+mod figures;
 mod initial;
 mod name;
 mod planner;
@@ -20,6 +21,7 @@ mod shares;
 mod waves;
 
 pub use error::PlanError;
+pub use figures::{Figure, FigureSource, Figures, annotate};
 pub use initial::initial_weights;
 pub use name::Name;
 pub use planner::{PlanInput, plan};

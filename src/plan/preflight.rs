@@ -48,6 +48,8 @@ pub(crate) fn rows(
                 utilization,
                 max_utilization,
                 ok: projected_load <= capacity * max_utilization + EPSILON,
+                load_source: Default::default(),
+                capacity_source: Default::default(),
             }
         })
         .collect()

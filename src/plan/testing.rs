@@ -62,6 +62,7 @@ pub(crate) fn service(
         depends_on: depends_on.iter().map(|s| s.to_string()).collect(),
         capacity: map(capacity),
         load: map(load),
+        load_query: None,
         max_utilization: None,
         dials,
     }

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use super::figures::FigureSource;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{MemberId, Region};
@@ -137,6 +138,14 @@ pub struct PreflightRow {
     pub max_utilization: f64,
     /// `utilization <= max_utilization`.
     pub ok: bool,
+    /// Where `projected_load`'s inputs came from: `live` when the service's load was read
+    /// from its `load_query` (absent: declared).
+    #[serde(default, skip_serializing_if = "FigureSource::is_declared")]
+    pub load_source: FigureSource,
+    /// Where `capacity` came from: `autoscaling` when bound to Auto Scaling groups
+    /// (absent: declared).
+    #[serde(default, skip_serializing_if = "FigureSource::is_declared")]
+    pub capacity_source: FigureSource,
 }
 
 /// The `utilization` of a pre-flight row whose region has no capacity but would receive load.

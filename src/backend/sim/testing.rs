@@ -37,6 +37,7 @@ fn service(name: &str, capacity: [f64; 3], load: [f64; 3], dials: Vec<Dial>) -> 
         depends_on: Vec::new(),
         capacity: map(capacity),
         load: map(load),
+        load_query: None,
         max_utilization: None,
         dials,
     }
@@ -125,6 +126,7 @@ pub(crate) fn topology_with(services: Vec<(&str, Vec<Row<'_>>)>) -> Topology {
             depends_on: Vec::new(),
             capacity: rows.iter().map(|(r, c, _)| (r.to_string(), *c)).collect(),
             load: rows.iter().map(|(r, _, l)| (r.to_string(), *l)).collect(),
+            load_query: None,
             max_utilization: None,
             dials: vec![Dial {
                 id: "sim".to_string(),

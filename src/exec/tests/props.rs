@@ -112,6 +112,7 @@ fn topology_of(specs: &[ServiceSpec]) -> Topology {
                 .zip(spec.load)
                 .map(|(r, l)| (r.to_string(), f64::from(l)))
                 .collect(),
+            load_query: None,
             max_utilization: None,
             dials,
         };

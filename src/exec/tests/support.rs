@@ -378,6 +378,7 @@ fn service(name: &str, depends_on: &[&str], dials: Vec<Dial>) -> Service {
         depends_on: depends_on.iter().map(|s| s.to_string()).collect(),
         capacity: per_region(10_000.0),
         load: per_region(1_000.0),
+        load_query: None,
         max_utilization: None,
         dials,
     }

@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use super::text::figure_mark;
 use super::{load, no_changes, percent, share_regions, step_positions, summary};
 use crate::plan::Plan;
 
@@ -80,11 +81,13 @@ fn preflight(out: &mut String, plan: &Plan) {
     for row in &plan.preflight {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {}{} | {}{} | {} | {} | {} |",
             cell(&row.service),
             cell(&row.region),
             load(row.projected_load),
+            figure_mark(row.load_source),
             load(row.capacity),
+            figure_mark(row.capacity_source),
             percent(row.utilization),
             percent(row.max_utilization),
             if row.ok { "✅" } else { "❌" },

@@ -279,6 +279,8 @@ pub(crate) mod fixture {
                     utilization: 3500.0 / 6000.0,
                     max_utilization: 0.75,
                     ok: true,
+                    load_source: Default::default(),
+                    capacity_source: Default::default(),
                 },
                 PreflightRow {
                     service: "edge-api".into(),
@@ -288,6 +290,8 @@ pub(crate) mod fixture {
                     utilization: 0.8,
                     max_utilization: 0.75,
                     ok: false,
+                    load_source: Default::default(),
+                    capacity_source: Default::default(),
                 },
             ],
             baseline,

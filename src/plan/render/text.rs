@@ -9,7 +9,7 @@ use std::ops::Range;
 use super::{
     no_changes, push_percent, push_tenths, push_uint, share_regions, step_positions, summary,
 };
-use crate::plan::Plan;
+use crate::plan::{FigureSource, Plan};
 
 /// Renders a plan for a terminal: header, pre-flight table, changes per wave and step
 /// (`  ~ edge-api/dns use1 (us-east-1) 100 -> 90`), final shares, notes.
@@ -80,13 +80,28 @@ fn preflight(out: &mut String, plan: &Plan) {
     for row in &plan.preflight {
         table.cell(|c| c.push_str(&row.service));
         table.cell(|c| c.push_str(&row.region));
-        table.cell(|c| push_tenths(c, row.projected_load));
-        table.cell(|c| push_tenths(c, row.capacity));
+        table.cell(|c| {
+            push_tenths(c, row.projected_load);
+            c.push_str(figure_mark(row.load_source));
+        });
+        table.cell(|c| {
+            push_tenths(c, row.capacity);
+            c.push_str(figure_mark(row.capacity_source));
+        });
         table.cell(|c| push_percent(c, row.utilization));
         table.cell(|c| push_percent(c, row.max_utilization));
         table.cell(|c| c.push_str(if row.ok { "ok" } else { "FAIL" }));
     }
     table.write(out, "  ");
+}
+
+/// ` (live)` or ` (asg)` after a figure that is not the file's own.
+pub(super) fn figure_mark(source: FigureSource) -> &'static str {
+    match source {
+        FigureSource::Declared => "",
+        FigureSource::Live => " (live)",
+        FigureSource::Autoscaling => " (asg)",
+    }
 }
 
 fn waves(out: &mut String, plan: &Plan) {

@@ -1,0 +1,170 @@
+//! Live load: each service's `load_query`, evaluated per region with `{{region}}` and
+//! `{{service}}` bound, through the same metric sources as checks.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures::stream::{self, StreamExt};
+
+use crate::checks::{MetricSource, Scope};
+use crate::model::{Check, Per, Region, Threshold, Topology};
+use crate::plan::{Figure, FigureSource};
+
+use super::LiveError;
+
+/// Queries in flight at once (a big topology has one per service and region).
+const CONCURRENCY: usize = 16;
+
+/// The live load of every service with a `load_query`, per region of its declared `load`.
+pub async fn live_load(
+    topology: &Topology,
+    source: &dyn MetricSource,
+) -> Result<BTreeMap<String, BTreeMap<Region, Figure>>, LiveError> {
+    let mut queries = Vec::new();
+    for service in topology.services.values() {
+        let Some(query) = &service.load_query else {
+            continue;
+        };
+        let check = Check {
+            name: format!("load of {}", service.name),
+            source: query.clone(),
+            service: Some(service.name.clone()),
+            per: Per::Destination,
+            threshold: Threshold {
+                min: Some(0.0),
+                ..Threshold::default()
+            },
+            consecutive: 1,
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(10),
+        };
+        for region in service.load.keys() {
+            queries.push((check.clone(), region.clone()));
+        }
+    }
+    let results: Vec<_> = stream::iter(queries)
+        .map(|(check, region)| async move {
+            let scope = Scope {
+                region: Some(&region),
+                service: check.service.as_deref(),
+            };
+            let value = source.fetch(&check, &scope).await;
+            (check, region, value)
+        })
+        .buffered(CONCURRENCY)
+        .collect()
+        .await;
+    let mut out: BTreeMap<String, BTreeMap<Region, Figure>> = BTreeMap::new();
+    let mut errors = Vec::new();
+    for (check, region, value) in results {
+        let service = check.service.clone().unwrap_or_default();
+        match value {
+            Ok(v) if v.is_finite() && v >= 0.0 => {
+                out.entry(service).or_default().insert(
+                    region,
+                    Figure {
+                        value: v,
+                        source: FigureSource::Live,
+                        detail: describe(&check),
+                    },
+                );
+            }
+            Ok(v) => errors.push(format!(
+                "{service} in {region}: load_query returned {v}, expected requests/s >= 0"
+            )),
+            Err(e) => errors.push(format!("{service} in {region}: {e}")),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(LiveError(format!(
+            "cannot read the live load ({} failed): {}; nothing was changed (`kong plan --declared-load` plans on the declared load)",
+            errors.len(),
+            errors.join("; ")
+        )))
+    }
+}
+
+/// The query, for the plan's notes.
+fn describe(check: &Check) -> String {
+    use crate::model::CheckSource;
+    match &check.source {
+        CheckSource::Prometheus { query } => format!("prometheus `{query}`"),
+        CheckSource::Cloudwatch {
+            namespace, metric, ..
+        } => format!("cloudwatch {namespace}/{metric}"),
+        CheckSource::Sim { metric } => format!("sim {}", metric.name()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::backend::sim::testing::streaming;
+    use crate::checks::SourceError;
+    use crate::model::CheckSource;
+
+    /// Answers `{{region}}`-rendered queries from a table; anything else is "no data".
+    struct Table(BTreeMap<String, f64>);
+
+    #[async_trait]
+    impl MetricSource for Table {
+        async fn fetch(&self, check: &Check, scope: &Scope<'_>) -> Result<f64, SourceError> {
+            let CheckSource::Prometheus { query } = &check.source else {
+                unreachable!()
+            };
+            let q = scope.render(query)?;
+            self.0
+                .get(&q)
+                .copied()
+                .ok_or_else(|| SourceError(format!("no data for {q}")))
+        }
+    }
+
+    fn with_query(query: &str) -> Topology {
+        let mut t = streaming();
+        t.services.get_mut("edge-api").unwrap().load_query = Some(CheckSource::Prometheus {
+            query: query.to_string(),
+        });
+        t
+    }
+
+    #[tokio::test]
+    async fn reads_every_region_of_the_services_with_a_query() {
+        let t = with_query("rps{service=\"{{service}}\",region=\"{{region}}\"}");
+        let table = Table(
+            t.services["edge-api"]
+                .load
+                .keys()
+                .enumerate()
+                .map(|(i, r)| {
+                    (
+                        format!("rps{{service=\"edge-api\",region=\"{r}\"}}"),
+                        100.0 * (i + 1) as f64,
+                    )
+                })
+                .collect(),
+        );
+        let load = live_load(&t, &table).await.unwrap();
+        assert_eq!(load.len(), 1, "only edge-api has a load_query");
+        let edge = &load["edge-api"];
+        assert_eq!(edge.len(), t.services["edge-api"].load.len());
+        assert!(edge.values().all(|f| f.source == FigureSource::Live));
+        assert_eq!(edge.values().next().unwrap().value, 100.0);
+    }
+
+    #[tokio::test]
+    async fn a_region_without_data_refuses_naming_it() {
+        let t = with_query("rps{region=\"{{region}}\"}");
+        let table = Table(BTreeMap::from([(
+            "rps{region=\"us-east-1\"}".to_string(),
+            5.0,
+        )]));
+        let err = live_load(&t, &table).await.unwrap_err();
+        assert!(err.0.contains("edge-api in us-west-2"), "{err}");
+        assert!(err.0.contains("nothing was changed"), "{err}");
+    }
+}

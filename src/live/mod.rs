@@ -1,0 +1,29 @@
+//! Live figures, resolved before planning: a service's load read from its `load_query`
+//! instead of the declared `load`. The planner stays pure: it gets the figures as values
+//! ([`crate::plan::Figures`]) and the plan says which were live.
+//!
+//! A figure that cannot be read refuses the run (exit 3): planning on a guess when the
+//! operator asked for the measured value would hide exactly the overload pre-flight exists
+//! to catch. `kong plan --declared-load` plans on the file's figures instead.
+
+mod load;
+
+use crate::checks::MetricSource;
+use crate::model::Topology;
+use crate::plan::Figures;
+
+pub use load::live_load;
+
+/// Why live figures could not be resolved.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct LiveError(pub String);
+
+/// Every live figure of `topology`: the load of each service with a `load_query`, in each
+/// region its load is declared for.
+pub async fn resolve(topology: &Topology, source: &dyn MetricSource) -> Result<Figures, LiveError> {
+    Ok(Figures {
+        load: live_load(topology, source).await?,
+        ..Figures::default()
+    })
+}
