@@ -27,6 +27,7 @@ steps: [50, 100]
 bake: 0s
 propagation: 0s
 on_abort: rollback
+guards: false
 checks:
   - name: destination p99
     source: sim

@@ -51,7 +51,22 @@ pub fn evaluate(
     {
         breaches.push(format!("{} is below the minimum {min}", num(value)));
     }
-    if threshold.needs_baseline() {
+    if let Some(rise) = threshold.max_increase {
+        match baseline {
+            Some(base) if base.is_finite() => {
+                if value - base > rise {
+                    breaches.push(format!(
+                        "{} rose {} above baseline {}, more than {rise}",
+                        num(value),
+                        num(value - base),
+                        num(base)
+                    ));
+                }
+            }
+            _ => breaches.push("no baseline: the value before the run was not measured".into()),
+        }
+    }
+    if threshold.min_ratio_to_baseline.is_some() || threshold.max_ratio_to_baseline.is_some() {
         match usable_baseline(baseline) {
             Err(why) => breaches.push(why),
             Ok(base) => {
@@ -118,6 +133,9 @@ pub fn render_threshold(threshold: &Threshold, baseline: Option<f64>) -> String 
     if let Some(r) = threshold.max_ratio_to_baseline {
         parts.push(format!("<= {r} x baseline {base}"));
     }
+    if let Some(r) = threshold.max_increase {
+        parts.push(format!("<= baseline {base} + {r}"));
+    }
     parts.join(" and ")
 }
 
@@ -139,6 +157,20 @@ fn num(v: f64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn max_increase_is_an_absolute_rise_over_the_baseline_even_from_zero() {
+        let c = check(Threshold {
+            max_increase: Some(0.01),
+            ..Threshold::default()
+        });
+        assert!(evaluate(&c, &Scope::default(), Ok(0.005), Some(0.0)).ok);
+        let bad = evaluate(&c, &Scope::default(), Ok(0.02), Some(0.001));
+        assert!(!bad.ok);
+        assert_eq!(bad.threshold, "<= baseline 0.001 + 0.01");
+        assert!(bad.detail.unwrap().contains("rose 0.019"));
+        assert!(!evaluate(&c, &Scope::default(), Ok(0.0), None).ok);
+    }
+
     use std::time::Duration;
 
     use super::*;

@@ -4,6 +4,7 @@
 //! over samples ([`evaluate`]). No data is never a pass.
 
 mod evaluate;
+pub mod guards;
 pub mod sim;
 mod sources;
 

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures::future::join_all;
 use tracing::Instrument;
 
-use crate::checks::{Scope, evaluate};
+use crate::checks::{Scope, evaluate, guards};
 use crate::journal::CheckResult;
 use crate::model::{Check, Per};
 use crate::plan::{Operation, Plan};
@@ -44,7 +44,11 @@ type Target<'c> = (&'c Check, Option<String>, Option<String>);
 /// Every (check, region, service) to evaluate, in playbook order, then region, then service.
 /// A check's service is its `service:`; a check whose text uses `{{service}}` without one is
 /// evaluated for each of `services` (the services moved).
-fn scopes<'c>(checks: &'c [Check], regions: &[String], services: &[String]) -> Vec<Target<'c>> {
+fn scopes<'c>(
+    checks: impl IntoIterator<Item = &'c Check>,
+    regions: &[String],
+    services: &[String],
+) -> Vec<Target<'c>> {
     let mut out = Vec::new();
     for check in checks {
         let bound: Vec<Option<String>> = match &check.service {
@@ -117,7 +121,13 @@ async fn evaluate_once(
 /// can fail here. Returns the results and the values measured.
 pub(crate) async fn before_run(ex: &Executor<'_>, plan: &Plan) -> (Vec<CheckResult>, CheckValues) {
     let regions = destinations(plan);
-    let scopes = scopes(&ex.playbook.checks, &regions, &plan_services(plan));
+    let services = plan_services(plan);
+    let guard_checks = guards::checks(ex.topology, &ex.playbook.guards, &services);
+    let scopes = scopes(
+        ex.playbook.checks.iter().chain(&guard_checks),
+        &regions,
+        &services,
+    );
     let results = join_all(scopes.iter().map(|(check, region, service)| {
         let scope = Scope {
             region: region.as_deref(),
@@ -150,7 +160,12 @@ pub(crate) async fn after_step(
     clock: &Clock,
 ) -> Result<Vec<CheckResult>, String> {
     let regions = destinations(plan);
-    let scopes = scopes(&ex.playbook.checks, &regions, services);
+    let guard_checks = guards::checks(ex.topology, &ex.playbook.guards, services);
+    let scopes = scopes(
+        ex.playbook.checks.iter().chain(&guard_checks),
+        &regions,
+        services,
+    );
     let results = join_all(scopes.iter().map(|(check, region, service)| async move {
         let scope = Scope {
             region: region.as_deref(),

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use super::decode::{Ctx, Fields, peek};
 use super::node::{Node, Pos, Value, shorten};
-use super::{Approval, Check, CheckSource, OnAbort, Per, Playbook, SimMetric, Threshold, Topology};
+use super::{
+    Approval, Check, CheckSource, Guards, OnAbort, Per, Playbook, SimMetric, Threshold, Topology,
+};
 
 const PLAYBOOK_KEYS: &[&str] = &[
     "name",
@@ -17,7 +19,9 @@ const PLAYBOOK_KEYS: &[&str] = &[
     "on_abort",
     "checks",
     "approval",
+    "guards",
 ];
+const GUARD_KEYS: &[&str] = &["utilization", "latency_ratio", "error_rate"];
 const APPROVAL_KEYS: &[&str] = &["before_percent"];
 const CHECK_KEYS: &[&str] = &[
     "name",
@@ -34,6 +38,7 @@ const CHECK_KEYS: &[&str] = &[
     "min",
     "min_ratio_to_baseline",
     "max_ratio_to_baseline",
+    "max_increase",
     "consecutive",
     "for",
     "interval",
@@ -54,6 +59,7 @@ const THRESHOLD_KEYS: &[&str] = &[
     "min",
     "min_ratio_to_baseline",
     "max_ratio_to_baseline",
+    "max_increase",
 ];
 const CLOUDWATCH_STATS: &[&str] = &["Average", "Sum", "Minimum", "Maximum", "SampleCount"];
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
@@ -110,6 +116,10 @@ pub(crate) fn decode(ctx: &mut Ctx, root: &Node, topology: Option<&Topology>) ->
         Some((key, n)) => approval(ctx, key, n),
         None => Some(Approval::default()),
     };
+    let guards = match fields.get_with_key("guards") {
+        Some((key, n)) => guards(ctx, key, n),
+        None => Some(Guards::default()),
+    };
     if ctx.failed() {
         return None;
     }
@@ -123,6 +133,7 @@ pub(crate) fn decode(ctx: &mut Ctx, root: &Node, topology: Option<&Topology>) ->
         on_abort: on_abort?,
         checks: checks?,
         approval: approval?,
+        guards: guards?,
     })
 }
 
@@ -211,6 +222,66 @@ fn approval(ctx: &mut Ctx, key: Pos, node: &Node) -> Option<Approval> {
     }
     before_percent.sort_unstable();
     ok.then_some(Approval { before_percent })
+}
+
+/// `guards: true | false | {utilization: BOOL, latency_ratio: RATIO|false, error_rate: RISE|false}`;
+/// a guard not named in the mapping keeps its default.
+fn guards(ctx: &mut Ctx, key: Pos, node: &Node) -> Option<Guards> {
+    if let Some(on) = as_bool(node) {
+        return Some(if on { Guards::default() } else { Guards::off() });
+    }
+    if !matches!(node.value, Value::Map(_)) {
+        ctx.error(
+            node.pos,
+            "guards: expected true, false, or a mapping of utilization, latency_ratio, error_rate",
+        );
+        return None;
+    }
+    let fields = ctx.fields(node, key, "guards", GUARD_KEYS)?;
+    let mut out = Guards::default();
+    let mut ok = true;
+    if let Some(n) = fields.get("utilization") {
+        match as_bool(n) {
+            Some(on) => out.utilization = on,
+            None => {
+                ctx.error(n.pos, "guards.utilization: expected true or false");
+                ok = false;
+            }
+        }
+    }
+    for (name, slot, example, min) in [
+        ("latency_ratio", &mut out.latency_ratio, "1.5", 1.0),
+        ("error_rate", &mut out.error_rate, "0.01", 0.0),
+    ] {
+        let Some(n) = fields.get(name) else { continue };
+        if as_bool(n) == Some(false) {
+            *slot = None;
+            continue;
+        }
+        match n.value.as_number() {
+            Some(v) if v > min && v.is_finite() => *slot = Some(v),
+            _ => {
+                ctx.error(
+                    n.pos,
+                    format!("guards.{name}: expected a number > {min} (e.g. {example}) or false"),
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
+}
+
+/// A plain YAML boolean.
+fn as_bool(node: &Node) -> Option<bool> {
+    match &node.value {
+        Value::Scalar { text, plain: true } => match text.as_str() {
+            "true" | "True" | "TRUE" => Some(true),
+            "false" | "False" | "FALSE" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 fn checks(ctx: &mut Ctx, node: &Node, topology: Option<&Topology>) -> Option<Vec<Check>> {
@@ -587,6 +658,7 @@ fn threshold(ctx: &mut Ctx, fields: &Fields, what: &str) -> Option<Threshold> {
         min: bound(ctx, "min", false),
         min_ratio_to_baseline: bound(ctx, "min_ratio_to_baseline", true),
         max_ratio_to_baseline: bound(ctx, "max_ratio_to_baseline", true),
+        max_increase: bound(ctx, "max_increase", false),
     };
     if !THRESHOLD_KEYS.iter().any(|k| fields.has(k)) {
         ctx.error(

@@ -521,9 +521,9 @@ approval:
     assert_eq!(
         playbook_errors(text),
         [
-            "p.yaml:6:13: unknown sim metric `p99` in check `a`, expected one of: requests_per_second, utilization, error_rate, p50_latency_ms, p99_latency_ms",
+            "p.yaml:6:13: unknown sim metric `p99` in check `a`, expected one of: requests_per_second, utilization, error_rate, p50_latency_ms, p99_latency_ms, latency_ratio",
             "p.yaml:7:5: key `query` does not apply to a sim check (check `a`); a sim check takes: metric",
-            "p.yaml:9:5: check `a` has no threshold: expected at least one of max, min, min_ratio_to_baseline, max_ratio_to_baseline",
+            "p.yaml:9:5: check `a` has no threshold: expected at least one of max, min, min_ratio_to_baseline, max_ratio_to_baseline, max_increase",
             "p.yaml:15:14: unknown service `nope` in check `c`: not in topology `streaming`",
             "p.yaml:16:10: min `2` of check `c` is above max `1`: no value can pass",
             "p.yaml:19:13: unknown source `datadog` in check `d`, expected one of: prometheus, cloudwatch, sim",
@@ -644,7 +644,7 @@ fn empty_and_non_mapping_documents_are_errors() {
     assert_eq!(
         playbook_errors("- 1\n"),
         [
-            "p.yaml:1:1: expected the playbook (a mapping with keys name, steps, bake, propagation, hold, deadline, on_abort, checks, approval), found a list"
+            "p.yaml:1:1: expected the playbook (a mapping with keys name, steps, bake, propagation, hold, deadline, on_abort, checks, approval, guards), found a list"
         ]
     );
 }

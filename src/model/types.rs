@@ -197,6 +197,57 @@ pub struct Playbook {
     pub checks: Vec<Check>,
     /// Approval gates.
     pub approval: Approval,
+    /// Built-in guard checks added to `checks`.
+    pub guards: Guards,
+}
+
+/// Built-in guard checks every run gets unless the playbook opts out (`guards: false`):
+/// early signs of the phase transition a destination goes through near saturation (in the
+/// simulator, and in most real services, around 70% utilization). They read the traffic
+/// model (`sim` metrics) over the live weights.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Guards {
+    /// Each moved service's utilization in each destination stays within its
+    /// `max_utilization` (plus [`Guards::UTILIZATION_SLACK`] for weight rounding).
+    pub utilization: bool,
+    /// Each destination's p99/p50 latency ratio may grow to at most this multiple of its
+    /// value before the run (`None`: off).
+    pub latency_ratio: Option<f64>,
+    /// Each destination's error rate may rise at most this much (absolute, e.g. 0.01 = one
+    /// percentage point) above its value before the run (`None`: off).
+    pub error_rate: Option<f64>,
+}
+
+impl Guards {
+    /// Relative slack of the utilization guard: integer weights keep a share within one
+    /// weight unit of the plan, so a destination planned exactly at its limit may land a
+    /// little above it.
+    pub const UTILIZATION_SLACK: f64 = 0.02;
+
+    /// Every guard off.
+    pub const fn off() -> Guards {
+        Guards {
+            utilization: false,
+            latency_ratio: None,
+            error_rate: None,
+        }
+    }
+
+    /// Whether any guard is on.
+    pub fn any(&self) -> bool {
+        self.utilization || self.latency_ratio.is_some() || self.error_rate.is_some()
+    }
+}
+
+impl Default for Guards {
+    /// Every guard on: utilization, p99/p50 ratio at most 1.5x, error rate at most +0.01.
+    fn default() -> Guards {
+        Guards {
+            utilization: true,
+            latency_ratio: Some(1.5),
+            error_rate: Some(0.01),
+        }
+    }
 }
 
 /// What an abort does.
@@ -306,16 +357,19 @@ pub enum SimMetric {
     P50LatencyMs,
     /// 99th percentile latency.
     P99LatencyMs,
+    /// p99 over p50 latency: grows when the tail outruns the median (queueing).
+    LatencyRatio,
 }
 
 impl SimMetric {
     /// Every metric, in a stable order.
-    pub const ALL: [SimMetric; 5] = [
+    pub const ALL: [SimMetric; 6] = [
         SimMetric::RequestsPerSecond,
         SimMetric::Utilization,
         SimMetric::ErrorRate,
         SimMetric::P50LatencyMs,
         SimMetric::P99LatencyMs,
+        SimMetric::LatencyRatio,
     ];
 
     /// The name used in playbooks and the exposition format.
@@ -326,6 +380,7 @@ impl SimMetric {
             SimMetric::ErrorRate => "error_rate",
             SimMetric::P50LatencyMs => "p50_latency_ms",
             SimMetric::P99LatencyMs => "p99_latency_ms",
+            SimMetric::LatencyRatio => "latency_ratio",
         }
     }
 }
@@ -351,12 +406,17 @@ pub struct Threshold {
     pub min_ratio_to_baseline: Option<f64>,
     /// Fails when value / baseline value is above.
     pub max_ratio_to_baseline: Option<f64>,
+    /// Fails when value - baseline value is above (an absolute rise, e.g. of an error rate
+    /// whose baseline may be 0).
+    pub max_increase: Option<f64>,
 }
 
 impl Threshold {
     /// Whether a ratio-to-baseline bound needs a value measured before the run.
     pub fn needs_baseline(&self) -> bool {
-        self.min_ratio_to_baseline.is_some() || self.max_ratio_to_baseline.is_some()
+        self.min_ratio_to_baseline.is_some()
+            || self.max_ratio_to_baseline.is_some()
+            || self.max_increase.is_some()
     }
 }
 

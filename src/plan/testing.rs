@@ -92,6 +92,7 @@ pub(crate) fn playbook(steps: &[u32]) -> Playbook {
         on_abort: OnAbort::Rollback,
         checks: Vec::new(),
         approval: Approval::default(),
+        guards: crate::model::Guards::default(),
     }
 }
 

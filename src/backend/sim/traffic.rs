@@ -36,8 +36,11 @@ pub const BASE_P99_MS: f64 = 120.0;
 /// Error rate of a healthy region.
 pub const BASE_ERROR_RATE: f64 = 0.001;
 
-/// Latency grows by this fraction of its base per unit of queueing pressure.
+/// The p99 latency grows by this fraction of its base per unit of queueing pressure.
 const LATENCY_SLOPE: f64 = 0.5;
+/// The median grows more slowly than the tail: queueing shows first in the p99, so the
+/// p99/p50 ratio rises past the knee (what the latency-ratio guard watches).
+const P50_LATENCY_SLOPE: f64 = 0.2;
 /// Error rate grows by this much per unit of queueing pressure.
 const ERROR_SLOPE: f64 = 0.005;
 
@@ -65,6 +68,7 @@ impl MetricValues {
             SimMetric::ErrorRate => self.error_rate,
             SimMetric::P50LatencyMs => self.p50_latency_ms,
             SimMetric::P99LatencyMs => self.p99_latency_ms,
+            SimMetric::LatencyRatio => self.p99_latency_ms / self.p50_latency_ms,
         }
     }
 
@@ -214,7 +218,7 @@ fn pressure(u: f64) -> f64 {
 
 /// Median latency at utilization `u`.
 pub fn p50_latency_ms(u: f64) -> f64 {
-    BASE_P50_MS * (1.0 + LATENCY_SLOPE * pressure(u))
+    BASE_P50_MS * (1.0 + P50_LATENCY_SLOPE * pressure(u))
 }
 
 /// 99th percentile latency at utilization `u`.

@@ -453,6 +453,7 @@ pub fn playbook() -> Playbook {
             timeout: std::time::Duration::from_secs(10),
         }],
         approval: Approval::default(),
+        guards: crate::model::Guards::off(),
     }
 }
 
