@@ -4,6 +4,7 @@
 //! over samples ([`evaluate`]). No data is never a pass.
 
 mod evaluate;
+pub mod prometheus;
 pub mod sim;
 mod sources;
 
@@ -12,6 +13,7 @@ use async_trait::async_trait;
 use crate::model::Check;
 
 pub use evaluate::{evaluate, render_threshold};
+pub use prometheus::Prometheus;
 pub use sim::SimSource;
 pub use sources::Sources;
 
