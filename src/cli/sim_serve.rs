@@ -52,7 +52,10 @@ impl Reader {
                 let opened = tokio::task::spawn_blocking(move || backend::open(&common, &t))
                     .await
                     .map_err(|e| format!("opening the backend: {e}"))?
-                    .map_err(|e| format!("opening the backend: {e}"))?;
+                    .map_err(|e| {
+                        let e = e.to_string();
+                        format!("opening the backend: {}", e.trim_start_matches("error: "))
+                    })?;
                 metrics_of(opened.as_ref(), topology).await
             }
             Reader::Keep { backend, topology } => metrics_of(backend.as_ref(), topology).await,
