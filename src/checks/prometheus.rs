@@ -263,6 +263,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn server_that_does_not_answer_times_out_after_the_check_timeout() {
+        // The kernel accepts the connection into the backlog; nothing ever answers.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", silent.local_addr().unwrap());
+        let err = Prometheus::new(&url)
+            .unwrap()
+            .query("up", std::time::Duration::from_millis(200))
+            .await
+            .unwrap_err();
+        assert!(err.contains("no answer within 200ms"), "{err}");
+    }
+
+    #[tokio::test]
     async fn unreachable_server_is_an_error_naming_check_query_and_server() {
         // A port nothing listens on: bind, take the port, drop the listener.
         let port = std::net::TcpListener::bind("127.0.0.1:0")
