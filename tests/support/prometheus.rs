@@ -234,9 +234,18 @@ impl SimServe {
                 }
             }
         });
-        let url = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("kong sim serve printed no URL within 60 s");
+        let url = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(url) => url,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                let status = daemon.child().wait().ok();
+                panic!(
+                    "kong sim serve exited ({status:?}) without printing its URL; see its stderr above"
+                )
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                panic!("kong sim serve printed no URL within 60 s")
+            }
+        };
         let addr = url.trim_end_matches("/metrics").to_string();
         SimServe { addr, daemon }
     }
