@@ -15,6 +15,19 @@ step "moto server (AWS emulator for the aws backend tests)"
 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore 'moto[server]==5.2.1'
 # --- end moto ---
 
+# --- Prometheus: the real server tests/prometheus.rs runs checks against (issue 5) ---
+step "Prometheus server (for the prometheus check tests)"
+if ! command -v prometheus >/dev/null 2>&1 && [ ! -x /usr/bin/prometheus ]; then
+  sudo_cmd=""
+  if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
+  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus
+fi
+# The Debian package starts a system service on :9090; the tests start their own servers on
+# free ports, so it does not matter whether it runs.
+prometheus --version 2>&1 | head -1
+# --- end Prometheus ---
+
 step "format"
 cargo fmt --all -- --check
 

@@ -5,6 +5,7 @@
 
 mod evaluate;
 pub mod guards;
+pub mod prometheus;
 pub mod sim;
 mod sources;
 
@@ -13,6 +14,7 @@ use async_trait::async_trait;
 use crate::model::Check;
 
 pub use evaluate::{evaluate, render_threshold};
+pub use prometheus::Prometheus;
 pub use sim::SimSource;
 pub use sources::Sources;
 

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 
 use crate::model::{Check, CheckSource, Topology};
 
+use super::prometheus::Prometheus;
 use super::sim::{SimSource, source_name};
 use super::{MetricSource, Scope, SourceError};
 
@@ -15,21 +16,31 @@ use super::{MetricSource, Scope, SourceError};
 #[derive(Clone)]
 pub struct Sources {
     sim: SimSource,
+    /// The topology's `metrics.prometheus` server, if it declares one.
+    prometheus: Option<Prometheus>,
 }
 
 impl Sources {
-    /// The sources of `topology`: the simulator's world in `state_dir` for `sim` checks.
-    /// Prometheus and CloudWatch are not available in this build: their checks get no data,
-    /// and so fail.
+    /// The sources of `topology`: the simulator's world in `state_dir` for `sim` checks, the
+    /// topology's `metrics.prometheus` server for `prometheus` checks. CloudWatch is not
+    /// available in this build: its checks get no data, and so fail.
     pub fn for_topology(topology: &Topology, state_dir: &Path) -> Result<Sources, SourceError> {
+        let prometheus = match &topology.metrics.prometheus {
+            Some(p) => Some(Prometheus::new(&p.url)?),
+            None => None,
+        };
         Ok(Sources {
             sim: SimSource::from_state_dir(topology, state_dir),
+            prometheus,
         })
     }
 
     /// Sources reading `sim` checks from `sim` (e.g. over an in-memory backend in tests).
     pub fn with_sim(sim: SimSource) -> Sources {
-        Sources { sim }
+        Sources {
+            sim,
+            prometheus: None,
+        }
     }
 }
 
@@ -38,6 +49,15 @@ impl MetricSource for Sources {
     async fn fetch(&self, check: &Check, scope: &Scope<'_>) -> Result<f64, SourceError> {
         match &check.source {
             CheckSource::Sim { .. } => self.sim.fetch(check, scope).await,
+            CheckSource::Prometheus { .. } => match &self.prometheus {
+                Some(prometheus) => prometheus.fetch(check, scope).await,
+                // The playbook loader refuses this when it has the topology; a check reaching
+                // here anyway gets no data.
+                None => Err(SourceError(format!(
+                    "check `{}`: the topology declares no Prometheus server (set `metrics.prometheus.url`)",
+                    check.name
+                ))),
+            },
             other => Err(SourceError(format!(
                 "check `{}`: the {} source is not available in this build",
                 check.name,
@@ -72,7 +92,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn dispatches_sim_checks_and_refuses_unavailable_sources() {
+    async fn dispatches_sim_checks_and_refuses_prometheus_without_a_server() {
         let dir = tempfile::tempdir().unwrap();
         let sources = Sources::for_topology(&streaming(), dir.path()).unwrap();
         let sim = check(CheckSource::Sim {
@@ -90,6 +110,6 @@ mod tests {
             .fetch(&prometheus, &Scope::default())
             .await
             .unwrap_err();
-        assert!(err.0.contains("prometheus"), "{err}");
+        assert!(err.0.contains("metrics.prometheus.url"), "{err}");
     }
 }

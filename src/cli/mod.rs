@@ -9,6 +9,7 @@ mod plan;
 mod progress;
 mod report;
 mod run;
+mod sim_serve;
 mod status;
 mod validate;
 
@@ -254,11 +255,44 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// The simulator's tools.
+    Sim {
+        #[command(subcommand)]
+        command: SimCommand,
+    },
     /// Print the dependency topology as DOT or Mermaid.
     Graph {
         /// Output format.
         #[arg(long, value_enum, default_value = "dot")]
         format: GraphFormat,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+/// `kong sim ...`.
+#[derive(Debug, Subcommand)]
+pub enum SimCommand {
+    /// Serve the simulator's metrics for Prometheus on GET /metrics, computed on every
+    /// scrape from the live weights of the backend's dials.
+    ///
+    /// Every scrape reads the live weights of every dial through the backend (`--backend
+    /// sim`: the world in the state dir, so moves made by any kong process show up; `--backend
+    /// aws`: Route 53 and ELBv2, e.g. on moto with --endpoint-url) and computes the
+    /// simulator's traffic model from them. Gauges, one per SPEC metric:
+    ///
+    ///   kong_sim_requests_per_second, kong_sim_utilization, kong_sim_error_rate,
+    ///   kong_sim_p50_latency_ms, kong_sim_p99_latency_ms
+    ///
+    /// each with one sample per service and region, `{service="...",region="..."}`, and one
+    /// per region total, `{region="..."}` (no service label; what a `sim` check without
+    /// `service:` reads). A failed read answers HTTP 500 (Prometheus then marks the target
+    /// down, so prometheus checks get no data and fail). Prints the URL it serves on, then
+    /// runs until SIGINT or SIGTERM; never changes a weight.
+    Serve {
+        /// Address to listen on (port 0: any free port; the URL is printed).
+        #[arg(long, default_value = "127.0.0.1:9464", value_name = "HOST:PORT")]
+        listen: String,
         #[command(flatten)]
         common: Common,
     },
@@ -364,5 +398,8 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Rollback { run, flags, common } => run::recover(&common, &flags, &run, true),
         Command::Runs { format, common } => status::runs(&common, format),
         Command::Report { run, out, common } => report::run(&common, &run, out.as_deref()),
+        Command::Sim {
+            command: SimCommand::Serve { listen, common },
+        } => sim_serve::run(&common, &listen),
     }
 }

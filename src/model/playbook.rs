@@ -356,6 +356,23 @@ fn check(
     let source = source_name
         .as_deref()
         .and_then(|s| source(ctx, &fields, s, &what));
+    // A prometheus check needs a server to ask: without one it could never pass, and the
+    // run would only find out at its first evaluation.
+    let source = match (source, topology, fields.get("source")) {
+        (Some(CheckSource::Prometheus { .. }), Some(t), Some(n))
+            if t.metrics.prometheus.is_none() =>
+        {
+            ctx.error(
+                n.pos,
+                format!(
+                    "{what} reads prometheus, but topology `{}` declares no Prometheus server: add `metrics: {{prometheus: {{url: http://HOST:9090}}}}` to it",
+                    t.name
+                ),
+            );
+            None
+        }
+        (source, _, _) => source,
+    };
 
     let per = match fields.get("per") {
         Some(n) => ctx

@@ -687,3 +687,30 @@ fn large_cycles_still_name_every_member() {
     }
     assert!(message.contains("the cycle also involves"), "{message}");
 }
+
+#[test]
+fn prometheus_check_needs_a_prometheus_server_in_the_topology() {
+    let topology = parse_topology("t.yaml", SMALL).unwrap();
+    assert!(topology.metrics.prometheus.is_none());
+    let text = "\
+name: p
+steps: [100]
+checks:
+  - name: p99
+    source: prometheus
+    query: max(p99)
+    max: 1
+";
+    let errors: Vec<String> = match parse_playbook("p.yaml", text, Some(&topology)) {
+        Ok(_) => Vec::new(),
+        Err(d) => d.0.iter().map(|d| d.to_string()).collect(),
+    };
+    assert_eq!(
+        errors,
+        [
+            "p.yaml:5:13: check `p99` reads prometheus, but topology `small` declares no Prometheus server: add `metrics: {prometheus: {url: http://HOST:9090}}` to it"
+        ]
+    );
+    // Without a topology (validating a playbook alone) there is nothing to compare with.
+    assert!(parse_playbook("p.yaml", text, None).is_ok());
+}

@@ -1,4 +1,5 @@
-//! Test support shared by the `aws_*` integration tests: a moto server per test binary,
+//! Test support shared by the integration tests: a moto server per test binary, a Prometheus
+//! server per test with `kong sim serve` as its target,
 //! AWS fixtures created through the SDK, a fault-injecting proxy, and a `kong` runner.
 //!
 //! Each test binary uses only part of it.
@@ -7,4 +8,5 @@
 pub mod fleet;
 pub mod kong;
 pub mod moto;
+pub mod prometheus;
 pub mod proxy;

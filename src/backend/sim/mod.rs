@@ -9,6 +9,7 @@
 //! One process owns a world at a time (the run lock guarantees it): the world is read from
 //! disk when the backend opens, then held in memory and written through on every change.
 
+pub mod exposition;
 mod faults;
 #[cfg(test)]
 pub(crate) mod testing;
