@@ -6,7 +6,10 @@ use std::path::Path;
 
 use async_trait::async_trait;
 
+use crate::backend::aws::AwsSettings;
 use crate::model::{Check, CheckSource, Topology};
+
+use super::cloudwatch::CloudWatch;
 
 use super::sim::{SimSource, source_name};
 use super::{MetricSource, Scope, SourceError};
@@ -15,21 +18,30 @@ use super::{MetricSource, Scope, SourceError};
 #[derive(Clone)]
 pub struct Sources {
     sim: SimSource,
+    cloudwatch: CloudWatch,
 }
 
 impl Sources {
-    /// The sources of `topology`: the simulator's world in `state_dir` for `sim` checks.
-    /// Prometheus and CloudWatch are not available in this build: their checks get no data,
-    /// and so fail.
-    pub fn for_topology(topology: &Topology, state_dir: &Path) -> Result<Sources, SourceError> {
+    /// The sources of `topology`: the simulator's world in `state_dir` for `sim` checks,
+    /// CloudWatch reached with `aws` (whatever the traffic backend). Prometheus is not
+    /// available in this build: its checks get no data, and so fail.
+    pub fn for_topology(
+        topology: &Topology,
+        state_dir: &Path,
+        aws: &AwsSettings,
+    ) -> Result<Sources, SourceError> {
         Ok(Sources {
             sim: SimSource::from_state_dir(topology, state_dir),
+            cloudwatch: CloudWatch::for_topology(topology, aws),
         })
     }
 
     /// Sources reading `sim` checks from `sim` (e.g. over an in-memory backend in tests).
     pub fn with_sim(sim: SimSource) -> Sources {
-        Sources { sim }
+        Sources {
+            sim,
+            cloudwatch: CloudWatch::undeclared(),
+        }
     }
 }
 
@@ -38,6 +50,7 @@ impl MetricSource for Sources {
     async fn fetch(&self, check: &Check, scope: &Scope<'_>) -> Result<f64, SourceError> {
         match &check.source {
             CheckSource::Sim { .. } => self.sim.fetch(check, scope).await,
+            CheckSource::Cloudwatch { .. } => self.cloudwatch.fetch(check, scope).await,
             other => Err(SourceError(format!(
                 "check `{}`: the {} source is not available in this build",
                 check.name,
@@ -74,7 +87,8 @@ mod tests {
     #[tokio::test]
     async fn dispatches_sim_checks_and_refuses_unavailable_sources() {
         let dir = tempfile::tempdir().unwrap();
-        let sources = Sources::for_topology(&streaming(), dir.path()).unwrap();
+        let sources =
+            Sources::for_topology(&streaming(), dir.path(), &AwsSettings::default()).unwrap();
         let sim = check(CheckSource::Sim {
             metric: SimMetric::Utilization,
         });
