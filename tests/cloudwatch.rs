@@ -89,6 +89,8 @@ fn put(into: &str, metric: &str, dimension: &str, value: f64) {
 /// A scratch directory with the topology and playbook, and `kong` pointed at moto.
 struct World {
     dir: tempfile::TempDir,
+    /// `--endpoint-url`: moto, unless a test points kong elsewhere.
+    endpoint: String,
 }
 
 impl World {
@@ -103,7 +105,10 @@ impl World {
         ] {
             std::fs::write(dir.path().join(name), text).expect("write scratch file");
         }
-        World { dir }
+        World {
+            dir,
+            endpoint: moto().url(),
+        }
     }
 
     /// `kong ARGS` on the simulator, CloudWatch on moto, test credentials only.
@@ -113,7 +118,7 @@ impl World {
             .args(args)
             .args(["--topology", "topology.yaml", "--playbook", "playbook.yaml"])
             .args(["--state-dir", "state", "--backend", "sim"])
-            .args(["--endpoint-url", &moto().url()])
+            .args(["--endpoint-url", &self.endpoint])
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_CONFIG_FILE", self.dir.path().join("aws-config"))
@@ -325,4 +330,59 @@ fn a_value_breaching_after_the_first_step_rolls_back_with_exit_4() {
         serde_json::json!({"us-east-1": 100, "us-west-2": 100, "eu-west-1": 100}),
         "rolled back to the baseline: {status}"
     );
+}
+
+#[test]
+fn a_cloudwatch_endpoint_that_never_answers_fails_the_check_at_its_timeout() {
+    // Accepts connections and never answers: only the check's timeout ends the fetch.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let endpoint = format!("http://{}", listener.local_addr().expect("address"));
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let playbook = playbook("SilentErrors", "destination", "[100]", "1s")
+        .replace("    max: 10\n", "    max: 10\n    timeout: 1s\n");
+    let mut world = World::new(&topology("{}"), &playbook);
+    world.endpoint = endpoint;
+    let out = world.evacuate();
+    assert_eq!(out.code, 3, "{}", out.text());
+    for needle in [
+        "CloudWatch in us-west-2, Kong/Tests SilentErrors {Region=us-west-2} Maximum/60s",
+        "no answer within the check's timeout of 1 s (no data is not a pass)",
+    ] {
+        assert!(
+            out.text().contains(needle),
+            "missing `{needle}` in:\n{}",
+            out.text()
+        );
+    }
+}
+
+#[test]
+fn an_unreachable_cloudwatch_endpoint_fails_the_check_naming_the_error() {
+    // A port nothing listens on: connections are refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let mut world = World::new(
+        &topology("{}"),
+        &playbook("RefusedErrors", "destination", "[100]", "1s"),
+    );
+    world.endpoint = format!("http://127.0.0.1:{port}");
+    let out = world.evacuate();
+    assert_eq!(out.code, 3, "{}", out.text());
+    for needle in [
+        "CloudWatch in eu-west-1, Kong/Tests RefusedErrors {Region=eu-west-1} Maximum/60s",
+        "GetMetricData failed (credentials from the default credential chain",
+    ] {
+        assert!(
+            out.text().contains(needle),
+            "missing `{needle}` in:\n{}",
+            out.text()
+        );
+    }
 }

@@ -236,7 +236,8 @@ impl Query {
         })
     }
 
-    /// `AWS/ApplicationELB HTTPCode_Target_5XX_Count {LoadBalancer=app/x} Sum/60s`.
+    /// `AWS/ApplicationELB HTTPCode_Target_5XX_Count {LoadBalancer=app/x} Sum/60s` (no braces
+    /// without dimensions).
     fn describe(&self) -> String {
         let dimensions = self
             .dimensions
@@ -244,8 +245,13 @@ impl Query {
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join(", ");
+        let dimensions = if dimensions.is_empty() {
+            String::new()
+        } else {
+            format!(" {{{dimensions}}}")
+        };
         format!(
-            "{} {} {{{dimensions}}} {}/{}s",
+            "{} {}{dimensions} {}/{}s",
             self.namespace, self.metric, self.stat, self.period
         )
     }
@@ -445,6 +451,10 @@ mod tests {
             .await
             .unwrap_err();
         assert!(err.0.contains("metrics.cloudwatch"), "{err}");
-        assert!(err.0.contains("HTTPCode_Target_5XX_Count"), "{err}");
+        assert!(
+            err.0
+                .contains("AWS/ApplicationELB HTTPCode_Target_5XX_Count Sum/60s"),
+            "{err}"
+        );
     }
 }
