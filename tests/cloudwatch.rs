@@ -377,7 +377,9 @@ fn an_unreachable_cloudwatch_endpoint_fails_the_check_naming_the_error() {
     assert_eq!(out.code, 3, "{}", out.text());
     for needle in [
         "CloudWatch in eu-west-1, Kong/Tests RefusedErrors {Region=eu-west-1} Maximum/60s",
-        "GetMetricData failed (credentials from the default credential chain",
+        "GetMetricData at http://127.0.0.1:",
+        "failed (credentials from the default credential chain",
+        "no data is not a pass",
     ] {
         assert!(
             out.text().contains(needle),

@@ -139,8 +139,15 @@ impl CloudWatch {
                 )));
             }
             Ok(Err(e)) => {
+                let endpoint = self
+                    .inner
+                    .settings
+                    .endpoint_url
+                    .as_deref()
+                    .map_or_else(String::new, |url| format!(" at {url}"));
                 return Err(context(format!(
-                    "GetMetricData failed (credentials from {}): {}",
+                    "GetMetricData{endpoint} failed (credentials from {}; no data is not a \
+                     pass): {}",
                     self.inner.settings.credentials_hint(),
                     DisplayErrorContext(&e)
                 )));
