@@ -3,6 +3,7 @@
 //! Sources only fetch a number ([`MetricSource`]); whether it passes is a pure predicate
 //! over samples ([`evaluate`]). No data is never a pass.
 
+pub mod cloudwatch;
 mod evaluate;
 pub mod guards;
 pub mod prometheus;

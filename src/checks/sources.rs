@@ -6,10 +6,12 @@ use std::path::Path;
 
 use async_trait::async_trait;
 
+use crate::backend::aws::AwsSettings;
 use crate::model::{Check, CheckSource, Topology};
 
+use super::cloudwatch::CloudWatch;
 use super::prometheus::Prometheus;
-use super::sim::{SimSource, source_name};
+use super::sim::SimSource;
 use super::{MetricSource, Scope, SourceError};
 
 /// Every metric source a run can read, dispatched by each check's `source:`.
@@ -18,13 +20,18 @@ pub struct Sources {
     sim: SimSource,
     /// The topology's `metrics.prometheus` server, if it declares one.
     prometheus: Option<Prometheus>,
+    cloudwatch: CloudWatch,
 }
 
 impl Sources {
     /// The sources of `topology`: the simulator's world in `state_dir` for `sim` checks, the
-    /// topology's `metrics.prometheus` server for `prometheus` checks. CloudWatch is not
-    /// available in this build: its checks get no data, and so fail.
-    pub fn for_topology(topology: &Topology, state_dir: &Path) -> Result<Sources, SourceError> {
+    /// topology's `metrics.prometheus` server for `prometheus` checks, CloudWatch reached
+    /// with `aws` (whatever the traffic backend) for `cloudwatch` checks.
+    pub fn for_topology(
+        topology: &Topology,
+        state_dir: &Path,
+        aws: &AwsSettings,
+    ) -> Result<Sources, SourceError> {
         let prometheus = match &topology.metrics.prometheus {
             Some(p) => Some(Prometheus::new(&p.url)?),
             None => None,
@@ -32,6 +39,7 @@ impl Sources {
         Ok(Sources {
             sim: SimSource::from_state_dir(topology, state_dir),
             prometheus,
+            cloudwatch: CloudWatch::for_topology(topology, aws),
         })
     }
 
@@ -40,6 +48,7 @@ impl Sources {
         Sources {
             sim,
             prometheus: None,
+            cloudwatch: CloudWatch::undeclared(),
         }
     }
 }
@@ -58,11 +67,7 @@ impl MetricSource for Sources {
                     check.name
                 ))),
             },
-            other => Err(SourceError(format!(
-                "check `{}`: the {} source is not available in this build",
-                check.name,
-                source_name(other)
-            ))),
+            CheckSource::Cloudwatch { .. } => self.cloudwatch.fetch(check, scope).await,
         }
     }
 }
@@ -94,7 +99,8 @@ mod tests {
     #[tokio::test]
     async fn dispatches_sim_checks_and_refuses_prometheus_without_a_server() {
         let dir = tempfile::tempdir().unwrap();
-        let sources = Sources::for_topology(&streaming(), dir.path()).unwrap();
+        let sources =
+            Sources::for_topology(&streaming(), dir.path(), &AwsSettings::default()).unwrap();
         let sim = check(CheckSource::Sim {
             metric: SimMetric::Utilization,
         });

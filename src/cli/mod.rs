@@ -48,16 +48,18 @@ pub struct Common {
     /// Traffic backend; default: the topology's `backend:`, else `sim`.
     #[arg(long, global = true, value_enum)]
     pub backend: Option<BackendArg>,
-    /// aws: one endpoint URL for every AWS service (a local emulator such as moto);
-    /// AWS_ENDPOINT_URL is honoured too.
+    /// aws backend and CloudWatch checks (with any backend): one endpoint URL for every AWS
+    /// service (a local emulator such as moto); AWS_ENDPOINT_URL is honoured too.
     #[arg(long, global = true, value_name = "URL")]
     pub endpoint_url: Option<String>,
-    /// aws: the named profile of ~/.aws/config to take credentials from (else AWS_PROFILE,
-    /// the environment, SSO, instance metadata).
+    /// aws backend and CloudWatch checks (with any backend): the named profile of
+    /// ~/.aws/config to take credentials from (else AWS_PROFILE, the environment, SSO,
+    /// instance metadata).
     #[arg(long, global = true, value_name = "NAME")]
     pub profile: Option<String>,
     /// aws: the SDK's region when neither AWS_REGION nor the profile sets one (Route 53 is
-    /// global; each alb dial uses its own `region`).
+    /// global; each alb dial uses its own `region`; CloudWatch checks read the region they
+    /// check, or the topology's `metrics.cloudwatch.region`).
     #[arg(
         long,
         global = true,
@@ -70,7 +72,7 @@ pub struct Common {
     #[arg(long, global = true, default_value_t = 5.0, value_name = "N")]
     pub route53_rate: f64,
     /// aws: time allowed for one attempt of one AWS call before it counts as a transient
-    /// failure.
+    /// failure (a CloudWatch check's fetch is also bounded by the check's `timeout`).
     #[arg(long, global = true, default_value = "20s", value_parser = parse_duration_arg, value_name = "DURATION")]
     pub aws_call_timeout: std::time::Duration,
     /// aws: how long to wait for Route 53 to report a change INSYNC before aborting.

@@ -35,7 +35,8 @@ pub fn run(
     let figures = if declared_load {
         Figures::default()
     } else {
-        let sources = Sources::for_topology(&loaded.topology, &common.state_dir)
+        let aws = backend::aws_settings(common)?;
+        let sources = Sources::for_topology(&loaded.topology, &common.state_dir, &aws)
             .map_err(|e| CliError::Usage(e.to_string()))?;
         rt.block_on(live_figures(&loaded.topology, &sources))?
     };

@@ -77,7 +77,9 @@ impl Session {
             ));
         }
         let backend = backend::open(common, &loaded.topology)?;
-        let sources = Sources::for_topology(&loaded.topology, &common.state_dir)
+        // CloudWatch checks use the AWS flags whatever the traffic backend.
+        let aws = backend::aws_settings(common)?;
+        let sources = Sources::for_topology(&loaded.topology, &common.state_dir, &aws)
             .map_err(|e| CliError::Usage(e.to_string()))?;
         let interactive = std::io::stdin().is_terminal();
         let options = ExecOptions {
