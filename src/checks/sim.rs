@@ -9,8 +9,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::backend::TrafficBackend;
 use crate::backend::sim::{SimBackend, SimWorld, traffic};
-use crate::model::{Check, CheckSource, Topology};
+use crate::model::{Check, CheckSource, Topology, dial_ref};
+use crate::plan::Weights;
 
 use super::{MetricSource, Scope, SourceError};
 
@@ -30,7 +32,19 @@ enum WorldRef {
         topology: Arc<Topology>,
         state_dir: PathBuf,
     },
+    /// The traffic model over the live weights of another backend (Route 53 and ELBv2 under
+    /// `--backend aws`), read at most once per [`LIVE_READ_TTL`]: the checks of one
+    /// evaluation round share one read.
+    Live {
+        topology: Arc<Topology>,
+        backend: Arc<dyn TrafficBackend>,
+        last: Arc<tokio::sync::Mutex<Option<(tokio::time::Instant, Weights)>>>,
+    },
 }
+
+/// How long one read of live weights serves `sim` checks (one evaluation round fetches
+/// many checks at once).
+pub const LIVE_READ_TTL: std::time::Duration = std::time::Duration::from_millis(500);
 
 impl SimSource {
     /// A source over the world `backend` holds (the same one the executor moves).
@@ -51,9 +65,45 @@ impl SimSource {
         }
     }
 
+    /// A source computing the traffic model over the live weights `backend` reads (so `sim`
+    /// checks and the built-in guards follow real moves under `--backend aws`).
+    pub fn live(topology: &Topology, backend: Arc<dyn TrafficBackend>) -> SimSource {
+        SimSource {
+            world: WorldRef::Live {
+                topology: Arc::new(topology.clone()),
+                backend,
+                last: Arc::default(),
+            },
+        }
+    }
+
     /// Every metric of the world as it is now.
     pub async fn metrics(&self) -> Result<traffic::SimMetrics, SourceError> {
         match &self.world {
+            WorldRef::Live {
+                topology,
+                backend,
+                last,
+            } => {
+                let mut last = last.lock().await;
+                let now = tokio::time::Instant::now();
+                let fresh = last
+                    .as_ref()
+                    .is_some_and(|(at, _)| now.duration_since(*at) < LIVE_READ_TTL);
+                if !fresh {
+                    let dials: Vec<String> = topology
+                        .services
+                        .values()
+                        .flat_map(|s| s.dials.iter().map(move |d| dial_ref(&s.name, &d.id)))
+                        .collect();
+                    let weights = backend.read(&dials).await.map_err(|e| {
+                        SourceError(format!("reading live weights for the traffic model: {e}"))
+                    })?;
+                    *last = Some((now, weights));
+                }
+                let weights = &last.as_ref().expect("just read").1;
+                Ok(traffic::metrics(topology, weights))
+            }
             WorldRef::Backend(backend) => Ok(backend.metrics().await),
             WorldRef::StateDir {
                 topology,
@@ -284,5 +334,30 @@ mod tests {
                 .await
                 .is_err()
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn live_source_models_the_weights_another_backend_reads_once_per_ttl() {
+        let topology = streaming();
+        let backend = Arc::new(SimBackend::in_memory(&topology, SimFaults::default()));
+        let source = SimSource::live(&topology, backend.clone());
+        let util = sim_check(SimMetric::Utilization, Some("edge-api"), 1.0);
+        let before = source
+            .fetch(&util, &at(&util, Some("eu-west-1")))
+            .await
+            .unwrap();
+        everything_to_eu_west_1(&backend).await;
+        // Within the TTL the round's read is reused.
+        let cached = source
+            .fetch(&util, &at(&util, Some("eu-west-1")))
+            .await
+            .unwrap();
+        assert_eq!(cached, before);
+        tokio::time::advance(LIVE_READ_TTL).await;
+        let after = source
+            .fetch(&util, &at(&util, Some("eu-west-1")))
+            .await
+            .unwrap();
+        assert!(after > before * 2.0, "{before} -> {after}");
     }
 }

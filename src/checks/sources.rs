@@ -43,6 +43,12 @@ impl Sources {
         })
     }
 
+    /// These sources with `sim` checks (and the built-in guards) reading `sim` instead.
+    pub fn replace_sim(mut self, sim: SimSource) -> Sources {
+        self.sim = sim;
+        self
+    }
+
     /// Sources reading `sim` checks from `sim` (e.g. over an in-memory backend in tests).
     pub fn with_sim(sim: SimSource) -> Sources {
         Sources {

@@ -379,7 +379,11 @@ pub fn describe(event: &ProgressEvent) -> String {
             c.region
                 .as_deref()
                 .map(|r| format!(" @{r}"))
-                .unwrap_or_default(),
+                .unwrap_or_default()
+                + &c.service
+                    .as_deref()
+                    .map(|s| format!(" for {s}"))
+                    .unwrap_or_default(),
             c.value
                 .map(|v| format!("{v:.4}"))
                 .unwrap_or_else(|| "no data".to_string()),

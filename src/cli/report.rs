@@ -66,11 +66,14 @@ fn fmt_check(c: &CheckResult) -> String {
         .value
         .map(|v| format!("{v:.4}"))
         .unwrap_or_else(|| "no data".to_string());
-    let region = c
+    let mut region = c
         .region
         .as_deref()
         .map(|r| format!(" @{r}"))
         .unwrap_or_default();
+    if let Some(service) = &c.service {
+        region.push_str(&format!(" for {service}"));
+    }
     let mark = if c.ok { "✅" } else { "❌" };
     let detail = c
         .detail

@@ -6,6 +6,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -13,7 +14,7 @@ use async_trait::async_trait;
 use super::progress::LineProgress;
 use super::{CliError, Common, RunFlags, backend, files, plan as plan_cmd};
 use crate::backend::TrafficBackend;
-use crate::checks::Sources;
+use crate::checks::{SimSource, Sources};
 use crate::exec::{ExecOptions, Executor, Outcome, Prompter};
 use crate::journal::lock::{LockOwner, RENEW_INTERVAL, RunLock, this_host};
 use crate::journal::{self, Journal, RunHeader, RunLog, RunState};
@@ -47,7 +48,7 @@ fn ask(question: &str) -> bool {
 pub struct Session {
     pub loaded: files::Loaded,
     pub kind: BackendKind,
-    pub backend: Box<dyn TrafficBackend>,
+    pub backend: Arc<dyn TrafficBackend>,
     pub sources: Sources,
     pub options: ExecOptions,
     pub interactive: bool,
@@ -76,11 +77,15 @@ impl Session {
                     .to_string(),
             ));
         }
-        let backend = backend::open(common, &loaded.topology)?;
+        let backend: Arc<dyn TrafficBackend> = backend::open(common, &loaded.topology)?.into();
         // CloudWatch checks use the AWS flags whatever the traffic backend.
         let aws = backend::aws_settings(common)?;
-        let sources = Sources::for_topology(&loaded.topology, &common.state_dir, &aws)
+        let mut sources = Sources::for_topology(&loaded.topology, &common.state_dir, &aws)
             .map_err(|e| CliError::Usage(e.to_string()))?;
+        if kind == BackendKind::Aws {
+            // `sim` checks and the guards model the traffic of the dials kong really moves.
+            sources = sources.replace_sim(SimSource::live(&loaded.topology, backend.clone()));
+        }
         let interactive = std::io::stdin().is_terminal();
         let options = ExecOptions {
             time_scale,

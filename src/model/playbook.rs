@@ -250,7 +250,7 @@ fn guards(ctx: &mut Ctx, key: Pos, node: &Node) -> Option<Guards> {
         }
     }
     for (name, slot, example, min) in [
-        ("latency_ratio", &mut out.latency_ratio, "1.5", 1.0),
+        ("latency_ratio", &mut out.latency_ratio, "1.3", 1.0),
         ("error_rate", &mut out.error_rate, "0.01", 0.0),
     ] {
         let Some(n) = fields.get(name) else { continue };

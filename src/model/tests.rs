@@ -714,3 +714,67 @@ checks:
     // Without a topology (validating a playbook alone) there is nothing to compare with.
     assert!(parse_playbook("p.yaml", text, None).is_ok());
 }
+
+#[test]
+fn guards_are_on_by_default_and_can_be_tuned_or_turned_off() {
+    use crate::model::Guards;
+    let parse = |extra: &str| {
+        parse_playbook("p.yaml", &format!("{SMALL_PLAYBOOK}{extra}"), None)
+            .unwrap()
+            .guards
+    };
+    assert_eq!(parse(""), Guards::default());
+    assert!(Guards::default().utilization);
+    assert_eq!(parse("guards: false\n"), Guards::off());
+    assert_eq!(parse("guards: true\n"), Guards::default());
+    assert_eq!(
+        parse("guards: {latency_ratio: 2, error_rate: false}\n"),
+        Guards {
+            utilization: true,
+            latency_ratio: Some(2.0),
+            error_rate: None,
+        }
+    );
+    assert_eq!(
+        playbook_errors(&format!(
+            "{SMALL_PLAYBOOK}guards: {{latency_ratio: 0.5, utilisation: false}}\n"
+        )),
+        vec![
+            "p.yaml:8:25: guards.latency_ratio: expected a number > 1 (e.g. 1.3) or false",
+            "p.yaml:8:30: unknown key `utilisation` in guards, expected one of: utilization, latency_ratio, error_rate (did you mean `utilization`?)",
+        ]
+    );
+    assert_eq!(
+        playbook_errors(&format!("{SMALL_PLAYBOOK}guards: {{latency_ratio: 0.5}}\n")),
+        vec!["p.yaml:8:25: guards.latency_ratio: expected a number > 1 (e.g. 1.3) or false"]
+    );
+    assert_eq!(
+        playbook_errors(&format!("{SMALL_PLAYBOOK}guards: maybe\n")),
+        vec![
+            "p.yaml:8:9: guards: expected true, false, or a mapping of utilization, latency_ratio, error_rate"
+        ]
+    );
+}
+
+#[test]
+fn a_service_load_query_is_read_and_validated() {
+    let t = parse_topology(
+        "t.yaml",
+        &TOPOLOGY.replace(
+            "    load:     {us-east-1: 3000, us-west-2: 2000, eu-west-1: 1500}\n",
+            "    load:     {us-east-1: 3000, us-west-2: 2000, eu-west-1: 1500}\n    load_query:\n      prometheus: 'sum(rps{service=\"{{service}}\",region=\"{{region}}\"})'\n",
+        ),
+    )
+    .unwrap();
+    assert!(matches!(
+        &t.services["playback"].load_query,
+        Some(CheckSource::Prometheus { query }) if query.contains("{{region}}")
+    ));
+    assert!(t.services["edge-api"].load_query.is_none());
+    let errors = topology_errors(&TOPOLOGY.replace(
+        "    load:     {us-east-1: 3000, us-west-2: 2000, eu-west-1: 1500}\n",
+        "    load:     {us-east-1: 3000, us-west-2: 2000, eu-west-1: 1500}\n    load_query: {prometheus: 'x', cloudwatch: {namespace: N, metric: M}}\n",
+    ));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("expected exactly one of"), "{errors:?}");
+}

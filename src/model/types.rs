@@ -240,11 +240,11 @@ impl Guards {
 }
 
 impl Default for Guards {
-    /// Every guard on: utilization, p99/p50 ratio at most 1.5x, error rate at most +0.01.
+    /// Every guard on: utilization, p99/p50 ratio at most 1.3x, error rate at most +0.01.
     fn default() -> Guards {
         Guards {
             utilization: true,
-            latency_ratio: Some(1.5),
+            latency_ratio: Some(1.3),
             error_rate: Some(0.01),
         }
     }
