@@ -420,3 +420,102 @@ fn sim_serve_follows_moves_and_answers_500_when_the_world_cannot_be_read() {
     assert_eq!(status, 500, "{body}");
     assert!(body.contains("opening the backend"), "{body}");
 }
+
+/// `HEALTHY` with a live load three times the declared one: planned on the live figures,
+/// the destinations would run at 82.5% > 75%.
+const LIVE_LOAD: &str = "\
+regions: [r1, r2, r3]
+max_utilization: 0.75
+services:
+  web:
+    capacity: {r1: 1000, r2: 2000, r3: 2000}
+    load: {r1: 300, r2: 400, r3: 400}
+    load_query:
+      prometheus: '3 * kong_sim_requests_per_second{service=\"{{service}}\",region=\"{{region}}\"}'
+    dials:
+      - id: sim
+        sim: {}
+";
+
+#[test]
+fn live_load_from_prometheus_replaces_the_declared_load_in_pre_flight() {
+    let lab = Lab::new(LIVE_LOAD, "[50, 100]", "3s", P99_CHECK);
+    lab.prometheus
+        .wait_for_data("kong_sim_requests_per_second{service=\"web\"}");
+    let before = lab.weights();
+
+    // Planned on the live load: 900 + 1200 + 1200 req/s, r1's 900 split over r2 and r3.
+    let out = lab.run(&["plan", "evacuate", "r1", "--format", "json"]);
+    assert_eq!(
+        out.code, 3,
+        "pre-flight fails on the live load:\n{}",
+        out.text
+    );
+    let plan: Value = serde_json::from_str(&out.stdout).expect("plan JSON");
+    let rows = plan["preflight"].as_array().expect("preflight rows");
+    assert!(!rows.is_empty());
+    for row in rows {
+        assert_eq!(row["load_source"], "live", "{row}");
+        assert!(
+            row.get("capacity_source").is_none(),
+            "capacity is declared: {row}"
+        );
+        let projected = row["projected_load"].as_f64().unwrap();
+        // Within 1% (the simulator's integer weights round the live shares).
+        assert!((projected - 1650.0).abs() < 16.5, "{row}");
+        assert_eq!(row["ok"], false, "{row}");
+    }
+    let notes = plan["notes"].to_string();
+    assert!(
+        notes.contains("load of web in r1: 900 req/s (live"),
+        "{notes}"
+    );
+    let text = lab.run(&["plan", "evacuate", "r1"]);
+    assert!(text.stdout.contains("(live)"), "{}", text.stdout);
+
+    // The declared figures, on request, pass.
+    let declared = lab.run(&[
+        "plan",
+        "evacuate",
+        "r1",
+        "--format",
+        "json",
+        "--declared-load",
+    ]);
+    assert_eq!(declared.code, 0, "{}", declared.text);
+    let plan: Value = serde_json::from_str(&declared.stdout).expect("plan JSON");
+    assert!(plan["preflight"][0].get("load_source").is_none());
+    assert!(plan["notes"].to_string().contains("--declared-load"));
+
+    // An evacuation plans on the live load too: refused, nothing moved.
+    let run = lab.run(&["evacuate", "r1", "--yes"]);
+    assert_eq!(run.code, 3, "{}", run.text);
+    assert_eq!(lab.weights(), before);
+}
+
+#[test]
+fn a_live_load_query_without_data_refuses_and_names_service_and_region() {
+    let topology = LIVE_LOAD.replace(
+        "3 * kong_sim_requests_per_second",
+        "kong_sim_no_such_metric",
+    );
+    let lab = Lab::new(&topology, "[50, 100]", "3s", P99_CHECK);
+    lab.prometheus
+        .wait_for_data("kong_sim_requests_per_second{service=\"web\"}");
+    let before = lab.weights();
+    for args in [
+        &["plan", "evacuate", "r1"][..],
+        &["evacuate", "r1", "--yes"][..],
+    ] {
+        let out = lab.run(args);
+        assert_eq!(out.code, 3, "{args:?}:\n{}", out.text);
+        assert!(
+            out.text.contains("cannot read the live load"),
+            "{}",
+            out.text
+        );
+        assert!(out.text.contains("web in r2"), "{}", out.text);
+        assert!(out.text.contains("no series"), "{}", out.text);
+    }
+    assert_eq!(lab.weights(), before);
+}
