@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use backon::Retryable;
 
 use crate::backend::TrafficBackend;
 use crate::backend::sim::{SimBackend, SimWorld, traffic};
@@ -96,9 +97,21 @@ impl SimSource {
                         .values()
                         .flat_map(|s| s.dials.iter().map(move |d| dial_ref(&s.name, &d.id)))
                         .collect();
-                    let weights = backend.read(&dials).await.map_err(|e| {
-                        SourceError(format!("reading live weights for the traffic model: {e}"))
-                    })?;
+                    // Transient errors (throttling, a dropped connection) are retried as the
+                    // executor retries its own reads: a guard must not abort on one.
+                    let policy = backon::ExponentialBuilder::default()
+                        .with_min_delay(std::time::Duration::from_millis(200))
+                        .with_max_delay(std::time::Duration::from_secs(5))
+                        .with_max_times(4)
+                        .with_jitter();
+                    let weights = (|| backend.read(&dials))
+                        .retry(policy)
+                        .sleep(tokio::time::sleep)
+                        .when(crate::backend::BackendError::is_transient)
+                        .await
+                        .map_err(|e| {
+                            SourceError(format!("reading live weights for the traffic model: {e}"))
+                        })?;
                     *last = Some((now, weights));
                 }
                 let weights = &last.as_ref().expect("just read").1;
