@@ -34,6 +34,7 @@ bake: 0s
 propagation: 0s
 on_abort: rollback
 checks: []
+guards: false
 ";
 
 struct Options {

@@ -21,12 +21,19 @@ use super::{MetricSource, Scope, SourceError};
 #[derive(Clone)]
 pub struct SimSource {
     world: WorldRef,
+    /// The last weights modelled and their metrics.
+    memo: Memo,
 }
+
+type Memo = Arc<std::sync::Mutex<Option<(Weights, Arc<traffic::SimMetrics>)>>>;
 
 #[derive(Clone)]
 enum WorldRef {
     /// The backend the executor moves, shared in this process.
-    Backend(Arc<SimBackend>),
+    Backend {
+        backend: Arc<SimBackend>,
+        topology: Arc<Topology>,
+    },
     /// The world persisted in a state dir, read again at every fetch: the simulator writes
     /// every apply through before it returns, so the file is always current.
     StateDir {
@@ -51,7 +58,11 @@ impl SimSource {
     /// A source over the world `backend` holds (the same one the executor moves).
     pub fn new(backend: Arc<SimBackend>) -> SimSource {
         SimSource {
-            world: WorldRef::Backend(backend),
+            world: WorldRef::Backend {
+                topology: Arc::new(backend.topology().clone()),
+                backend,
+            },
+            memo: Memo::default(),
         }
     }
 
@@ -63,6 +74,7 @@ impl SimSource {
                 topology: Arc::new(topology.clone()),
                 state_dir: state_dir.to_path_buf(),
             },
+            memo: Memo::default(),
         }
     }
 
@@ -75,11 +87,27 @@ impl SimSource {
                 backend,
                 last: Arc::default(),
             },
+            memo: Memo::default(),
         }
     }
 
-    /// Every metric of the world as it is now.
-    pub async fn metrics(&self) -> Result<traffic::SimMetrics, SourceError> {
+    /// Every metric of the world as it is now. The model is computed once per distinct set
+    /// of weights: an evaluation round asks for it once per check, region and service.
+    pub async fn metrics(&self) -> Result<Arc<traffic::SimMetrics>, SourceError> {
+        let (topology, weights) = self.weights().await?;
+        let mut memo = self.memo.lock().expect("memo lock");
+        if let Some((seen, metrics)) = memo.as_ref()
+            && *seen == weights
+        {
+            return Ok(metrics.clone());
+        }
+        let metrics = Arc::new(traffic::metrics(&topology, &weights));
+        *memo = Some((weights, metrics.clone()));
+        Ok(metrics)
+    }
+
+    /// The topology and the current weights of every dial.
+    async fn weights(&self) -> Result<(Arc<Topology>, Weights), SourceError> {
         match &self.world {
             WorldRef::Live {
                 topology,
@@ -114,10 +142,12 @@ impl SimSource {
                         })?;
                     *last = Some((now, weights));
                 }
-                let weights = &last.as_ref().expect("just read").1;
-                Ok(traffic::metrics(topology, weights))
+                let weights = last.as_ref().expect("just read").1.clone();
+                Ok((topology.clone(), weights))
             }
-            WorldRef::Backend(backend) => Ok(backend.metrics().await),
+            WorldRef::Backend { backend, topology } => {
+                Ok((topology.clone(), backend.weights().await))
+            }
             WorldRef::StateDir {
                 topology,
                 state_dir,
@@ -131,7 +161,7 @@ impl SimSource {
                         .unwrap_or_else(|| SimWorld::initial(&topology));
                     // Quietly: the backend that opened this world already said what changed.
                     world.reconcile(&topology);
-                    Ok(traffic::metrics(&topology, &world.weights))
+                    Ok((topology, world.weights))
                 })
                 .await
                 .map_err(|e| SourceError(format!("reading the simulator world: {e}")))?
