@@ -388,3 +388,43 @@ fn an_unreachable_cloudwatch_endpoint_fails_the_check_naming_the_error() {
         );
     }
 }
+
+#[test]
+fn a_cloudwatch_load_query_is_the_live_load_the_plan_uses() {
+    let metric = "LiveRequests";
+    // Declared 40 req/s per region (120 in all); measured 90 in us-east-1, 30 and 20 in the
+    // others (140 in all).
+    for (region, value) in [("us-east-1", 90.0), ("us-west-2", 30.0), ("eu-west-1", 20.0)] {
+        put(region, metric, region, value);
+    }
+    let topology = topology("{}").replace(
+        "    load: {us-east-1: 40, us-west-2: 40, eu-west-1: 40}\n",
+        &format!(
+            "    load: {{us-east-1: 40, us-west-2: 40, eu-west-1: 40}}\n    load_query:\n      cloudwatch:\n        namespace: {NAMESPACE}\n        metric: {metric}\n        dimensions: {{Region: '{{{{region}}}}'}}\n        stat: Maximum\n        period: 60\n"
+        ),
+    );
+    let world = World::new(
+        &topology,
+        &playbook("LiveRequestsErrors", "destination", "[100]", "1s"),
+    );
+    let out = world.run(&["plan", "evacuate", "us-east-1", "--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.text());
+    let plan: serde_json::Value = serde_json::from_str(&out.stdout).expect("plan JSON");
+    let total: f64 = plan["preflight"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|row| {
+            assert_eq!(row["load_source"], "live", "{row}");
+            row["projected_load"].as_f64().unwrap()
+        })
+        .sum();
+    // After the evacuation the two destinations serve the measured 140 req/s, not the
+    // declared 120.
+    assert!((total - 140.0).abs() < 1.0, "{total}");
+    let notes = plan["notes"].to_string();
+    assert!(
+        notes.contains("load of api in us-east-1: 90 req/s (live: cloudwatch Kong/Tests/LiveRequests)"),
+        "{notes}"
+    );
+}
