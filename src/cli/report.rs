@@ -8,6 +8,18 @@ use super::{CliError, Common};
 use crate::journal::{self, CheckResult, Record, RunLog};
 use crate::model::Topology;
 
+/// `group web in us-west-2: desired 4 -> 9, ...`.
+fn capacity_changes(groups: &[crate::journal::CapacityChange]) -> String {
+    if groups.is_empty() {
+        return "no group needed more instances".to_string();
+    }
+    groups
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Prints the report of a run; a drill's evacuation shows its restore too.
 pub fn run(common: &Common, run_id: &str, out: Option<&std::path::Path>) -> Result<i32, CliError> {
     let log = journal::read_run(&common.state_dir, &run_id.to_string()).map_err(|e| match e {
@@ -241,6 +253,24 @@ fn section(out: &mut String, log: &RunLog, topology: Option<&Topology>) {
             )),
             Record::RollbackDone { at } => rows.push(format!(
                 "| {} | rollback done | | | | every touched dial read back at baseline | | | |",
+                time_of(at)
+            )),
+            Record::PrescaleIntent { at, groups } => rows.push(format!(
+                "| {} | prescale | | | | {} | | | |",
+                time_of(at),
+                capacity_changes(groups)
+            )),
+            Record::PrescaleDone { at } => rows.push(format!(
+                "| {} | prescale done | | | | enough instances in service | | | |",
+                time_of(at)
+            )),
+            Record::CapacityRestoreIntent { at, groups } => rows.push(format!(
+                "| {} | capacity restore | | | | {} | | | |",
+                time_of(at),
+                capacity_changes(groups)
+            )),
+            Record::CapacityRestored { at } => rows.push(format!(
+                "| {} | capacity restored | | | | groups back at their original desired capacity | | | |",
                 time_of(at)
             )),
             Record::RollbackFailed { at, reason, left } => rows.push(format!(

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use super::decode::{Ctx, Fields, peek};
 use super::node::{Node, Pos, Value, shorten};
-use super::{Approval, Check, CheckSource, OnAbort, Per, Playbook, SimMetric, Threshold, Topology};
+use super::{
+    Approval, Check, CheckSource, OnAbort, Per, Playbook, Prescale, SimMetric, Threshold, Topology,
+};
 
 const PLAYBOOK_KEYS: &[&str] = &[
     "name",
@@ -17,8 +19,10 @@ const PLAYBOOK_KEYS: &[&str] = &[
     "on_abort",
     "checks",
     "approval",
+    "prescale",
 ];
 const APPROVAL_KEYS: &[&str] = &["before_percent"];
+const PRESCALE_KEYS: &[&str] = &["timeout"];
 const CHECK_KEYS: &[&str] = &[
     "name",
     "source",
@@ -110,6 +114,10 @@ pub(crate) fn decode(ctx: &mut Ctx, root: &Node, topology: Option<&Topology>) ->
         Some((key, n)) => approval(ctx, key, n),
         None => Some(Approval::default()),
     };
+    let prescale = match fields.get_with_key("prescale") {
+        Some((key, n)) => prescale(ctx, key, n),
+        None => Some(None),
+    };
     if ctx.failed() {
         return None;
     }
@@ -123,7 +131,49 @@ pub(crate) fn decode(ctx: &mut Ctx, root: &Node, topology: Option<&Topology>) ->
         on_abort: on_abort?,
         checks: checks?,
         approval: approval?,
+        prescale: prescale?,
     })
+}
+
+/// `prescale: false | true | {timeout: 10m}`.
+fn prescale(ctx: &mut Ctx, key: Pos, node: &Node) -> Option<Option<Prescale>> {
+    if let Value::Scalar { text, plain: true } = &node.value {
+        match text.as_str() {
+            "false" => return Some(None),
+            "true" => {
+                return Some(Some(Prescale {
+                    timeout: Prescale::DEFAULT_TIMEOUT,
+                }));
+            }
+            _ => {}
+        }
+    }
+    if !matches!(node.value, Value::Map(_)) {
+        ctx.error(
+            node.pos,
+            format!(
+                "expected prescale to be true, false or a mapping with key timeout (e.g. {{timeout: 10m}}), found {}",
+                node.value.describe()
+            ),
+        );
+        return None;
+    }
+    let fields = ctx.fields(node, key, "prescale", PRESCALE_KEYS)?;
+    let timeout = match fields.get("timeout") {
+        Some(n) => {
+            let d = ctx.duration(n, "prescale.timeout")?;
+            if d.is_zero() {
+                ctx.error(
+                    n.pos,
+                    "prescale.timeout is 0s: expected a positive duration, e.g. 10m",
+                );
+                return None;
+            }
+            d
+        }
+        None => Prescale::DEFAULT_TIMEOUT,
+    };
+    Some(Some(Prescale { timeout }))
 }
 
 const PERCENT: &str = "a whole percent in 1..=100";

@@ -189,7 +189,7 @@ fn unknown_keys_are_all_reported_with_the_allowed_keys() {
         errors,
         [
             "t.yaml:3:1: unknown key `max_utilisation` in the topology, expected one of: name, regions, max_utilization, backend, metrics, services (did you mean `max_utilization`?)",
-            "t.yaml:17:5: unknown key `capcity` in service `b`, expected one of: depends_on, capacity, load, load_query, max_utilization, dials (did you mean `capacity`?)",
+            "t.yaml:17:5: unknown key `capcity` in service `b`, expected one of: depends_on, capacity, load, load_query, max_utilization, autoscaling, dials (did you mean `capacity`?)",
         ]
         .map(String::from)
         .to_vec()
@@ -644,7 +644,7 @@ fn empty_and_non_mapping_documents_are_errors() {
     assert_eq!(
         playbook_errors("- 1\n"),
         [
-            "p.yaml:1:1: expected the playbook (a mapping with keys name, steps, bake, propagation, hold, deadline, on_abort, checks, approval), found a list"
+            "p.yaml:1:1: expected the playbook (a mapping with keys name, steps, bake, propagation, hold, deadline, on_abort, checks, approval, prescale), found a list"
         ]
     );
 }

@@ -64,6 +64,7 @@ pub(crate) fn service(
         load: map(load),
         load_query: None,
         max_utilization: None,
+        autoscaling: Default::default(),
         dials,
     }
 }
@@ -92,6 +93,7 @@ pub(crate) fn playbook(steps: &[u32]) -> Playbook {
         on_abort: OnAbort::Rollback,
         checks: Vec::new(),
         approval: Approval::default(),
+        prescale: None,
     }
 }
 

@@ -10,6 +10,7 @@
 //! disk when the backend opens, then held in memory and written through on every change.
 
 mod faults;
+mod scaling;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod traffic;
@@ -34,7 +35,7 @@ pub use faults::{
     FaultsError, SimFaults, Tamper,
 };
 pub use traffic::{MetricValues, SimMetrics, metrics};
-pub use world::{SimWorld, WORLD_FORMAT, WorldError, write_atomic};
+pub use world::{SimGroup, SimWorld, WORLD_FORMAT, WorldError, group_key, write_atomic};
 
 /// Calls the simulator has served since it was opened (in this process).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -56,6 +57,8 @@ pub struct SimBackend {
     path: Option<PathBuf>,
     api_latency: Duration,
     read_latency: Duration,
+    /// How long a raised group takes to bring its new instances in service.
+    in_service_delay: Duration,
     state: Mutex<State>,
 }
 
@@ -66,6 +69,9 @@ struct State {
     rng: StdRng,
     tamper: Option<Tamper>,
     stats: SimStats,
+    /// `region/group` -> when the instances it was raised to are in service (in memory: a
+    /// world reopened later finds them in service).
+    pending: std::collections::HashMap<String, tokio::time::Instant>,
 }
 
 impl SimBackend {
@@ -89,9 +95,13 @@ impl SimBackend {
     fn new(
         topology: &Topology,
         path: Option<PathBuf>,
-        world: SimWorld,
+        mut world: SimWorld,
         faults: SimFaults,
     ) -> SimBackend {
+        // Instances pending when the world was written came in service since.
+        for group in world.groups.values_mut() {
+            group.in_service = group.in_service.max(group.desired);
+        }
         let SimFaults {
             api_latency,
             read_latency,
@@ -105,6 +115,7 @@ impl SimBackend {
             path,
             api_latency,
             read_latency,
+            in_service_delay: Duration::ZERO,
             state: Mutex::new(State {
                 world,
                 failure_rate: failure_rate.clamp(0.0, 1.0),
@@ -112,8 +123,16 @@ impl SimBackend {
                 rng: StdRng::seed_from_u64(seed),
                 tamper: tamper_after_apply,
                 stats: SimStats::default(),
+                pending: Default::default(),
             }),
         }
+    }
+
+    /// Raised groups bring their new instances in service after `delay` (tokio's clock);
+    /// the default is at once.
+    pub fn with_in_service_delay(mut self, delay: Duration) -> SimBackend {
+        self.in_service_delay = delay;
+        self
     }
 
     /// The topology simulated.
@@ -167,6 +186,28 @@ impl SimBackend {
             .await
     }
 
+    /// Test hook: sets an Auto Scaling group as given (adding it if the world lacks it),
+    /// persisted, not counted as an apply.
+    pub async fn set_group(
+        &self,
+        region: &str,
+        group: &str,
+        value: SimGroup,
+    ) -> Result<(), BackendError> {
+        let mut state = self.state.lock().await;
+        let key = group_key(region, group);
+        let previous = state.world.groups.insert(key.clone(), value);
+        state.pending.remove(&key);
+        if let Err(e) = self.write(&state.world).await {
+            match previous {
+                Some(p) => state.world.groups.insert(key, p),
+                None => state.world.groups.remove(&key),
+            };
+            return Err(transient("set_group", group, e.to_string()));
+        }
+        Ok(())
+    }
+
     /// Checks a batch against the provider rules without changing anything.
     fn validate(&self, batch: &Batch) -> Result<(), BackendError> {
         let target = batch.key.to_string();
@@ -214,6 +255,19 @@ impl SimBackend {
         Ok(())
     }
 
+    /// Writes the world to its file (nothing in memory).
+    async fn write(&self, world: &SimWorld) -> std::io::Result<()> {
+        let Some(path) = self.path.clone() else {
+            return Ok(());
+        };
+        match serde_json::to_vec_pretty(world) {
+            Ok(bytes) => tokio::task::spawn_blocking(move || write_atomic(&path, &bytes))
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e))),
+            Err(e) => Err(std::io::Error::other(e)),
+        }
+    }
+
     /// Writes the world through to disk; on failure puts the dials back as they were, so
     /// memory never runs ahead of the file.
     async fn persist_or_revert(
@@ -223,16 +277,7 @@ impl SimBackend {
         operation: &str,
         target: &str,
     ) -> Result<(), BackendError> {
-        let Some(path) = self.path.clone() else {
-            return Ok(());
-        };
-        let result = match serde_json::to_vec_pretty(&state.world) {
-            Ok(bytes) => tokio::task::spawn_blocking(move || write_atomic(&path, &bytes))
-                .await
-                .unwrap_or_else(|e| Err(std::io::Error::other(e))),
-            Err(e) => Err(std::io::Error::other(e)),
-        };
-        match result {
+        match self.write(&state.world).await {
             Ok(()) => Ok(()),
             Err(e) => {
                 state.world.api_calls = previous.api_calls;

@@ -43,6 +43,8 @@ async fn run_on_sim(topology: Topology) -> (Outcome, Arc<SimBackend>, crate::pla
         topology: &topology,
         playbook: &playbook,
         backend: backend.as_ref(),
+        scaling: None,
+        restore_capacity: &[],
         source: &source,
         progress: &progress,
         prompter: &prompter,
