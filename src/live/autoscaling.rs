@@ -79,3 +79,87 @@ fn figure(
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::sim::testing::streaming;
+    use crate::backend::sim::{SimBackend, SimFaults, SimGroup};
+    use crate::model::AutoscalingBinding;
+
+    fn bound() -> Topology {
+        let mut t = streaming();
+        let edge = t.services.get_mut("edge-api").unwrap();
+        for region in ["us-east-1", "us-west-2"] {
+            edge.autoscaling.insert(
+                region.to_string(),
+                AutoscalingBinding {
+                    group: format!("edge-{region}"),
+                    per_instance: 50.0,
+                },
+            );
+        }
+        t
+    }
+
+    async fn sim(t: &Topology) -> SimBackend {
+        let sim = SimBackend::in_memory(t, SimFaults::default());
+        for region in ["us-east-1", "us-west-2"] {
+            let group = SimGroup {
+                desired: 4,
+                min: 1,
+                max: 10,
+                in_service: 3,
+            };
+            sim.set_group(region, &format!("edge-{region}"), group)
+                .await
+                .unwrap();
+        }
+        sim
+    }
+
+    #[tokio::test]
+    async fn capacity_is_in_service_instances_times_per_instance() {
+        let t = bound();
+        let capacity = autoscaling_capacity(&t, &sim(&t).await, None)
+            .await
+            .unwrap();
+        assert_eq!(capacity.len(), 1, "only edge-api is bound");
+        let west = &capacity["edge-api"]["us-west-2"];
+        assert_eq!(west.value, 150.0);
+        assert_eq!(west.source, FigureSource::Autoscaling);
+        assert_eq!(west.detail, "group edge-us-west-2: 3 in service x 50 req/s");
+        assert!(!capacity["edge-api"].contains_key("eu-west-1"));
+    }
+
+    #[tokio::test]
+    async fn prescaling_counts_the_max_size_of_every_destination() {
+        let t = bound();
+        let capacity = autoscaling_capacity(&t, &sim(&t).await, Some("us-east-1"))
+            .await
+            .unwrap();
+        let west = &capacity["edge-api"]["us-west-2"];
+        assert_eq!(west.value, 500.0);
+        assert!(west.detail.contains("max size 10"), "{}", west.detail);
+        assert_eq!(capacity["edge-api"]["us-east-1"].value, 150.0);
+    }
+
+    #[tokio::test]
+    async fn a_missing_group_refuses_naming_it() {
+        let mut t = bound();
+        let sim = sim(&t).await;
+        t.services
+            .get_mut("edge-api")
+            .unwrap()
+            .autoscaling
+            .get_mut("us-west-2")
+            .unwrap()
+            .group = "nope".into();
+        let err = autoscaling_capacity(&t, &sim, None).await.unwrap_err();
+        assert!(
+            err.0.contains("group nope does not exist in us-west-2")
+                && err.0.contains("nothing was changed"),
+            "{err}"
+        );
+    }
+}

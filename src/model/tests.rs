@@ -687,3 +687,106 @@ fn large_cycles_still_name_every_member() {
     }
     assert!(message.contains("the cycle also involves"), "{message}");
 }
+
+/// SMALL with `autoscaling` (given as YAML lines indented for service `b`) added to `b`.
+fn with_autoscaling(lines: &str) -> String {
+    SMALL.replace(
+        "  b:\n    capacity:",
+        &format!("  b:\n    autoscaling:\n{lines}    capacity:"),
+    )
+}
+
+#[test]
+fn autoscaling_bindings_are_read() {
+    let text = with_autoscaling(
+        "      r1: {group: b-r1, per_instance: 250}\n      r2: {group: b-r2, per_instance: 12.5}\n",
+    );
+    let topology = parse_topology("t.yaml", &text).expect("valid");
+    let b = &topology.services["b"];
+    assert_eq!(
+        b.autoscaling["r1"],
+        AutoscalingBinding {
+            group: "b-r1".into(),
+            per_instance: 250.0
+        }
+    );
+    assert_eq!(b.autoscaling["r2"].per_instance, 12.5);
+    assert!(topology.services["a"].autoscaling.is_empty());
+}
+
+#[test]
+fn autoscaling_mistakes_are_reported_where_they_are_written() {
+    let text = with_autoscaling(
+        "      r3: {group: x, per_instance: 1}\n      r1: {group: '', per_instance: 0}\n      r2: {grup: b, per_instance: 1}\n",
+    );
+    assert_eq!(
+        topology_errors(&text),
+        [
+            "t.yaml:18:7: unknown region `r3` in autoscaling of service `b`, expected one of the topology's regions: r1, r2",
+            "t.yaml:19:19: group of autoscaling of service `b` in `r1` is empty: expected a non-empty string",
+            "t.yaml:19:37: per_instance of autoscaling of service `b` in `r1` is `0`: expected requests/s one instance serves, a number > 0",
+            "t.yaml:20:12: unknown key `grup` in autoscaling of service `b` in `r2`, expected one of: group, per_instance (did you mean `group`?)",
+        ]
+    );
+    let text = with_autoscaling("      r1: {per_instance: -3}\n");
+    assert_eq!(
+        topology_errors(&text),
+        [
+            "t.yaml:18:7: missing key `group` in autoscaling of service `b` in `r1`",
+            "t.yaml:18:26: per_instance of autoscaling of service `b` in `r1` is `-3`: expected requests/s one instance serves, a number > 0",
+        ]
+    );
+}
+
+#[test]
+fn prescale_is_off_true_or_a_mapping_with_a_timeout() {
+    let topology = parse_topology("t.yaml", TOPOLOGY).ok();
+    let read = |extra: &str| {
+        parse_playbook(
+            "p.yaml",
+            &format!("{SMALL_PLAYBOOK}{extra}"),
+            topology.as_ref(),
+        )
+        .map(|p| p.prescale)
+    };
+    assert_eq!(read("").unwrap(), None);
+    assert_eq!(read("prescale: false\n").unwrap(), None);
+    assert_eq!(
+        read("prescale: true\n").unwrap(),
+        Some(Prescale {
+            timeout: Duration::from_secs(600)
+        })
+    );
+    assert_eq!(
+        read("prescale: {timeout: 3m}\n").unwrap(),
+        Some(Prescale {
+            timeout: Duration::from_secs(180)
+        })
+    );
+    assert_eq!(
+        read("prescale: {}\n").unwrap(),
+        Some(Prescale {
+            timeout: Duration::from_secs(600)
+        })
+    );
+}
+
+#[test]
+fn prescale_mistakes_are_reported() {
+    assert_eq!(
+        playbook_errors(&format!("{SMALL_PLAYBOOK}prescale: yes\n")),
+        [
+            "p.yaml:8:11: expected prescale to be true, false or a mapping with key timeout (e.g. {timeout: 10m}), found string `yes`"
+        ]
+    );
+    assert_eq!(
+        playbook_errors(&format!("{SMALL_PLAYBOOK}prescale: {{timout: 5m}}\n")),
+        [
+            "p.yaml:8:12: unknown key `timout` in prescale, expected one of: timeout (did you mean `timeout`?)"
+        ]
+    );
+    assert_eq!(
+        playbook_errors(&format!("{SMALL_PLAYBOOK}prescale: {{timeout: 0s}}\n")),
+        ["p.yaml:8:21: prescale.timeout is 0s: expected a positive duration, e.g. 10m"]
+    );
+}
