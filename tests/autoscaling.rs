@@ -304,3 +304,111 @@ fn a_group_missing_in_its_region_refuses_naming_it() {
     );
     assert_eq!(groups.sizes(), Groups::original_sizes());
 }
+
+/// The example topology on the simulator with `web` bound to groups of 600 req/s instances
+/// and only 6000 req/s (10 instances, max size 20) in us-west-2 and eu-west-1.
+fn sim_world(prescale: bool) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let topology = std::fs::read_to_string(root.join("topology/streaming.yaml")).expect("topology");
+    let web = "    capacity: {us-east-1: 10800, us-west-2: 9600, eu-west-1: 8400}\n";
+    assert!(topology.contains(web), "the example's web capacity changed");
+    let topology = topology.replacen(
+        web,
+        "    capacity: {us-east-1: 10800, us-west-2: 6000, eu-west-1: 6000}
+    autoscaling:
+      us-east-1: {group: web-use1, per_instance: 600}
+      us-west-2: {group: web-usw2, per_instance: 600}
+      eu-west-1: {group: web-euw1, per_instance: 600}
+",
+        1,
+    );
+    std::fs::write(dir.path().join("topology.yaml"), topology).expect("write topology");
+    let playbook = format!(
+        "name: sim
+steps: [50, 100]
+bake: 0s
+propagation: 0s
+{}checks:
+  - name: web utilization
+    source: sim
+    metric: utilization
+    service: web
+    per: destination
+    max: 0.75
+",
+        if prescale { "prescale: true\n" } else { "" }
+    );
+    std::fs::write(dir.path().join("playbook.yaml"), playbook).expect("write playbook");
+    dir
+}
+
+fn sim_kong(dir: &tempfile::TempDir, args: &[&str]) -> support::kong::Output {
+    use assert_cmd::cargo::CommandCargoExt;
+    let out = std::process::Command::cargo_bin("kong")
+        .expect("kong binary")
+        .current_dir(dir.path())
+        .args(args)
+        .args(["--topology", "topology.yaml", "--playbook", "playbook.yaml"])
+        .args(["--state-dir", "state", "--backend", "sim"])
+        .output()
+        .expect("run kong");
+    support::kong::Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `region/group` -> (desired, in service) in the simulator's world file.
+fn sim_groups(dir: &tempfile::TempDir) -> BTreeMap<String, (u64, u64)> {
+    let text = std::fs::read_to_string(dir.path().join("state/sim/streaming.json"))
+        .expect("simulator world");
+    let world: Value = serde_json::from_str(&text).expect("world JSON");
+    world["groups"]
+        .as_object()
+        .expect("groups")
+        .iter()
+        .map(|(k, g)| {
+            (
+                k.clone(),
+                (
+                    g["desired"].as_u64().expect("desired"),
+                    g["in_service"].as_u64().expect("in_service"),
+                ),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn on_the_simulator_prescale_makes_an_evacuation_possible_and_restore_shrinks_back() {
+    // Without pre-scaling, the destinations' 10 instances cannot take us-east-1's traffic.
+    let dir = sim_world(false);
+    let out = sim_kong(&dir, &["evacuate", "us-east-1", "--yes"]);
+    assert_eq!(out.code, 3, "{}", out.text());
+    assert!(out.stderr.contains("web in "), "{}", out.text());
+
+    let dir = sim_world(true);
+    let out = sim_kong(&dir, &["evacuate", "us-east-1", "--yes"]);
+    assert_eq!(out.code, 0, "{}", out.text());
+    let raised = sim_groups(&dir);
+    assert_eq!(raised["us-east-1/web-use1"], (18, 18), "{raised:?}");
+    for key in ["us-west-2/web-usw2", "eu-west-1/web-euw1"] {
+        let (desired, in_service) = raised[key];
+        assert!(desired > 10 && desired <= 20, "{key}: {raised:?}");
+        assert_eq!(in_service, desired, "{key}");
+    }
+
+    let out = sim_kong(&dir, &["restore", "us-east-1", "--yes"]);
+    assert_eq!(out.code, 0, "{}", out.text());
+    assert!(
+        out.stdout.contains("capacity restored: 2 groups"),
+        "{}",
+        out.text()
+    );
+    let back = sim_groups(&dir);
+    assert_eq!(back["us-west-2/web-usw2"], (10, 10), "{back:?}");
+    assert_eq!(back["eu-west-1/web-euw1"], (10, 10), "{back:?}");
+    assert_eq!(back["us-east-1/web-use1"], (18, 18), "{back:?}");
+}

@@ -68,7 +68,7 @@ impl SimSource {
                         .unwrap_or_else(|| SimWorld::initial(&topology));
                     // Quietly: the backend that opened this world already said what changed.
                     world.reconcile(&topology);
-                    Ok(traffic::metrics(&topology, &world.weights))
+                    Ok(traffic::metrics(&world.serving(&topology), &world.weights))
                 })
                 .await
                 .map_err(|e| SourceError(format!("reading the simulator world: {e}")))?

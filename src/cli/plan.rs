@@ -61,6 +61,18 @@ pub fn run(
                 .to_string(),
         );
     }
+    if declared_load
+        && loaded
+            .topology
+            .services
+            .values()
+            .any(|s| !s.autoscaling.is_empty())
+    {
+        plan.notes.push(
+            "--declared-load: planned on the declared capacity, not on the services' Auto Scaling groups"
+                .to_string(),
+        );
+    }
     let rendered = match format {
         PlanFormat::Text => render::text(&plan),
         PlanFormat::Markdown => render::markdown(&plan),

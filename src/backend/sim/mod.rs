@@ -158,7 +158,7 @@ impl SimBackend {
     /// Every metric of the world as it is now.
     pub async fn metrics(&self) -> SimMetrics {
         let state = self.state.lock().await;
-        traffic::metrics(&self.topology, &state.world.weights)
+        traffic::metrics(&state.world.serving(&self.topology), &state.world.weights)
     }
 
     /// Calls served so far.

@@ -1,9 +1,12 @@
 //! The simulator's world: the weights of every dial, persisted in the state dir.
 //!
 //! Capacity and load are not stored: they come from the topology every time, so editing the
-//! topology changes the simulated regions. The file `<state_dir>/sim/<topology>.json` is
-//! replaced atomically (temp file, fsync, rename, fsync of the directory): a process killed
-//! at any instant leaves either the old world or the new one on disk, never a torn file.
+//! topology changes the simulated regions; only a region bound to an Auto Scaling group takes
+//! its capacity from the group's in-service instances, which the world holds.
+//!
+//! The file `<state_dir>/sim/<topology>.json` is replaced atomically (temp file, fsync,
+//! rename, fsync of the directory): a process killed at any instant leaves either the old
+//! world or the new one on disk, never a torn file.
 //! Existing weights are never reset silently; a world is only reconciled with the dials and
 //! members the topology gained or lost since it was written.
 
@@ -288,6 +291,27 @@ impl SimWorld {
             }
         }
         notes
+    }
+
+    /// `topology` as the simulator serves it: the capacity of every region bound to an Auto
+    /// Scaling group is the group's in-service instances x `per_instance`, so that scaling a
+    /// group changes what its region can take.
+    pub fn serving<'t>(&self, topology: &'t Topology) -> std::borrow::Cow<'t, Topology> {
+        if self.groups.is_empty() {
+            return std::borrow::Cow::Borrowed(topology);
+        }
+        let mut out = topology.clone();
+        for service in out.services.values_mut() {
+            for (region, binding) in &service.autoscaling {
+                if let Some(group) = self.groups.get(&group_key(region, &binding.group)) {
+                    service.capacity.insert(
+                        region.clone(),
+                        f64::from(group.in_service) * binding.per_instance,
+                    );
+                }
+            }
+        }
+        std::borrow::Cow::Owned(out)
     }
 
     /// Writes the world to `path` atomically; see the module docs.
