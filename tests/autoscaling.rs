@@ -392,6 +392,16 @@ fn on_the_simulator_prescale_makes_an_evacuation_possible_and_restore_shrinks_ba
     let dir = sim_world(true);
     let out = sim_kong(&dir, &["evacuate", "us-east-1", "--yes"]);
     assert_eq!(out.code, 0, "{}", out.text());
+    let report = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("report: "))
+        .expect("a report line");
+    let report = std::fs::read_to_string(dir.path().join(report)).expect("report");
+    assert!(
+        report.contains("| prescale |") && report.contains("| prescale done |"),
+        "{report}"
+    );
     let raised = sim_groups(&dir);
     assert_eq!(raised["us-east-1/web-use1"], (18, 18), "{raised:?}");
     for key in ["us-west-2/web-usw2", "eu-west-1/web-euw1"] {

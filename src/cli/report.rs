@@ -8,18 +8,6 @@ use super::{CliError, Common};
 use crate::journal::{self, CheckResult, Record, RunLog};
 use crate::model::Topology;
 
-/// `group web in us-west-2: desired 4 -> 9, ...`.
-fn capacity_changes(groups: &[crate::journal::CapacityChange]) -> String {
-    if groups.is_empty() {
-        return "no group needed more instances".to_string();
-    }
-    groups
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Prints the report of a run; a drill's evacuation shows its restore too.
 pub fn run(common: &Common, run_id: &str, out: Option<&std::path::Path>) -> Result<i32, CliError> {
     let log = journal::read_run(&common.state_dir, &run_id.to_string()).map_err(|e| match e {
@@ -370,4 +358,16 @@ fn row(
         shares.join("<br>"),
         api_calls.map(|c| c.to_string()).unwrap_or_default(),
     )
+}
+
+/// `group web in us-west-2: desired 4 -> 9, ...`.
+fn capacity_changes(groups: &[crate::journal::CapacityChange]) -> String {
+    if groups.is_empty() {
+        return "no group needed more instances".to_string();
+    }
+    groups
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
