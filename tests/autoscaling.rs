@@ -422,3 +422,83 @@ fn on_the_simulator_prescale_makes_an_evacuation_possible_and_restore_shrinks_ba
     assert_eq!(back["eu-west-1/web-euw1"], (10, 10), "{back:?}");
     assert_eq!(back["us-east-1/web-use1"], (18, 18), "{back:?}");
 }
+
+#[test]
+fn kill_9_while_waiting_for_instances_then_rollback_returns_the_groups() {
+    let dir = sim_world(true);
+    // Instances take an hour: the run waits for them until it is killed.
+    let mut child = {
+        use assert_cmd::cargo::CommandCargoExt;
+        std::process::Command::cargo_bin("kong")
+            .expect("kong binary")
+            .current_dir(dir.path())
+            .args(["evacuate", "us-east-1", "--yes"])
+            .args(["--topology", "topology.yaml", "--playbook", "playbook.yaml"])
+            .args(["--state-dir", "state", "--backend", "sim"])
+            .env("KONG_SIM_IN_SERVICE_DELAY_MS", "3600000")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn kong")
+    };
+    let runs = dir.path().join("state/runs");
+    let journal = loop {
+        let found = std::fs::read_dir(&runs).ok().and_then(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path().join("journal.jsonl"))
+                .find(|p| {
+                    std::fs::read_to_string(p).is_ok_and(|t| t.contains("\"prescale_intent\""))
+                })
+        });
+        if let Some(path) = found {
+            break path;
+        }
+        assert!(
+            child.try_wait().expect("poll kong").is_none(),
+            "kong ended before its prescale intent"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    // The intent is journaled before any group is set: wait until the world shows one.
+    let raised_one = |groups: &BTreeMap<String, (u64, u64)>| {
+        ["us-west-2/web-usw2", "eu-west-1/web-euw1"]
+            .iter()
+            .any(|k| groups.get(*k).is_some_and(|g| g.0 > 10))
+    };
+    while !raised_one(&sim_groups_or_initial(&dir)) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().expect("kill -9");
+    child.wait().expect("reap kong");
+    // Killed after the first group was set, maybe before the second: either way the
+    // journaled intent names both.
+    let raised = sim_groups(&dir);
+    assert!(raised_one(&raised), "{raised:?}");
+    let text = std::fs::read_to_string(&journal).expect("journal");
+    assert!(!text.contains("step_intent"), "no weight was changed yet");
+
+    let id = journal
+        .parent()
+        .and_then(|p| p.file_name())
+        .and_then(|n| n.to_str())
+        .expect("run id")
+        .to_string();
+    let out = sim_kong(&dir, &["rollback", &id]);
+    assert_eq!(out.code, 0, "{}", out.text());
+    let back = sim_groups(&dir);
+    assert_eq!(back["us-west-2/web-usw2"], (10, 10), "{back:?}");
+    assert_eq!(back["eu-west-1/web-euw1"], (10, 10), "{back:?}");
+    let status = sim_kong(&dir, &["status", "--format", "json"]);
+    let status: Value = serde_json::from_str(&status.stdout).expect("status JSON");
+    assert_eq!(status["active_run"], Value::Null, "{status}");
+}
+
+/// [`sim_groups`], or nothing while the world file is not written yet.
+fn sim_groups_or_initial(dir: &tempfile::TempDir) -> BTreeMap<String, (u64, u64)> {
+    if dir.path().join("state/sim/streaming.json").exists() {
+        sim_groups(dir)
+    } else {
+        BTreeMap::new()
+    }
+}

@@ -31,8 +31,8 @@ use crate::plan::Weights;
 use super::{BackendError, Batch, DialWeights, Receipt, TrafficBackend, batch_key};
 
 pub use faults::{
-    ENV_API_LATENCY_MS, ENV_FAIL_APPLIES, ENV_FAILURE_RATE, ENV_READ_LATENCY_MS, ENV_SEED,
-    FaultsError, SimFaults, Tamper,
+    ENV_API_LATENCY_MS, ENV_FAIL_APPLIES, ENV_FAILURE_RATE, ENV_IN_SERVICE_DELAY_MS,
+    ENV_READ_LATENCY_MS, ENV_SEED, FaultsError, SimFaults, Tamper,
 };
 pub use traffic::{MetricValues, SimMetrics, metrics};
 pub use world::{SimGroup, SimWorld, WORLD_FORMAT, WorldError, group_key, write_atomic};
@@ -109,13 +109,14 @@ impl SimBackend {
             fail_first_n_applies,
             seed,
             tamper_after_apply,
+            in_service_delay,
         } = faults;
         SimBackend {
             topology: topology.clone(),
             path,
             api_latency,
             read_latency,
-            in_service_delay: Duration::ZERO,
+            in_service_delay,
             state: Mutex::new(State {
                 world,
                 failure_rate: failure_rate.clamp(0.0, 1.0),
