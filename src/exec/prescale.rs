@@ -70,8 +70,8 @@ fn group_ref(change: &CapacityChange) -> GroupRef {
 
 impl Ctx<'_, '_> {
     /// Raises the destination groups and waits for their instances (see the module docs).
-    /// `journaled`: the groups a `PrescaleIntent` of this run already raised (a resumed run),
-    /// re-applied instead of planned again so that `from` stays the original.
+    /// A resumed run keeps the original `from` of the groups its earlier `PrescaleIntent`
+    /// named (`self.prescaled`), whatever their desired capacity is now.
     pub async fn prescale(&mut self) -> Result<(), Stop> {
         let Some(prescale) = self.ex.playbook.prescale.clone() else {
             return Ok(());
