@@ -201,6 +201,8 @@ async fn run_once(topology: &Topology, o: &Options, journal_dir: &std::path::Pat
         topology,
         playbook: &playbook,
         backend: backend.as_ref() as &dyn TrafficBackend,
+        scaling: None,
+        restore_capacity: &[],
         source: &sources,
         progress: &progress,
         prompter: &No,

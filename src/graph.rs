@@ -153,6 +153,7 @@ mod tests {
             load: BTreeMap::new(),
             load_query: None,
             max_utilization: None,
+            autoscaling: Default::default(),
             dials,
         }
     }

@@ -394,7 +394,11 @@ fn a_cloudwatch_load_query_is_the_live_load_the_plan_uses() {
     let metric = "LiveRequests";
     // Declared 40 req/s per region (120 in all); measured 90 in us-east-1, 30 and 20 in the
     // others (140 in all).
-    for (region, value) in [("us-east-1", 90.0), ("us-west-2", 30.0), ("eu-west-1", 20.0)] {
+    for (region, value) in [
+        ("us-east-1", 90.0),
+        ("us-west-2", 30.0),
+        ("eu-west-1", 20.0),
+    ] {
         put(region, metric, region, value);
     }
     let topology = topology("{}").replace(
@@ -424,7 +428,9 @@ fn a_cloudwatch_load_query_is_the_live_load_the_plan_uses() {
     assert!((total - 140.0).abs() < 1.0, "{total}");
     let notes = plan["notes"].to_string();
     assert!(
-        notes.contains("load of api in us-east-1: 90 req/s (live: cloudwatch Kong/Tests/LiveRequests)"),
+        notes.contains(
+            "load of api in us-east-1: 90 req/s (live: cloudwatch Kong/Tests/LiveRequests)"
+        ),
         "{notes}"
     );
 }

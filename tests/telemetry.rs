@@ -73,6 +73,8 @@ async fn evacuate(state_dir: &std::path::Path) -> (Outcome, String) {
         topology: &topology,
         playbook: &playbook,
         backend: backend.as_ref(),
+        scaling: None,
+        restore_capacity: &[],
         source: &sources,
         progress: &Quiet,
         prompter: &No,

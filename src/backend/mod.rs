@@ -6,6 +6,7 @@
 //! one per simulator dial, so that a step costs as few API calls as the providers allow.
 
 pub mod aws;
+pub mod scaling;
 pub mod sim;
 
 use std::collections::BTreeMap;
@@ -109,6 +110,25 @@ pub trait TrafficBackend: Send + Sync {
 
     /// Waits until the provider reports the change in sync (Route 53 `INSYNC`).
     async fn wait_propagated(&self, receipt: &Receipt) -> Result<(), BackendError>;
+}
+
+#[async_trait]
+impl<T: TrafficBackend + ?Sized> TrafficBackend for std::sync::Arc<T> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+
+    async fn read(&self, dials: &[String]) -> Result<Weights, BackendError> {
+        (**self).read(dials).await
+    }
+
+    async fn apply(&self, batch: &Batch) -> Result<Receipt, BackendError> {
+        (**self).apply(batch).await
+    }
+
+    async fn wait_propagated(&self, receipt: &Receipt) -> Result<(), BackendError> {
+        (**self).wait_propagated(receipt).await
+    }
 }
 
 /// Groups desired dial weights (`service/dial` -> member -> weight) into provider batches,

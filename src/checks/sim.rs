@@ -25,7 +25,9 @@ pub struct SimSource {
     memo: Memo,
 }
 
-type Memo = Arc<std::sync::Mutex<Option<(Weights, Arc<traffic::SimMetrics>)>>>;
+type Memo = Arc<std::sync::Mutex<Option<(Weights, Capacities, Arc<traffic::SimMetrics>)>>>;
+/// Capacities of the services bound to Auto Scaling groups, by service.
+type Capacities = std::collections::BTreeMap<String, std::collections::BTreeMap<String, f64>>;
 
 #[derive(Clone)]
 enum WorldRef {
@@ -95,14 +97,22 @@ impl SimSource {
     /// of weights: an evaluation round asks for it once per check, region and service.
     pub async fn metrics(&self) -> Result<Arc<traffic::SimMetrics>, SourceError> {
         let (topology, weights) = self.weights().await?;
+        // Auto Scaling groups change capacities without changing weights.
+        let capacities: Capacities = topology
+            .services
+            .values()
+            .filter(|s| !s.autoscaling.is_empty())
+            .map(|s| (s.name.clone(), s.capacity.clone()))
+            .collect();
         let mut memo = self.memo.lock().expect("memo lock");
-        if let Some((seen, metrics)) = memo.as_ref()
+        if let Some((seen, seen_capacities, metrics)) = memo.as_ref()
             && *seen == weights
+            && *seen_capacities == capacities
         {
             return Ok(metrics.clone());
         }
         let metrics = Arc::new(traffic::metrics(&topology, &weights));
-        *memo = Some((weights, metrics.clone()));
+        *memo = Some((weights, capacities, metrics.clone()));
         Ok(metrics)
     }
 
@@ -146,7 +156,8 @@ impl SimSource {
                 Ok((topology.clone(), weights))
             }
             WorldRef::Backend { backend, topology } => {
-                Ok((topology.clone(), backend.weights().await))
+                let (serving, weights) = backend.serving_weights().await;
+                Ok((serving.map_or_else(|| topology.clone(), Arc::new), weights))
             }
             WorldRef::StateDir {
                 topology,
@@ -161,7 +172,11 @@ impl SimSource {
                         .unwrap_or_else(|| SimWorld::initial(&topology));
                     // Quietly: the backend that opened this world already said what changed.
                     world.reconcile(&topology);
-                    Ok((topology, world.weights))
+                    let serving = match world.serving(&topology) {
+                        std::borrow::Cow::Borrowed(_) => topology,
+                        std::borrow::Cow::Owned(t) => Arc::new(t),
+                    };
+                    Ok((serving, world.weights))
                 })
                 .await
                 .map_err(|e| SourceError(format!("reading the simulator world: {e}")))?

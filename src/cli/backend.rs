@@ -1,9 +1,13 @@
-//! Opening the traffic backend a command uses, and reading weights through it.
+//! Opening the traffic and scaling backends a command uses, and reading weights through them.
 
 use super::{CliError, Common, files};
 use backon::{ExponentialBuilder, Retryable};
 
+use std::sync::Arc;
+
+use crate::backend::aws::autoscaling::AwsScaling;
 use crate::backend::aws::{AwsBackend, AwsSettings};
+use crate::backend::scaling::ScalingBackend;
 use crate::backend::sim::{SimBackend, SimFaults};
 use crate::backend::{BackendError, TrafficBackend};
 use crate::exec::ExecOptions;
@@ -12,10 +16,20 @@ use crate::plan::Weights;
 
 /// Opens the backend: the simulator's world in the state dir, or AWS.
 pub fn open(common: &Common, topology: &Topology) -> Result<Box<dyn TrafficBackend>, CliError> {
+    open_with_scaling(common, topology).map(|(traffic, _)| traffic)
+}
+
+/// A traffic backend and the scaling backend next to it.
+pub type Backends = (Box<dyn TrafficBackend>, Box<dyn ScalingBackend>);
+
+/// Opens the traffic backend and the scaling backend next to it: one simulator world for
+/// both (two would overwrite each other's file), or Route 53 / ELBv2 and Auto Scaling.
+pub fn open_with_scaling(common: &Common, topology: &Topology) -> Result<Backends, CliError> {
     match files::backend_kind(common, Some(topology)) {
         BackendKind::Sim => {
             let faults = SimFaults::from_env().map_err(|e| CliError::Usage(e.to_string()))?;
-            Ok(Box::new(open_sim(common, topology, faults)?))
+            let sim = Arc::new(open_sim(common, topology, faults)?);
+            Ok((Box::new(sim.clone()), Box::new(sim)))
         }
         BackendKind::Aws => {
             let settings = aws_settings(common)?;
@@ -30,7 +44,10 @@ pub fn open(common: &Common, topology: &Topology) -> Result<Box<dyn TrafficBacke
             } else {
                 None
             };
-            Ok(Box::new(AwsBackend::new(topology, settings, sim)))
+            Ok((
+                Box::new(AwsBackend::new(topology, settings.clone(), sim)),
+                Box::new(AwsScaling::new(settings)),
+            ))
         }
     }
 }

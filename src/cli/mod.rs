@@ -169,8 +169,9 @@ pub enum Command {
         /// Also save the JSON plan to this file (for `kong evacuate --plan FILE`).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Plan on the topology's declared `load` even where a service has a `load_query`
-        /// (e.g. in CI without access to the metrics); the plan then says so.
+        /// Plan on the topology's declared `load` and `capacity` even where a service has a
+        /// `load_query` or `autoscaling` groups (e.g. in CI without access to the metrics or
+        /// the groups); the plan then says so.
         #[arg(long)]
         declared_load: bool,
         #[command(flatten)]

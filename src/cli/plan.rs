@@ -3,10 +3,11 @@
 use std::path::Path;
 
 use super::{CliError, Common, OperationArg, PlanFormat, backend, files};
+use crate::backend::scaling::ScalingBackend;
 use crate::checks::{MetricSource, Sources};
-use crate::journal::{self, RunState};
+use crate::journal::{self, CapacityChange, RunLog, RunState};
 use crate::live;
-use crate::model::{BackendKind, Topology};
+use crate::model::{BackendKind, Playbook, Topology};
 use crate::plan::{self, Figures, Operation, Plan, PlanError, PlanInput, Weights, render};
 
 /// Plans and prints; exit 3 when pre-flight fails, so CI on a pull request notices.
@@ -30,7 +31,7 @@ pub fn run(
         PlanFormat::Text | PlanFormat::Markdown => println!("{line}"),
     }
     let rt = backend::runtime()?;
-    let backend = backend::open(common, &loaded.topology)?;
+    let (backend, scaling) = backend::open_with_scaling(common, &loaded.topology)?;
     let observed = rt.block_on(backend::read_all(backend.as_ref(), &loaded.topology))?;
     let figures = if declared_load {
         Figures::default()
@@ -38,7 +39,13 @@ pub fn run(
         let aws = backend::aws_settings(common)?;
         let sources = Sources::for_topology(&loaded.topology, &common.state_dir, &aws)
             .map_err(|e| CliError::Usage(e.to_string()))?;
-        rt.block_on(live_figures(&loaded.topology, &sources))?
+        let prescaled = prescaled_region(&loaded.playbook, operation, region);
+        rt.block_on(live_figures(
+            &loaded.topology,
+            &sources,
+            scaling.as_ref(),
+            prescaled,
+        ))?
     };
     let mut plan = make_plan(
         common, &loaded, kind, operation, region, &observed, &figures,
@@ -52,6 +59,18 @@ pub fn run(
     {
         plan.notes.push(
             "--declared-load: planned on the declared load, not on the services' load_query"
+                .to_string(),
+        );
+    }
+    if declared_load
+        && loaded
+            .topology
+            .services
+            .values()
+            .any(|s| !s.autoscaling.is_empty())
+    {
+        plan.notes.push(
+            "--declared-load: planned on the declared capacity, not on the services' Auto Scaling groups"
                 .to_string(),
         );
     }
@@ -81,15 +100,26 @@ pub fn run(
     Ok(code)
 }
 
-/// The live figures of `topology` (load from `load_query`), or a refusal naming what could
-/// not be read.
+/// The live figures of `topology` (load from `load_query`, capacity from Auto Scaling), or
+/// a refusal naming what could not be read.
 pub async fn live_figures(
     topology: &Topology,
     source: &dyn MetricSource,
+    scaling: &dyn ScalingBackend,
+    prescaled: Option<&str>,
 ) -> Result<Figures, CliError> {
-    live::resolve(topology, source)
+    live::resolve(topology, source, scaling, prescaled)
         .await
         .map_err(|e| CliError::Refused(e.to_string()))
+}
+
+/// The region whose evacuation pre-scales the others (`prescale` in the playbook), if any.
+pub fn prescaled_region<'r>(
+    playbook: &Playbook,
+    operation: Operation,
+    region: &'r str,
+) -> Option<&'r str> {
+    (operation == Operation::Evacuate && playbook.prescale.is_some()).then_some(region)
 }
 
 /// Plans `operation region` from `observed` with the live `figures` in place of the
@@ -137,16 +167,7 @@ pub fn restore_baseline(
     kind: BackendKind,
     region: &str,
 ) -> Result<Weights, CliError> {
-    let runs = journal::list_runs(&common.state_dir)
-        .map_err(|e| CliError::Unexpected(anyhow::anyhow!(e)))?;
-    let last = runs.iter().rev().find(|log| {
-        log.header.operation == Operation::Evacuate
-            && log.header.region == region
-            && log.header.topology == topology.name
-            && !log.header.dry_run
-            && !matches!(log.state, RunState::Refused | RunState::RolledBack)
-    });
-    if let Some(log) = last {
+    if let Some(log) = last_evacuation(common, topology, region)? {
         return Ok(log.baseline().clone());
     }
     match kind {
@@ -156,6 +177,35 @@ pub fn restore_baseline(
             common.state_dir.display()
         ))),
     }
+}
+
+/// The last evacuation of `region` that left traffic moved (the one a restore undoes).
+fn last_evacuation(
+    common: &Common,
+    topology: &Topology,
+    region: &str,
+) -> Result<Option<RunLog>, CliError> {
+    let runs = journal::list_runs(&common.state_dir)
+        .map_err(|e| CliError::Unexpected(anyhow::anyhow!(e)))?;
+    Ok(runs.into_iter().rev().find(|log| {
+        log.header.operation == Operation::Evacuate
+            && log.header.region == region
+            && log.header.topology == topology.name
+            && !log.header.dry_run
+            && !matches!(log.state, RunState::Refused | RunState::RolledBack)
+    }))
+}
+
+/// The Auto Scaling groups the evacuation a restore of `region` undoes pre-scaled, with
+/// their original desired capacity; none when there is no such evacuation.
+pub fn prescaled_groups(
+    common: &Common,
+    topology: &Topology,
+    region: &str,
+) -> Result<Vec<CapacityChange>, CliError> {
+    Ok(last_evacuation(common, topology, region)?
+        .map(|log| log.prescaled())
+        .unwrap_or_default())
 }
 
 /// Maps a planner refusal to an exit code: a region the topology lacks is a bad

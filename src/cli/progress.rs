@@ -207,6 +207,10 @@ impl Live {
             | ProgressEvent::Retrying { .. }
             | ProgressEvent::Check(_)
             | ProgressEvent::Aborted { .. }
+            | ProgressEvent::Scaling { .. }
+            | ProgressEvent::WaitingInService { .. }
+            | ProgressEvent::Prescaled { .. }
+            | ProgressEvent::CapacityRestored { .. }
             | ProgressEvent::Paused { .. } => self.println(&describe(event)),
         }
     }
@@ -394,6 +398,27 @@ pub fn describe(event: &ProgressEvent) -> String {
                 .unwrap_or_default()
         ),
         ProgressEvent::StepDone { index } => format!("step {} healthy", index + 1),
+        ProgressEvent::Scaling { purpose, groups } => format!(
+            "{}: setting desired capacity: {}",
+            match *purpose {
+                "prescale" => "prescale",
+                _ => "capacity restore",
+            },
+            groups
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        ProgressEvent::WaitingInService { short } => {
+            format!("prescale: waiting for instances: {}", short.join("; "))
+        }
+        ProgressEvent::Prescaled { groups } => {
+            format!("prescale done: {groups} groups have enough instances in service")
+        }
+        ProgressEvent::CapacityRestored { groups } => {
+            format!("capacity restored: {groups} groups back at their original desired capacity")
+        }
         ProgressEvent::Aborted { reason } => format!("ABORT: {reason}"),
         ProgressEvent::RollbackStarted { dials } => {
             format!("rollback: restoring {dials} dials to baseline")

@@ -246,6 +246,24 @@ fn section(out: &mut String, log: &RunLog, topology: Option<&Topology>) {
                 "| {} | rollback done | | | | every touched dial read back at baseline | | | |",
                 time_of(at)
             )),
+            Record::PrescaleIntent { at, groups } => rows.push(format!(
+                "| {} | prescale | | | | {} | | | |",
+                time_of(at),
+                capacity_changes(groups)
+            )),
+            Record::PrescaleDone { at } => rows.push(format!(
+                "| {} | prescale done | | | | enough instances in service | | | |",
+                time_of(at)
+            )),
+            Record::CapacityRestoreIntent { at, groups } => rows.push(format!(
+                "| {} | capacity restore | | | | {} | | | |",
+                time_of(at),
+                capacity_changes(groups)
+            )),
+            Record::CapacityRestored { at } => rows.push(format!(
+                "| {} | capacity restored | | | | groups back at their original desired capacity | | | |",
+                time_of(at)
+            )),
             Record::RollbackFailed { at, reason, left } => rows.push(format!(
                 "| {} | **rollback failed** | | | | {reason}; left: {} | | | |",
                 time_of(at),
@@ -343,4 +361,16 @@ fn row(
         shares.join("<br>"),
         api_calls.map(|c| c.to_string()).unwrap_or_default(),
     )
+}
+
+/// `group web in us-west-2: desired 4 -> 9, ...`.
+fn capacity_changes(groups: &[crate::journal::CapacityChange]) -> String {
+    if groups.is_empty() {
+        return "no group needed more instances".to_string();
+    }
+    groups
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -14,10 +14,11 @@ use async_trait::async_trait;
 use super::progress::LineProgress;
 use super::{CliError, Common, RunFlags, backend, files, plan as plan_cmd};
 use crate::backend::TrafficBackend;
+use crate::backend::scaling::ScalingBackend;
 use crate::checks::{SimSource, Sources};
 use crate::exec::{ExecOptions, Executor, Outcome, Prompter};
 use crate::journal::lock::{LockOwner, RENEW_INTERVAL, RunLock, this_host};
-use crate::journal::{self, Journal, RunHeader, RunLog, RunState};
+use crate::journal::{self, CapacityChange, Journal, RunHeader, RunLog, RunState};
 use crate::model::BackendKind;
 use crate::plan::{Operation, Plan, render};
 
@@ -49,6 +50,7 @@ pub struct Session {
     pub loaded: files::Loaded,
     pub kind: BackendKind,
     pub backend: Arc<dyn TrafficBackend>,
+    pub scaling: Box<dyn ScalingBackend>,
     pub sources: Sources,
     pub options: ExecOptions,
     pub interactive: bool,
@@ -77,7 +79,8 @@ impl Session {
                     .to_string(),
             ));
         }
-        let backend: Arc<dyn TrafficBackend> = backend::open(common, &loaded.topology)?.into();
+        let (backend, scaling) = backend::open_with_scaling(common, &loaded.topology)?;
+        let backend: Arc<dyn TrafficBackend> = backend.into();
         // CloudWatch checks use the AWS flags whatever the traffic backend.
         let aws = backend::aws_settings(common)?;
         let mut sources = Sources::for_topology(&loaded.topology, &common.state_dir, &aws)
@@ -98,6 +101,7 @@ impl Session {
             loaded,
             kind,
             backend,
+            scaling,
             sources,
             options,
             interactive,
@@ -109,11 +113,14 @@ impl Session {
         progress: &'a LineProgress,
         prompter: &'a TtyPrompter,
         interrupts: tokio::sync::watch::Receiver<u32>,
+        restore_capacity: &'a [CapacityChange],
     ) -> Executor<'a> {
         Executor {
             topology: &self.loaded.topology,
             playbook: &self.loaded.playbook,
             backend: self.backend.as_ref(),
+            scaling: Some(self.scaling.as_ref()),
+            restore_capacity,
             source: &self.sources,
             progress,
             prompter,
@@ -213,7 +220,14 @@ async fn choose_plan(
     observed: &crate::plan::Weights,
 ) -> Result<Plan, CliError> {
     let Some(path) = saved else {
-        let figures = plan_cmd::live_figures(&session.loaded.topology, &session.sources).await?;
+        let prescaled = plan_cmd::prescaled_region(&session.loaded.playbook, operation, region);
+        let figures = plan_cmd::live_figures(
+            &session.loaded.topology,
+            &session.sources,
+            session.scaling.as_ref(),
+            prescaled,
+        )
+        .await?;
         return plan_cmd::make_plan(
             common,
             &session.loaded,
@@ -352,7 +366,11 @@ async fn phase(
     let renew = renew_lease(lock);
     let progress = LineProgress::new(std::io::stdout().is_terminal());
     let prompter = TtyPrompter;
-    let executor = session.executor(&progress, &prompter, interrupts);
+    let raised = match operation {
+        Operation::Restore => plan_cmd::prescaled_groups(common, topology, region)?,
+        Operation::Evacuate => Vec::new(),
+    };
+    let executor = session.executor(&progress, &prompter, interrupts, &raised);
     let outcome = executor.run(&plan, header, &mut journal).await;
     renew.abort();
     let _ = renew.await; // drops the lock
@@ -467,7 +485,7 @@ pub fn drill(
         let prompter = TtyPrompter;
         let holder = Executor {
             playbook: &playbook,
-            ..session.executor(&progress, &prompter, interrupts.clone())
+            ..session.executor(&progress, &prompter, interrupts.clone(), &[])
         };
         if let Err(reason) = holder.hold().await {
             println!("hold cut short ({reason}): restoring {region} now");
@@ -533,7 +551,13 @@ pub fn recover(
         let interrupts = watch_interrupts();
         let progress = LineProgress::new(std::io::stdout().is_terminal());
         let prompter = TtyPrompter;
-        let executor = session.executor(&progress, &prompter, interrupts);
+        let raised = match log.header.operation {
+            Operation::Restore => {
+                plan_cmd::prescaled_groups(&common, &session.loaded.topology, &log.header.region)?
+            }
+            Operation::Evacuate => Vec::new(),
+        };
+        let executor = session.executor(&progress, &prompter, interrupts, &raised);
         let outcome = if rollback {
             executor.rollback(&log, &mut journal).await
         } else {

@@ -10,6 +10,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use backon::{ExponentialBuilder, Retryable};
 use futures::future::join_all;
 
+use std::collections::BTreeMap;
+
+use crate::backend::scaling::{GroupRef, GroupState, ScalingBackend};
 use crate::backend::{BackendError, Batch, Receipt};
 use crate::plan::Weights;
 
@@ -108,4 +111,35 @@ pub(crate) async fn apply_all(
     } else {
         Err(errors.join("; "))
     }
+}
+
+/// Describes Auto Scaling groups, retried.
+pub(crate) async fn describe_groups(
+    ex: &Executor<'_>,
+    scaling: &dyn ScalingBackend,
+    groups: &[GroupRef],
+) -> Result<BTreeMap<GroupRef, GroupState>, String> {
+    if groups.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let calls = AtomicU32::new(0);
+    retrying(ex, "describe Auto Scaling groups", &calls, || {
+        scaling.describe(groups)
+    })
+    .await
+}
+
+/// Sets a group's desired capacity, retried.
+pub(crate) async fn set_desired(
+    ex: &Executor<'_>,
+    scaling: &dyn ScalingBackend,
+    group: &GroupRef,
+    desired: u32,
+) -> Result<(), String> {
+    let calls = AtomicU32::new(0);
+    let operation = format!("set desired capacity of {group}");
+    retrying(ex, &operation, &calls, || {
+        scaling.set_desired(group, desired)
+    })
+    .await
 }

@@ -13,8 +13,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use tracing::Instrument;
 
 use crate::backend;
-use crate::journal::{Record, RunHeader, RunState};
+use crate::journal::{CapacityChange, Record, RunHeader, RunState};
 use crate::model::OnAbort;
+use crate::plan::Operation;
 use crate::plan::{Plan, Weights};
 
 use super::checking::{self, CheckValues};
@@ -58,6 +59,8 @@ pub(crate) struct Ctx<'r, 'a> {
     pub triggers: Vec<(usize, u32)>,
     pub approved: BTreeSet<u32>,
     pub clock: Clock,
+    /// Groups a `PrescaleIntent` of the run raised, with their original capacity.
+    pub prescaled: Vec<CapacityChange>,
 }
 
 impl Executor<'_> {
@@ -201,8 +204,12 @@ impl Executor<'_> {
             triggers,
             approved: BTreeSet::new(),
             clock,
+            prescaled: Vec::new(),
         };
-        let result = ctx.forward(0, Entry::Fresh).await;
+        let result = match ctx.prescale().await {
+            Ok(()) => ctx.forward(0, Entry::Fresh).await,
+            Err(stop) => Err(stop),
+        };
         ctx.finish(result).await
     }
 }
@@ -448,6 +455,12 @@ impl Ctx<'_, '_> {
     pub async fn finish(&mut self, result: Result<(), Stop>) -> Outcome {
         match result {
             Ok(()) => {
+                if self.plan.operation == Operation::Restore {
+                    let raised = self.ex.restore_capacity;
+                    if let Err(e) = self.restore_capacity(raised).await {
+                        return self.capacity_not_restored(e);
+                    }
+                }
                 if let Err(Stop::Journal(e) | Stop::Abort(e)) = self.journal(Record::RunFinished {
                     at: now(),
                     state: RunState::Completed,
@@ -469,7 +482,7 @@ impl Ctx<'_, '_> {
                 }) {
                     return self.journal_failed(format!("{reason}; then {e}"));
                 }
-                if self.touched.is_empty() {
+                if self.touched.is_empty() && self.prescaled.is_empty() {
                     let _ = self.journal(Record::RunFinished {
                         at: now(),
                         state: RunState::Refused,
@@ -482,6 +495,22 @@ impl Ctx<'_, '_> {
                 }
             }
         }
+    }
+
+    /// A restore brought traffic back, but the groups its evacuation pre-scaled could not be
+    /// returned: the run is paused so that `kong resume` tries again.
+    fn capacity_not_restored(&mut self, e: String) -> Outcome {
+        let id = &self.run_id;
+        let reason =
+            format!("traffic is back at its baseline, but {e}; `kong resume {id}` tries again");
+        tracing::error!(%reason, "capacity not restored");
+        if let Err(Stop::Journal(j) | Stop::Abort(j)) = self.journal(Record::Paused { at: now() }) {
+            return self.journal_failed(format!("{reason}; then {j}"));
+        }
+        self.emit(ProgressEvent::Paused {
+            reason: reason.clone(),
+        });
+        Outcome::Paused { reason }
     }
 
     fn pause(&mut self, reason: String) -> Outcome {
@@ -501,7 +530,7 @@ impl Ctx<'_, '_> {
     /// The journal cannot be written: nothing more may be done.
     fn journal_failed(&mut self, e: String) -> Outcome {
         tracing::error!(error = %e, "journal write failed; stopping where the run is");
-        if self.touched.is_empty() {
+        if self.touched.is_empty() && self.prescaled.is_empty() {
             return Outcome::Refused { reason: e };
         }
         let id = &self.run_id;

@@ -34,6 +34,14 @@
 //!   any `StepIntent` of the run (applied or not: an intent without a result may have been
 //!   partly applied) to its weights in `RunStarted.baseline`, last wave first, and reads them
 //!   back. A second Ctrl-C during a rollback only reports progress.
+//! - **Pre-scaling** (playbook `prescale`, evacuations only): after `RunStarted` and before
+//!   the first weight change, every destination group bound by a moved service is raised
+//!   to what its projected load needs (`ceil(load / (per_instance x max_utilization))`,
+//!   never lowered, at most its max size), the changes journaled (`PrescaleIntent`) before
+//!   any is made; then kong waits (polling, tokio's clock, up to the prescale timeout) until
+//!   enough instances are in service (`PrescaleDone`). Any failure aborts like a step's.
+//!   Rollback (once every dial is back) and the restore of the evacuation (once traffic is
+//!   back) return each raised group to its original desired capacity, never raising one.
 //! - **Recovery never guesses**: `resume` reconciles an intent without a result dial by dial
 //!   against live weights (the intent, or the weights before it); anything else is refused.
 //!
@@ -54,6 +62,7 @@ mod engine;
 mod gates;
 mod outcome;
 mod preflight;
+mod prescale;
 mod recover;
 mod rollback;
 mod steps;
@@ -66,8 +75,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::backend::TrafficBackend;
+use crate::backend::scaling::ScalingBackend;
 use crate::checks::MetricSource;
-use crate::journal::{CheckResult, Journal, Record};
+use crate::journal::{CapacityChange, CheckResult, Journal, Record};
 use crate::model::{Playbook, Topology};
 
 #[cfg(doc)]
@@ -155,6 +165,29 @@ pub enum ProgressEvent {
         applied: Vec<String>,
         /// Dials found at their previous weights.
         not_applied: Vec<String>,
+    },
+    /// Auto Scaling groups' desired capacity is being set: raised before the first step
+    /// (`prescale`), or returned to the original (`restore`).
+    Scaling {
+        /// `prescale` or `restore`.
+        purpose: &'static str,
+        /// Every group changed.
+        groups: Vec<CapacityChange>,
+    },
+    /// Waiting for pre-scaled groups to have enough instances in service.
+    WaitingInService {
+        /// `group in region: N of M in service`, for each group still short.
+        short: Vec<String>,
+    },
+    /// Every pre-scaled group has enough instances in service.
+    Prescaled {
+        /// Groups checked.
+        groups: usize,
+    },
+    /// Groups raised by a pre-scale are back at their original desired capacity.
+    CapacityRestored {
+        /// Groups lowered.
+        groups: usize,
     },
     /// A step group begins.
     StepStarted {
@@ -254,6 +287,12 @@ pub struct Executor<'a> {
     pub playbook: &'a Playbook,
     /// Where dials are read and written.
     pub backend: &'a dyn TrafficBackend,
+    /// Where Auto Scaling groups are read and scaled (`prescale`, restore, rollback);
+    /// `None` when the topology binds none.
+    pub scaling: Option<&'a dyn ScalingBackend>,
+    /// A restore only: the groups the evacuation being undone pre-scaled, with their
+    /// original desired capacity (`from`), returned to it once traffic is back.
+    pub restore_capacity: &'a [CapacityChange],
     /// Where check values come from.
     pub source: &'a dyn MetricSource,
     /// Receives progress events.

@@ -7,7 +7,10 @@
 //! journals `Resumed`, re-applies that group (idempotent) or re-checks the last applied group
 //! whose checks did not pass, and continues exactly as `run`. A refused resume writes
 //! nothing, so `kong rollback` remains possible. `rollback` restores the baseline of every
-//! dial any intent named, whatever the run's state, unless the run is over.
+//! dial any intent named, whatever the run's state, unless the run is over, then returns
+//! every group a `PrescaleIntent` raised to its original desired capacity. A run killed
+//! before its pre-scale finished pre-scales again on `resume` (from the journaled original
+//! capacity) before its first step.
 //!
 //! Assumptions: the caller holds the run lock (the run's own process is dead or gone).
 
@@ -197,8 +200,18 @@ impl Executor<'_> {
                 self.playbook.deadline,
                 self.options.time_scale,
             ),
+            prescaled: log.prescaled(),
         };
-        let result = ctx.forward(start, entry).await;
+        // Killed or paused before the pre-scale finished (and so before the first step):
+        // raise again and wait, from the journaled original capacity.
+        let result = if log.last_intent().is_none() && !log.is_prescale_done() {
+            match ctx.prescale().await {
+                Ok(()) => ctx.forward(start, entry).await,
+                Err(stop) => Err(stop),
+            }
+        } else {
+            ctx.forward(start, entry).await
+        };
         ctx.finish(result).await
     }
 
@@ -323,6 +336,7 @@ impl Executor<'_> {
             triggers: Vec::new(),
             approved: BTreeSet::new(),
             clock: Clock::new(self.interrupts.clone(), None, self.options.time_scale),
+            prescaled: log.prescaled(),
         };
         ctx.roll_back(format!("rollback of run {id} requested"))
             .await

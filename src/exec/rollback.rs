@@ -5,7 +5,9 @@
 //! before anything is applied; each wave's dials are applied as one set of concurrent
 //! batches, retried like forward steps; a wave whose batches fail stops the rollback there
 //! (its callers, in earlier waves, are not sent back to a region whose callees are still
-//! away); success is judged by reading every touched dial back. Ctrl-C does not stop a
+//! away); success is judged by reading every touched dial back. Only then are the groups a
+//! pre-scale raised returned to their original desired capacity (lowering them while
+//! traffic may still be on them would overload them). Ctrl-C does not stop a
 //! rollback: each press only reports progress. Idempotent: rolling back twice is harmless.
 
 use std::collections::BTreeMap;
@@ -88,6 +90,31 @@ impl Ctx<'_, '_> {
         };
 
         if left.is_empty() {
+            // Traffic is back: the groups raised for it can shrink again.
+            let raised = self.prescaled.clone();
+            if let Err(e) = self.restore_capacity(&raised).await {
+                tracing::error!(error = %e, "capacity not restored");
+                let left: Vec<String> = raised
+                    .iter()
+                    .map(|c| format!("group {} in {}", c.group, c.region))
+                    .collect();
+                let _ = self.journal(Record::RollbackFailed {
+                    at: now(),
+                    reason: e.clone(),
+                    left: left.clone(),
+                });
+                let _ = self.journal(Record::RunFinished {
+                    at: now(),
+                    state: RunState::RollbackFailed,
+                });
+                return Outcome::RollbackFailed {
+                    reason: format!(
+                        "{reason}; traffic is back at baseline, but {e}; retry with `kong rollback {}`",
+                        self.run_id
+                    ),
+                    left,
+                };
+            }
             let journaled = self
                 .journal(Record::RollbackDone { at: now() })
                 .and_then(|()| {
@@ -118,6 +145,12 @@ impl Ctx<'_, '_> {
                 "read-back after the rollback differs from the baseline (something else moved it)"
                     .to_string()
             }
+        };
+        let why = if self.prescaled.is_empty() {
+            why
+        } else {
+            // Lowering capacity while traffic may still be on it would overload it.
+            format!("{why}; the pre-scaled Auto Scaling groups stay raised until traffic is back")
         };
         tracing::error!(%why, left = ?left, "rollback failed");
         let _ = self.journal(Record::RollbackFailed {

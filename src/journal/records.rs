@@ -88,6 +88,29 @@ pub struct CheckResult {
     pub detail: Option<String>,
 }
 
+/// One Auto Scaling group's desired capacity change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapacityChange {
+    /// The group's region.
+    pub region: String,
+    /// The group's name.
+    pub group: String,
+    /// Desired capacity before the change (what restore and rollback return to).
+    pub from: u32,
+    /// Desired capacity asked.
+    pub to: u32,
+}
+
+impl std::fmt::Display for CapacityChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "group {} in {}: desired {} -> {}",
+            self.group, self.region, self.from, self.to
+        )
+    }
+}
+
 /// One line of a journal.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -143,6 +166,32 @@ pub enum Record {
         index: usize,
         /// Every evaluation.
         results: Vec<CheckResult>,
+    },
+    /// Written (fsynced) before the destination groups are raised (`prescale`), before the
+    /// first step: every group raised, from its original desired capacity.
+    PrescaleIntent {
+        /// RFC 3339 time.
+        at: String,
+        /// The groups raised (`from` is what restore and rollback return to).
+        groups: Vec<CapacityChange>,
+    },
+    /// Every pre-scaled group has enough instances in service.
+    PrescaleDone {
+        /// RFC 3339 time.
+        at: String,
+    },
+    /// Written before groups raised by a pre-scale are returned to their original desired
+    /// capacity (by a rollback, or by the restore after traffic is back).
+    CapacityRestoreIntent {
+        /// RFC 3339 time.
+        at: String,
+        /// `from`: the raised capacity; `to`: the original one.
+        groups: Vec<CapacityChange>,
+    },
+    /// The groups of the last `CapacityRestoreIntent` are back at their original capacity.
+    CapacityRestored {
+        /// RFC 3339 time.
+        at: String,
     },
     /// A human approved a gate.
     Approved {
@@ -213,6 +262,10 @@ impl Record {
             | Record::StepIntent { at, .. }
             | Record::StepApplied { at, .. }
             | Record::StepChecked { at, .. }
+            | Record::PrescaleIntent { at, .. }
+            | Record::PrescaleDone { at }
+            | Record::CapacityRestoreIntent { at, .. }
+            | Record::CapacityRestored { at }
             | Record::Approved { at, .. }
             | Record::Aborted { at, .. }
             | Record::Paused { at }

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::plan::{Plan, Weights};
 
-use super::{Record, RunHeader, RunState};
+use super::{CapacityChange, Record, RunHeader, RunState};
 
 /// A journal read back: its records (a torn last line dropped) and the state they imply.
 #[derive(Debug, Clone)]
@@ -48,6 +48,10 @@ pub fn derive_state(records: &[Record]) -> RunState {
             | Record::StepApplied { .. }
             | Record::StepChecked { .. }
             | Record::Approved { .. }
+            | Record::PrescaleIntent { .. }
+            | Record::PrescaleDone { .. }
+            | Record::CapacityRestoreIntent { .. }
+            | Record::CapacityRestored { .. }
             | Record::Aborted { .. } => state,
         })
 }
@@ -65,6 +69,33 @@ impl RunLog {
             records,
             state,
         })
+    }
+
+    /// Every group a `PrescaleIntent` of the run raised, with its original capacity (`from`).
+    pub fn prescaled(&self) -> Vec<CapacityChange> {
+        let mut out: Vec<CapacityChange> = Vec::new();
+        for record in &self.records {
+            if let Record::PrescaleIntent { groups, .. } = record {
+                for change in groups {
+                    // A resumed run may journal the same group again: the first `from` is
+                    // the original.
+                    if !out
+                        .iter()
+                        .any(|c| c.region == change.region && c.group == change.group)
+                    {
+                        out.push(change.clone());
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether the run's pre-scaled groups were seen with enough instances in service.
+    pub fn is_prescale_done(&self) -> bool {
+        self.records
+            .iter()
+            .any(|r| matches!(r, Record::PrescaleDone { .. }))
     }
 
     fn started(&self) -> (&Plan, &Weights) {

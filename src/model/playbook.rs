@@ -6,7 +6,8 @@ use std::time::Duration;
 use super::decode::{Ctx, Fields, peek};
 use super::node::{Node, Pos, Value, shorten};
 use super::{
-    Approval, Check, CheckSource, Guards, OnAbort, Per, Playbook, SimMetric, Threshold, Topology,
+    Approval, Check, CheckSource, Guards, OnAbort, Per, Playbook, Prescale, SimMetric, Threshold,
+    Topology,
 };
 
 const PLAYBOOK_KEYS: &[&str] = &[
@@ -20,9 +21,11 @@ const PLAYBOOK_KEYS: &[&str] = &[
     "checks",
     "approval",
     "guards",
+    "prescale",
 ];
 const GUARD_KEYS: &[&str] = &["utilization", "latency_ratio", "error_rate"];
 const APPROVAL_KEYS: &[&str] = &["before_percent"];
+const PRESCALE_KEYS: &[&str] = &["timeout"];
 const CHECK_KEYS: &[&str] = &[
     "name",
     "source",
@@ -120,6 +123,10 @@ pub(crate) fn decode(ctx: &mut Ctx, root: &Node, topology: Option<&Topology>) ->
         Some((key, n)) => guards(ctx, key, n),
         None => Some(Guards::default()),
     };
+    let prescale = match fields.get_with_key("prescale") {
+        Some((key, n)) => prescale(ctx, key, n),
+        None => Some(None),
+    };
     if ctx.failed() {
         return None;
     }
@@ -134,7 +141,49 @@ pub(crate) fn decode(ctx: &mut Ctx, root: &Node, topology: Option<&Topology>) ->
         checks: checks?,
         approval: approval?,
         guards: guards?,
+        prescale: prescale?,
     })
+}
+
+/// `prescale: false | true | {timeout: 10m}`.
+fn prescale(ctx: &mut Ctx, key: Pos, node: &Node) -> Option<Option<Prescale>> {
+    if let Value::Scalar { text, plain: true } = &node.value {
+        match text.as_str() {
+            "false" => return Some(None),
+            "true" => {
+                return Some(Some(Prescale {
+                    timeout: Prescale::DEFAULT_TIMEOUT,
+                }));
+            }
+            _ => {}
+        }
+    }
+    if !matches!(node.value, Value::Map(_)) {
+        ctx.error(
+            node.pos,
+            format!(
+                "expected prescale to be true, false or a mapping with key timeout (e.g. {{timeout: 10m}}), found {}",
+                node.value.describe()
+            ),
+        );
+        return None;
+    }
+    let fields = ctx.fields(node, key, "prescale", PRESCALE_KEYS)?;
+    let timeout = match fields.get("timeout") {
+        Some(n) => {
+            let d = ctx.duration(n, "prescale.timeout")?;
+            if d.is_zero() {
+                ctx.error(
+                    n.pos,
+                    "prescale.timeout is 0s: expected a positive duration, e.g. 10m",
+                );
+                return None;
+            }
+            d
+        }
+        None => Prescale::DEFAULT_TIMEOUT,
+    };
+    Some(Some(Prescale { timeout }))
 }
 
 const PERCENT: &str = "a whole percent in 1..=100";

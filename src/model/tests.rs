@@ -189,7 +189,7 @@ fn unknown_keys_are_all_reported_with_the_allowed_keys() {
         errors,
         [
             "t.yaml:3:1: unknown key `max_utilisation` in the topology, expected one of: name, regions, max_utilization, backend, metrics, services (did you mean `max_utilization`?)",
-            "t.yaml:17:5: unknown key `capcity` in service `b`, expected one of: depends_on, capacity, load, load_query, max_utilization, dials (did you mean `capacity`?)",
+            "t.yaml:17:5: unknown key `capcity` in service `b`, expected one of: depends_on, capacity, load, load_query, max_utilization, autoscaling, dials (did you mean `capacity`?)",
         ]
         .map(String::from)
         .to_vec()
@@ -644,7 +644,7 @@ fn empty_and_non_mapping_documents_are_errors() {
     assert_eq!(
         playbook_errors("- 1\n"),
         [
-            "p.yaml:1:1: expected the playbook (a mapping with keys name, steps, bake, propagation, hold, deadline, on_abort, checks, approval, guards), found a list"
+            "p.yaml:1:1: expected the playbook (a mapping with keys name, steps, bake, propagation, hold, deadline, on_abort, checks, approval, guards, prescale), found a list"
         ]
     );
 }
@@ -777,4 +777,107 @@ fn a_service_load_query_is_read_and_validated() {
     ));
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].contains("expected exactly one of"), "{errors:?}");
+}
+
+/// SMALL with `autoscaling` (given as YAML lines indented for service `b`) added to `b`.
+fn with_autoscaling(lines: &str) -> String {
+    SMALL.replace(
+        "  b:\n    capacity:",
+        &format!("  b:\n    autoscaling:\n{lines}    capacity:"),
+    )
+}
+
+#[test]
+fn autoscaling_bindings_are_read() {
+    let text = with_autoscaling(
+        "      r1: {group: b-r1, per_instance: 250}\n      r2: {group: b-r2, per_instance: 12.5}\n",
+    );
+    let topology = parse_topology("t.yaml", &text).expect("valid");
+    let b = &topology.services["b"];
+    assert_eq!(
+        b.autoscaling["r1"],
+        AutoscalingBinding {
+            group: "b-r1".into(),
+            per_instance: 250.0
+        }
+    );
+    assert_eq!(b.autoscaling["r2"].per_instance, 12.5);
+    assert!(topology.services["a"].autoscaling.is_empty());
+}
+
+#[test]
+fn autoscaling_mistakes_are_reported_where_they_are_written() {
+    let text = with_autoscaling(
+        "      r3: {group: x, per_instance: 1}\n      r1: {group: '', per_instance: 0}\n      r2: {grup: b, per_instance: 1}\n",
+    );
+    assert_eq!(
+        topology_errors(&text),
+        [
+            "t.yaml:18:7: unknown region `r3` in autoscaling of service `b`, expected one of the topology's regions: r1, r2",
+            "t.yaml:19:19: group of autoscaling of service `b` in `r1` is empty: expected a non-empty string",
+            "t.yaml:19:37: per_instance of autoscaling of service `b` in `r1` is `0`: expected requests/s one instance serves, a number > 0",
+            "t.yaml:20:12: unknown key `grup` in autoscaling of service `b` in `r2`, expected one of: group, per_instance (did you mean `group`?)",
+        ]
+    );
+    let text = with_autoscaling("      r1: {per_instance: -3}\n");
+    assert_eq!(
+        topology_errors(&text),
+        [
+            "t.yaml:18:7: missing key `group` in autoscaling of service `b` in `r1`",
+            "t.yaml:18:26: per_instance of autoscaling of service `b` in `r1` is `-3`: expected requests/s one instance serves, a number > 0",
+        ]
+    );
+}
+
+#[test]
+fn prescale_is_off_true_or_a_mapping_with_a_timeout() {
+    let topology = parse_topology("t.yaml", TOPOLOGY).ok();
+    let read = |extra: &str| {
+        parse_playbook(
+            "p.yaml",
+            &format!("{SMALL_PLAYBOOK}{extra}"),
+            topology.as_ref(),
+        )
+        .map(|p| p.prescale)
+    };
+    assert_eq!(read("").unwrap(), None);
+    assert_eq!(read("prescale: false\n").unwrap(), None);
+    assert_eq!(
+        read("prescale: true\n").unwrap(),
+        Some(Prescale {
+            timeout: Duration::from_secs(600)
+        })
+    );
+    assert_eq!(
+        read("prescale: {timeout: 3m}\n").unwrap(),
+        Some(Prescale {
+            timeout: Duration::from_secs(180)
+        })
+    );
+    assert_eq!(
+        read("prescale: {}\n").unwrap(),
+        Some(Prescale {
+            timeout: Duration::from_secs(600)
+        })
+    );
+}
+
+#[test]
+fn prescale_mistakes_are_reported() {
+    assert_eq!(
+        playbook_errors(&format!("{SMALL_PLAYBOOK}prescale: yes\n")),
+        [
+            "p.yaml:8:11: expected prescale to be true, false or a mapping with key timeout (e.g. {timeout: 10m}), found string `yes`"
+        ]
+    );
+    assert_eq!(
+        playbook_errors(&format!("{SMALL_PLAYBOOK}prescale: {{timout: 5m}}\n")),
+        [
+            "p.yaml:8:12: unknown key `timout` in prescale, expected one of: timeout (did you mean `timeout`?)"
+        ]
+    );
+    assert_eq!(
+        playbook_errors(&format!("{SMALL_PLAYBOOK}prescale: {{timeout: 0s}}\n")),
+        ["p.yaml:8:21: prescale.timeout is 0s: expected a positive duration, e.g. 10m"]
+    );
 }

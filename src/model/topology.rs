@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use super::decode::{Ctx, is_plain_name};
 use super::node::{Node, Pos, shorten};
 use super::{
-    BackendKind, CheckSource, CloudWatchSource, Dial, Metrics, PrometheusSource, Region, Service,
-    Topology,
+    AutoscalingBinding, BackendKind, CheckSource, CloudWatchSource, Dial, Metrics,
+    PrometheusSource, Region, Service, Topology,
 };
 use super::{dependencies, dials, playbook};
 
@@ -31,8 +31,10 @@ const SERVICE_KEYS: &[&str] = &[
     "load",
     "load_query",
     "max_utilization",
+    "autoscaling",
     "dials",
 ];
+const AUTOSCALING_KEYS: &[&str] = &["group", "per_instance"];
 const LOAD_QUERY_KEYS: &[&str] = &["prometheus", "cloudwatch"];
 const LOAD_QUERY_CLOUDWATCH_KEYS: &[&str] =
     &["namespace", "metric", "dimensions", "stat", "period"];
@@ -354,6 +356,15 @@ fn service(ctx: &mut Ctx, draft: &mut Draft, regions: Option<&Regions>) {
         None => None,
     };
 
+    let autoscaling = match fields.get("autoscaling") {
+        Some(n) => {
+            let v = autoscaling(ctx, n, &what, regions);
+            ok &= v.is_some();
+            v.unwrap_or_default()
+        }
+        None => BTreeMap::new(),
+    };
+
     // No `capacity` key reads as an empty map (a sim dial then reports it has no members);
     // a malformed one as `None` (already reported).
     let no_capacity = BTreeMap::new();
@@ -451,8 +462,62 @@ fn service(ctx: &mut Ctx, draft: &mut Draft, regions: Option<&Regions>) {
         load: load.and_then(|(_, l)| l).unwrap_or_default(),
         load_query,
         max_utilization,
+        autoscaling,
         dials,
     });
+}
+
+/// `autoscaling: {REGION: {group: NAME, per_instance: REQ_PER_S}}`: the Auto Scaling group
+/// serving the service in each region it names.
+fn autoscaling(
+    ctx: &mut Ctx,
+    node: &Node,
+    what: &str,
+    regions: Option<&Regions>,
+) -> Option<BTreeMap<Region, AutoscalingBinding>> {
+    let label = format!("autoscaling of {what}");
+    let entries = ctx.named(node, &label, "region")?;
+    let mut out = BTreeMap::new();
+    let mut ok = true;
+    for entry in entries {
+        if let Some(regions) = regions {
+            ok &= regions.check(ctx, entry.pos, &entry.name, &label);
+        }
+        let here = format!("{label} in `{}`", shorten(&entry.name));
+        let Some(fields) = ctx.fields(entry.value, entry.pos, &here, AUTOSCALING_KEYS) else {
+            ok = false;
+            continue;
+        };
+        let group = fields
+            .require(ctx, "group", &here)
+            .and_then(|n| ctx.non_empty(n, &format!("group of {here}")));
+        let per_instance = fields.require(ctx, "per_instance", &here).and_then(|n| {
+            let v = ctx.number(n, &format!("per_instance of {here}"))?;
+            if !(v.is_finite() && v > 0.0) {
+                ctx.error(
+                    n.pos,
+                    format!(
+                        "per_instance of {here} is `{v}`: expected requests/s one instance serves, a number > 0"
+                    ),
+                );
+                return None;
+            }
+            Some(v)
+        });
+        match (group, per_instance) {
+            (Some(group), Some(per_instance)) => {
+                out.insert(
+                    entry.name,
+                    AutoscalingBinding {
+                        group,
+                        per_instance,
+                    },
+                );
+            }
+            _ => ok = false,
+        }
+    }
+    ok.then_some(out)
 }
 
 /// `load_query: {prometheus: QUERY}` or `load_query: {cloudwatch: {namespace, metric, ...}}`:

@@ -80,8 +80,21 @@ pub struct Service {
     pub load_query: Option<CheckSource>,
     /// Overrides the topology's `max_utilization` for this service.
     pub max_utilization: Option<f64>,
+    /// Auto Scaling groups that serve the service, per region: when set, the region's
+    /// capacity is its in-service instances x `per_instance` (read before planning), and a
+    /// playbook's `prescale` raises the destination groups before the first shift.
+    pub autoscaling: BTreeMap<Region, AutoscalingBinding>,
     /// Traffic dials, in declaration order.
     pub dials: Vec<Dial>,
+}
+
+/// The Auto Scaling group behind a service in one region.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AutoscalingBinding {
+    /// The Auto Scaling group's name (in the binding's region).
+    pub group: String,
+    /// Requests/s one in-service instance serves at 100% utilization (> 0).
+    pub per_instance: f64,
 }
 
 impl Service {
@@ -199,6 +212,8 @@ pub struct Playbook {
     pub approval: Approval,
     /// Built-in guard checks added to `checks`.
     pub guards: Guards,
+    /// Raise the destination Auto Scaling groups before the first shift (`None`: off).
+    pub prescale: Option<Prescale>,
 }
 
 /// Built-in guard checks every run gets unless the playbook opts out (`guards: false`):
@@ -248,6 +263,21 @@ impl Default for Guards {
             error_rate: Some(0.01),
         }
     }
+}
+
+/// The playbook's `prescale` phase: before the first weight change of an evacuation, every
+/// destination group's desired capacity is raised to what the projected load needs (never
+/// lowered, at most its max size) and kong waits until enough instances are in service.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Prescale {
+    /// How long to wait for the instances to be in service before aborting (default 10m).
+    #[serde(with = "duration_secs")]
+    pub timeout: Duration,
+}
+
+impl Prescale {
+    /// The wait used by `prescale: true`.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 }
 
 /// What an abort does.

@@ -64,6 +64,7 @@ pub(crate) fn service(
         load: map(load),
         load_query: None,
         max_utilization: None,
+        autoscaling: Default::default(),
         dials,
     }
 }
@@ -93,6 +94,7 @@ pub(crate) fn playbook(steps: &[u32]) -> Playbook {
         checks: Vec::new(),
         approval: Approval::default(),
         guards: crate::model::Guards::default(),
+        prescale: None,
     }
 }
 

@@ -229,6 +229,7 @@ fn chain(err: &(dyn StdError + 'static)) -> String {
 fn iam_prefix(service: &str) -> &str {
     match service {
         "route53" => "route53",
+        "autoscaling" => "autoscaling",
         _ => "elasticloadbalancing",
     }
 }

@@ -8,6 +8,7 @@
 //! permanent for the executor's back-off (see [`config`] for why the SDK's own retries are off).
 
 pub mod alb;
+pub mod autoscaling;
 pub mod calls;
 pub mod config;
 pub mod limiter;

@@ -7,6 +7,8 @@
 //! - `KONG_SIM_FAILURE_RATE`: probability in [0, 1] that an `apply` fails (transient).
 //! - `KONG_SIM_FAIL_APPLIES`: the first N `apply` calls of the process fail (transient).
 //! - `KONG_SIM_SEED`: seed of the failure draws (default 0), for reproducible runs.
+//! - `KONG_SIM_IN_SERVICE_DELAY_MS`: time a raised Auto Scaling group takes to bring its new
+//!   instances in service (default: at once).
 
 use std::time::Duration;
 
@@ -22,6 +24,8 @@ pub const ENV_FAILURE_RATE: &str = "KONG_SIM_FAILURE_RATE";
 pub const ENV_FAIL_APPLIES: &str = "KONG_SIM_FAIL_APPLIES";
 /// `KONG_SIM_SEED`.
 pub const ENV_SEED: &str = "KONG_SIM_SEED";
+/// `KONG_SIM_IN_SERVICE_DELAY_MS`.
+pub const ENV_IN_SERVICE_DELAY_MS: &str = "KONG_SIM_IN_SERVICE_DELAY_MS";
 
 /// What the simulator injects. The default injects nothing.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -40,6 +44,8 @@ pub struct SimFaults {
     pub seed: u64,
     /// Someone else moves a dial right after kong applied it (read-back must catch it).
     pub tamper_after_apply: Option<Tamper>,
+    /// Time a raised Auto Scaling group takes to bring its new instances in service.
+    pub in_service_delay: Duration,
 }
 
 /// After an apply that touches `dial`, set `member` to `weight`, as another operator or
@@ -110,6 +116,9 @@ impl SimFaults {
         }
         if let Some(v) = parse::<u64>(&lookup, ENV_READ_LATENCY_MS, ms)? {
             faults.read_latency = Duration::from_millis(v);
+        }
+        if let Some(v) = parse::<u64>(&lookup, ENV_IN_SERVICE_DELAY_MS, ms)? {
+            faults.in_service_delay = Duration::from_millis(v);
         }
         let rate = "a probability between 0 and 1";
         if let Some(v) = parse::<f64>(&lookup, ENV_FAILURE_RATE, rate)? {

@@ -11,6 +11,7 @@
 
 pub mod exposition;
 mod faults;
+mod scaling;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod traffic;
@@ -31,11 +32,11 @@ use crate::plan::Weights;
 use super::{BackendError, Batch, DialWeights, Receipt, TrafficBackend, batch_key};
 
 pub use faults::{
-    ENV_API_LATENCY_MS, ENV_FAIL_APPLIES, ENV_FAILURE_RATE, ENV_READ_LATENCY_MS, ENV_SEED,
-    FaultsError, SimFaults, Tamper,
+    ENV_API_LATENCY_MS, ENV_FAIL_APPLIES, ENV_FAILURE_RATE, ENV_IN_SERVICE_DELAY_MS,
+    ENV_READ_LATENCY_MS, ENV_SEED, FaultsError, SimFaults, Tamper,
 };
 pub use traffic::{MetricValues, SimMetrics, metrics};
-pub use world::{SimWorld, WORLD_FORMAT, WorldError, write_atomic};
+pub use world::{SimGroup, SimWorld, WORLD_FORMAT, WorldError, group_key, write_atomic};
 
 /// Calls the simulator has served since it was opened (in this process).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -57,6 +58,8 @@ pub struct SimBackend {
     path: Option<PathBuf>,
     api_latency: Duration,
     read_latency: Duration,
+    /// How long a raised group takes to bring its new instances in service.
+    in_service_delay: Duration,
     state: Mutex<State>,
 }
 
@@ -67,6 +70,9 @@ struct State {
     rng: StdRng,
     tamper: Option<Tamper>,
     stats: SimStats,
+    /// `region/group` -> when the instances it was raised to are in service (in memory: a
+    /// world reopened later finds them in service).
+    pending: std::collections::HashMap<String, tokio::time::Instant>,
 }
 
 impl SimBackend {
@@ -90,9 +96,13 @@ impl SimBackend {
     fn new(
         topology: &Topology,
         path: Option<PathBuf>,
-        world: SimWorld,
+        mut world: SimWorld,
         faults: SimFaults,
     ) -> SimBackend {
+        // Instances pending when the world was written came in service since.
+        for group in world.groups.values_mut() {
+            group.in_service = group.in_service.max(group.desired);
+        }
         let SimFaults {
             api_latency,
             read_latency,
@@ -100,12 +110,14 @@ impl SimBackend {
             fail_first_n_applies,
             seed,
             tamper_after_apply,
+            in_service_delay,
         } = faults;
         SimBackend {
             topology: topology.clone(),
             path,
             api_latency,
             read_latency,
+            in_service_delay,
             state: Mutex::new(State {
                 world,
                 failure_rate: failure_rate.clamp(0.0, 1.0),
@@ -113,8 +125,16 @@ impl SimBackend {
                 rng: StdRng::seed_from_u64(seed),
                 tamper: tamper_after_apply,
                 stats: SimStats::default(),
+                pending: Default::default(),
             }),
         }
+    }
+
+    /// Raised groups bring their new instances in service after `delay` (tokio's clock);
+    /// the default is at once.
+    pub fn with_in_service_delay(mut self, delay: Duration) -> SimBackend {
+        self.in_service_delay = delay;
+        self
     }
 
     /// The topology simulated.
@@ -137,10 +157,21 @@ impl SimBackend {
         self.state.lock().await.world.weights.clone()
     }
 
+    /// The topology as the world serves it (`Some` when Auto Scaling groups change a
+    /// capacity) and the current weights.
+    pub async fn serving_weights(&self) -> (Option<Topology>, Weights) {
+        let state = self.state.lock().await;
+        let serving = match state.world.serving(&self.topology) {
+            std::borrow::Cow::Borrowed(_) => None,
+            std::borrow::Cow::Owned(t) => Some(t),
+        };
+        (serving, state.world.weights.clone())
+    }
+
     /// Every metric of the world as it is now.
     pub async fn metrics(&self) -> SimMetrics {
         let state = self.state.lock().await;
-        traffic::metrics(&self.topology, &state.world.weights)
+        traffic::metrics(&state.world.serving(&self.topology), &state.world.weights)
     }
 
     /// Calls served so far.
@@ -166,6 +197,28 @@ impl SimBackend {
         state.world.weights.extend(weights);
         self.persist_or_revert(&mut state, previous, "set_weights", "world")
             .await
+    }
+
+    /// Test hook: sets an Auto Scaling group as given (adding it if the world lacks it),
+    /// persisted, not counted as an apply.
+    pub async fn set_group(
+        &self,
+        region: &str,
+        group: &str,
+        value: SimGroup,
+    ) -> Result<(), BackendError> {
+        let mut state = self.state.lock().await;
+        let key = group_key(region, group);
+        let previous = state.world.groups.insert(key.clone(), value);
+        state.pending.remove(&key);
+        if let Err(e) = self.write(&state.world).await {
+            match previous {
+                Some(p) => state.world.groups.insert(key, p),
+                None => state.world.groups.remove(&key),
+            };
+            return Err(transient("set_group", group, e.to_string()));
+        }
+        Ok(())
     }
 
     /// Checks a batch against the provider rules without changing anything.
@@ -215,6 +268,19 @@ impl SimBackend {
         Ok(())
     }
 
+    /// Writes the world to its file (nothing in memory).
+    async fn write(&self, world: &SimWorld) -> std::io::Result<()> {
+        let Some(path) = self.path.clone() else {
+            return Ok(());
+        };
+        match serde_json::to_vec_pretty(world) {
+            Ok(bytes) => tokio::task::spawn_blocking(move || write_atomic(&path, &bytes))
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e))),
+            Err(e) => Err(std::io::Error::other(e)),
+        }
+    }
+
     /// Writes the world through to disk; on failure puts the dials back as they were, so
     /// memory never runs ahead of the file.
     async fn persist_or_revert(
@@ -224,16 +290,7 @@ impl SimBackend {
         operation: &str,
         target: &str,
     ) -> Result<(), BackendError> {
-        let Some(path) = self.path.clone() else {
-            return Ok(());
-        };
-        let result = match serde_json::to_vec_pretty(&state.world) {
-            Ok(bytes) => tokio::task::spawn_blocking(move || write_atomic(&path, &bytes))
-                .await
-                .unwrap_or_else(|e| Err(std::io::Error::other(e))),
-            Err(e) => Err(std::io::Error::other(e)),
-        };
-        match result {
+        match self.write(&state.world).await {
             Ok(()) => Ok(()),
             Err(e) => {
                 state.world.api_calls = previous.api_calls;

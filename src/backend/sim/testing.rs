@@ -39,6 +39,7 @@ fn service(name: &str, capacity: [f64; 3], load: [f64; 3], dials: Vec<Dial>) -> 
         load: map(load),
         load_query: None,
         max_utilization: None,
+        autoscaling: Default::default(),
         dials,
     }
 }
@@ -128,6 +129,7 @@ pub(crate) fn topology_with(services: Vec<(&str, Vec<Row<'_>>)>) -> Topology {
             load: rows.iter().map(|(r, _, l)| (r.to_string(), *l)).collect(),
             load_query: None,
             max_utilization: None,
+            autoscaling: Default::default(),
             dials: vec![Dial {
                 id: "sim".to_string(),
                 kind: DialKind::Sim,

@@ -263,3 +263,40 @@ async fn set_weights_bypasses_rules_but_not_unknown_dials() {
     let unknown: Weights = [("nope/dns".to_string(), BTreeMap::new())].into();
     assert!(sim.set_weights(unknown).await.is_err());
 }
+
+#[tokio::test]
+async fn groups_start_from_the_declared_capacity_and_persist_with_the_world() {
+    use crate::backend::scaling::{GroupRef, ScalingBackend};
+    use crate::model::AutoscalingBinding;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut topology = crate::backend::sim::testing::streaming();
+    let edge = topology.services.get_mut("edge-api").unwrap();
+    let capacity = edge.capacity["us-west-2"];
+    edge.autoscaling.insert(
+        "us-west-2".into(),
+        AutoscalingBinding {
+            group: "edge".into(),
+            per_instance: capacity / 4.0,
+        },
+    );
+    let group = GroupRef {
+        region: "us-west-2".into(),
+        group: "edge".into(),
+    };
+    let sim = SimBackend::open(dir.path(), &topology, SimFaults::default()).unwrap();
+    let state = sim.describe(std::slice::from_ref(&group)).await.unwrap()[&group];
+    assert_eq!((state.desired, state.in_service, state.max), (4, 4, 8));
+    sim.set_desired(&group, 7).await.unwrap();
+    let err = sim.set_desired(&group, 9).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("outside the group's min..max 1..8"),
+        "{err}"
+    );
+    drop(sim);
+
+    let sim = SimBackend::open(dir.path(), &topology, SimFaults::default()).unwrap();
+    let state = sim.describe(std::slice::from_ref(&group)).await.unwrap()[&group];
+    assert_eq!((state.desired, state.in_service), (7, 7));
+}

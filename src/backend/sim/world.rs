@@ -1,12 +1,16 @@
 //! The simulator's world: the weights of every dial, persisted in the state dir.
 //!
 //! Capacity and load are not stored: they come from the topology every time, so editing the
-//! topology changes the simulated regions. The file `<state_dir>/sim/<topology>.json` is
-//! replaced atomically (temp file, fsync, rename, fsync of the directory): a process killed
-//! at any instant leaves either the old world or the new one on disk, never a torn file.
+//! topology changes the simulated regions; only a region bound to an Auto Scaling group takes
+//! its capacity from the group's in-service instances, which the world holds.
+//!
+//! The file `<state_dir>/sim/<topology>.json` is replaced atomically (temp file, fsync,
+//! rename, fsync of the directory): a process killed at any instant leaves either the old
+//! world or the new one on disk, never a torn file.
 //! Existing weights are never reset silently; a world is only reconciled with the dials and
 //! members the topology gained or lost since it was written.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -31,6 +35,59 @@ pub struct SimWorld {
     pub weights: Weights,
     /// Number of successful `apply` calls since the world was created.
     pub api_calls: u64,
+    /// Auto Scaling groups the topology binds, by `region/group` (absent in worlds written
+    /// before groups were simulated: reconciling adds them).
+    #[serde(default)]
+    pub groups: BTreeMap<String, SimGroup>,
+}
+
+/// A simulated Auto Scaling group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimGroup {
+    /// Desired capacity.
+    pub desired: u32,
+    /// Minimum size.
+    pub min: u32,
+    /// Maximum size.
+    pub max: u32,
+    /// Instances in service.
+    pub in_service: u32,
+}
+
+impl SimGroup {
+    /// A group sized for the declared capacity: `ceil(capacity / per_instance)` instances in
+    /// service (at least 1), room for twice as many.
+    pub fn for_capacity(capacity: f64, per_instance: f64) -> SimGroup {
+        let n = if per_instance > 0.0 && capacity.is_finite() {
+            (capacity / per_instance).ceil().max(1.0) as u32
+        } else {
+            1
+        };
+        SimGroup {
+            desired: n,
+            min: 1.min(n),
+            max: n.saturating_mul(2),
+            in_service: n,
+        }
+    }
+}
+
+/// `region/group`, the key of a group in [`SimWorld::groups`].
+pub fn group_key(region: &str, group: &str) -> String {
+    format!("{region}/{group}")
+}
+
+/// The groups a fresh world starts with: one per `autoscaling` binding of the topology.
+pub fn initial_groups(topology: &Topology) -> BTreeMap<String, SimGroup> {
+    let mut out = BTreeMap::new();
+    for service in topology.services.values() {
+        for (region, binding) in &service.autoscaling {
+            let capacity = service.capacity.get(region).copied().unwrap_or(0.0);
+            out.entry(group_key(region, &binding.group))
+                .or_insert_with(|| SimGroup::for_capacity(capacity, binding.per_instance));
+        }
+    }
+    out
 }
 
 /// Why the world could not be loaded or saved.
@@ -82,6 +139,7 @@ impl SimWorld {
             topology_name: topology.name.clone(),
             weights: initial_weights(topology),
             api_calls: 0,
+            groups: initial_groups(topology),
         }
     }
 
@@ -165,6 +223,26 @@ impl SimWorld {
     pub fn reconcile(&mut self, topology: &Topology) -> Vec<String> {
         let initial = initial_weights(topology);
         let mut notes = Vec::new();
+        let groups = initial_groups(topology);
+        self.groups.retain(|key, _| {
+            let keep = groups.contains_key(key);
+            if !keep {
+                notes.push(format!(
+                    "dropped Auto Scaling group {key}: no longer in the topology"
+                ));
+            }
+            keep
+        });
+        for (key, group) in groups {
+            if let std::collections::btree_map::Entry::Vacant(slot) = self.groups.entry(key) {
+                notes.push(format!(
+                    "added Auto Scaling group {} with {} instances",
+                    slot.key(),
+                    group.desired
+                ));
+                slot.insert(group);
+            }
+        }
         let known: Vec<String> = topology
             .services
             .values()
@@ -213,6 +291,27 @@ impl SimWorld {
             }
         }
         notes
+    }
+
+    /// `topology` as the simulator serves it: the capacity of every region bound to an Auto
+    /// Scaling group is the group's in-service instances x `per_instance`, so that scaling a
+    /// group changes what its region can take.
+    pub fn serving<'t>(&self, topology: &'t Topology) -> std::borrow::Cow<'t, Topology> {
+        if self.groups.is_empty() {
+            return std::borrow::Cow::Borrowed(topology);
+        }
+        let mut out = topology.clone();
+        for service in out.services.values_mut() {
+            for (region, binding) in &service.autoscaling {
+                if let Some(group) = self.groups.get(&group_key(region, &binding.group)) {
+                    service.capacity.insert(
+                        region.clone(),
+                        f64::from(group.in_service) * binding.per_instance,
+                    );
+                }
+            }
+        }
+        std::borrow::Cow::Owned(out)
     }
 
     /// Writes the world to `path` atomically; see the module docs.

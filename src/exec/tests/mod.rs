@@ -6,6 +6,7 @@
 //! listener), the others one each.
 
 mod aborts;
+mod prescale;
 mod props;
 mod recovery;
 mod sim;

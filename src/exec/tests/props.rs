@@ -114,6 +114,7 @@ fn topology_of(specs: &[ServiceSpec]) -> Topology {
                 .collect(),
             load_query: None,
             max_utilization: None,
+            autoscaling: Default::default(),
             dials,
         };
         base.services.insert(name, service);

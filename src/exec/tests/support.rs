@@ -9,10 +9,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::backend::scaling::{GroupRef, GroupState, ScalingBackend};
+use crate::backend::sim::SimBackend;
 use crate::backend::{BackendError, Batch, Receipt, TrafficBackend};
 use crate::checks::{MetricSource, Scope, SourceError};
 use crate::exec::{ExecOptions, Executor, Progress, ProgressEvent, Prompter, Sink};
-use crate::journal::{Record, RunHeader, RunLog};
+use crate::journal::{CapacityChange, Record, RunHeader, RunLog};
 use crate::model::{
     Approval, Check, CheckSource, Dial, DialKind, OnAbort, Per, Playbook, Service, SimMetric,
     Threshold, Topology,
@@ -340,6 +342,10 @@ pub fn kind(record: &Record) -> String {
         Record::RollbackDone { .. } => "rollback_done".into(),
         Record::RollbackFailed { .. } => "rollback_failed".into(),
         Record::RunFinished { state, .. } => format!("finished {state:?}"),
+        Record::PrescaleIntent { .. } => "prescale_intent".into(),
+        Record::PrescaleDone { .. } => "prescale_done".into(),
+        Record::CapacityRestoreIntent { .. } => "capacity_restore_intent".into(),
+        Record::CapacityRestored { .. } => "capacity_restored".into(),
     }
 }
 
@@ -380,6 +386,7 @@ fn service(name: &str, depends_on: &[&str], dials: Vec<Dial>) -> Service {
         load: per_region(1_000.0),
         load_query: None,
         max_utilization: None,
+        autoscaling: Default::default(),
         dials,
     }
 }
@@ -454,6 +461,7 @@ pub fn playbook() -> Playbook {
         }],
         approval: Approval::default(),
         guards: crate::model::Guards::off(),
+        prescale: None,
     }
 }
 
@@ -510,6 +518,35 @@ pub struct World {
     pub prompter: Scripted,
     pub options: ExecOptions,
     pub ctrl_c: Arc<tokio::sync::watch::Sender<u32>>,
+    /// Auto Scaling groups (the simulator's), every `set_desired` logged on the timeline.
+    pub scaling: Option<LoggedScaling>,
+    /// What a restore returns to its original capacity.
+    pub restore_capacity: Vec<CapacityChange>,
+}
+
+/// The simulator's groups, with every `set_desired` logged on the timeline
+/// (`set_desired GROUP REGION N`).
+pub struct LoggedScaling {
+    pub inner: SimBackend,
+    pub timeline: Timeline,
+}
+
+#[async_trait]
+impl ScalingBackend for LoggedScaling {
+    async fn describe(
+        &self,
+        groups: &[GroupRef],
+    ) -> Result<BTreeMap<GroupRef, GroupState>, BackendError> {
+        self.inner.describe(groups).await
+    }
+
+    async fn set_desired(&self, group: &GroupRef, desired: u32) -> Result<(), BackendError> {
+        self.timeline.lock().unwrap().push(format!(
+            "set_desired {} {} {desired}",
+            group.group, group.region
+        ));
+        self.inner.set_desired(group, desired).await
+    }
 }
 
 impl World {
@@ -532,6 +569,8 @@ impl World {
             prompter: Scripted::default(),
             options: options(),
             ctrl_c: Arc::new(tokio::sync::watch::channel(0).0),
+            scaling: None,
+            restore_capacity: Vec::new(),
         }
     }
 
@@ -540,6 +579,8 @@ impl World {
             topology: &self.topology,
             playbook: &self.playbook,
             backend: &self.backend,
+            scaling: self.scaling.as_ref().map(|s| s as &dyn ScalingBackend),
+            restore_capacity: &self.restore_capacity,
             source: &self.source,
             progress: &self.progress,
             prompter: &self.prompter,
