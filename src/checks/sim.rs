@@ -43,18 +43,15 @@ enum WorldRef {
         state_dir: PathBuf,
     },
     /// The traffic model over the live weights of another backend (Route 53 and ELBv2 under
-    /// `--backend aws`), read at most once per [`LIVE_READ_TTL`]: the checks of one
-    /// evaluation round share one read.
+    /// `--backend aws`). The checks of one evaluation round, fetched at once, share one read:
+    /// a fetch reuses the last read only if that read started after the fetch was asked for,
+    /// so a value never predates the fetch (never the weights before a step).
     Live {
         topology: Arc<Topology>,
         backend: Arc<dyn TrafficBackend>,
-        last: Arc<tokio::sync::Mutex<Option<(tokio::time::Instant, Weights)>>>,
+        last: Arc<tokio::sync::Mutex<Option<(std::time::Instant, Weights)>>>,
     },
 }
-
-/// How long one read of live weights serves `sim` checks (one evaluation round fetches
-/// many checks at once).
-pub const LIVE_READ_TTL: std::time::Duration = std::time::Duration::from_millis(500);
 
 impl SimSource {
     /// A source over the world `backend` holds (the same one the executor moves).
@@ -124,12 +121,11 @@ impl SimSource {
                 backend,
                 last,
             } => {
+                let asked = std::time::Instant::now();
                 let mut last = last.lock().await;
-                let now = tokio::time::Instant::now();
-                let fresh = last
-                    .as_ref()
-                    .is_some_and(|(at, _)| now.duration_since(*at) < LIVE_READ_TTL);
+                let fresh = last.as_ref().is_some_and(|(started, _)| *started >= asked);
                 if !fresh {
+                    let started = std::time::Instant::now();
                     let dials: Vec<String> = topology
                         .services
                         .values()
@@ -150,7 +146,7 @@ impl SimSource {
                         .map_err(|e| {
                             SourceError(format!("reading live weights for the traffic model: {e}"))
                         })?;
-                    *last = Some((now, weights));
+                    *last = Some((started, weights));
                 }
                 let weights = last.as_ref().expect("just read").1.clone();
                 Ok((topology.clone(), weights))
@@ -394,28 +390,28 @@ mod tests {
         );
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn live_source_models_the_weights_another_backend_reads_once_per_ttl() {
+    #[tokio::test]
+    async fn live_source_shares_one_read_per_round_and_never_serves_older_weights() {
         let topology = streaming();
-        let backend = Arc::new(SimBackend::in_memory(&topology, SimFaults::default()));
+        // Reads take time, as a provider's do: the fetches of a round overlap.
+        let faults = SimFaults {
+            read_latency: Duration::from_millis(20),
+            ..SimFaults::default()
+        };
+        let backend = Arc::new(SimBackend::in_memory(&topology, faults));
         let source = SimSource::live(&topology, backend.clone());
         let util = sim_check(SimMetric::Utilization, Some("edge-api"), 1.0);
-        let before = source
-            .fetch(&util, &at(&util, Some("eu-west-1")))
-            .await
-            .unwrap();
+        let scope = at(&util, Some("eu-west-1"));
+        // A round: many checks fetched at once share reads: the first fetch's, and one that
+        // starts after all the others asked (a read older than a fetch is never used).
+        let round = futures::future::join_all((0..20).map(|_| source.fetch(&util, &scope))).await;
+        let before = *round[0].as_ref().unwrap();
+        assert!(round.iter().all(|v| *v.as_ref().unwrap() == before));
+        let reads = backend.stats().await.reads;
+        assert!(reads <= 2, "{reads} reads for one round of 20 fetches");
+        // A fetch after a move sees the move, however soon it comes.
         everything_to_eu_west_1(&backend).await;
-        // Within the TTL the round's read is reused.
-        let cached = source
-            .fetch(&util, &at(&util, Some("eu-west-1")))
-            .await
-            .unwrap();
-        assert_eq!(cached, before);
-        tokio::time::advance(LIVE_READ_TTL).await;
-        let after = source
-            .fetch(&util, &at(&util, Some("eu-west-1")))
-            .await
-            .unwrap();
+        let after = source.fetch(&util, &scope).await.unwrap();
         assert!(after > before * 2.0, "{before} -> {after}");
     }
 }
