@@ -502,3 +502,64 @@ fn sim_groups_or_initial(dir: &tempfile::TempDir) -> BTreeMap<String, (u64, u64)
         BTreeMap::new()
     }
 }
+
+#[test]
+fn restore_after_traffic_came_back_by_hand_still_returns_the_raised_groups() {
+    let dir = sim_world(true);
+    let world_path = dir.path().join("state/sim/streaming.json");
+    let out = sim_kong(&dir, &["evacuate", "us-east-1", "--yes"]);
+    assert_eq!(out.code, 0, "{}", out.text());
+    let evacuation = last_sim_run(&dir);
+    // An operator puts every weight back by hand (the journal's baseline): traffic is home,
+    // but the destination groups are still raised.
+    let baseline = sim_run_baseline(&dir, &evacuation);
+    let mut world: Value =
+        serde_json::from_str(&std::fs::read_to_string(&world_path).expect("world")).expect("JSON");
+    world["weights"] = baseline;
+    std::fs::write(&world_path, world.to_string()).expect("write world");
+    let raised = sim_groups(&dir);
+    assert!(raised["us-west-2/web-usw2"].0 > 10, "{raised:?}");
+
+    let out = sim_kong(&dir, &["restore", "us-east-1", "--yes"]);
+    assert_eq!(out.code, 0, "{}", out.text());
+    assert!(
+        out.stdout.contains("returning 2 Auto Scaling group(s)"),
+        "{}",
+        out.text()
+    );
+    let back = sim_groups(&dir);
+    assert_eq!(back["us-west-2/web-usw2"], (10, 10), "{back:?}");
+    assert_eq!(back["eu-west-1/web-euw1"], (10, 10), "{back:?}");
+
+    // Once they are back there is nothing left to do, and no run is made.
+    let out = sim_kong(&dir, &["restore", "us-east-1", "--yes"]);
+    assert_eq!(out.code, 0, "{}", out.text());
+    assert!(out.stdout.contains("nothing to do"), "{}", out.text());
+}
+
+/// The id of the newest run in the simulator test's state dir.
+fn last_sim_run(dir: &tempfile::TempDir) -> String {
+    let mut runs: Vec<String> = std::fs::read_dir(dir.path().join("state/runs"))
+        .expect("runs")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    runs.sort();
+    runs.pop().expect("a run")
+}
+
+/// The baseline weights `run_started` journaled for `run`.
+fn sim_run_baseline(dir: &tempfile::TempDir, run: &str) -> Value {
+    let text = std::fs::read_to_string(
+        dir.path()
+            .join("state/runs")
+            .join(run)
+            .join("journal.jsonl"),
+    )
+    .expect("journal");
+    text.lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("record"))
+        .find(|r| r["event"] == "run_started")
+        .expect("run_started")["baseline"]
+        .clone()
+}

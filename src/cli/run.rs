@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use super::progress::LineProgress;
 use super::{CliError, Common, RunFlags, backend, files, plan as plan_cmd};
 use crate::backend::TrafficBackend;
-use crate::backend::scaling::ScalingBackend;
+use crate::backend::scaling::{GroupRef, ScalingBackend};
 use crate::checks::{SimSource, Sources};
 use crate::exec::{ExecOptions, Executor, Outcome, Prompter};
 use crate::journal::lock::{LockOwner, RENEW_INTERVAL, RunLock, this_host};
@@ -318,7 +318,18 @@ async fn phase(
     let observed = backend::read_all(session.backend.as_ref(), topology).await?;
     let plan = choose_plan(common, session, operation, region, saved, &observed).await?;
     print!("{}", render::text(&plan));
-    if plan.is_empty() && !flags.dry_run {
+    let raised = match operation {
+        Operation::Restore => plan_cmd::prescaled_groups(common, topology, region)?,
+        Operation::Evacuate => Vec::new(),
+    };
+    // Traffic already back, but groups the evacuation raised still above their original
+    // desired capacity: the run returns them (it has no step to apply).
+    let still_raised = if plan.is_empty() && !raised.is_empty() {
+        still_raised(session, &raised).await?
+    } else {
+        Vec::new()
+    };
+    if plan.is_empty() && !flags.dry_run && still_raised.is_empty() {
         println!(
             "nothing to do: {region} is already {}",
             match operation {
@@ -366,10 +377,12 @@ async fn phase(
     let renew = renew_lease(lock);
     let progress = LineProgress::new(std::io::stdout().is_terminal());
     let prompter = TtyPrompter;
-    let raised = match operation {
-        Operation::Restore => plan_cmd::prescaled_groups(common, topology, region)?,
-        Operation::Evacuate => Vec::new(),
-    };
+    if !still_raised.is_empty() {
+        println!(
+            "traffic is already at its baseline; returning {} Auto Scaling group(s) to their original desired capacity",
+            still_raised.len()
+        );
+    }
     let executor = session.executor(&progress, &prompter, interrupts, &raised);
     let outcome = executor.run(&plan, header, &mut journal).await;
     renew.abort();
@@ -378,6 +391,31 @@ async fn phase(
         run_id: Some(run_id),
         outcome,
     })
+}
+
+/// The groups of `raised` whose desired capacity is still above the original.
+async fn still_raised(
+    session: &Session,
+    raised: &[CapacityChange],
+) -> Result<Vec<CapacityChange>, CliError> {
+    let groups: Vec<GroupRef> = raised
+        .iter()
+        .map(|c| GroupRef {
+            region: c.region.clone(),
+            group: c.group.clone(),
+        })
+        .collect();
+    let states = session.scaling.describe(&groups).await.map_err(|e| {
+        CliError::Refused(format!(
+            "cannot read the Auto Scaling groups to return: {e}"
+        ))
+    })?;
+    Ok(raised
+        .iter()
+        .zip(&groups)
+        .filter(|(c, g)| states.get(*g).is_some_and(|s| s.desired > c.from))
+        .map(|(c, _)| c.clone())
+        .collect())
 }
 
 /// Prints the outcome of a run and returns its exit code.
