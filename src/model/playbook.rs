@@ -420,6 +420,18 @@ fn check(
             );
             None
         }
+        (Some(CheckSource::Cloudwatch { .. }), Some(t), Some(n))
+            if t.metrics.cloudwatch.is_none() =>
+        {
+            ctx.error(
+                n.pos,
+                format!(
+                    "{what} reads cloudwatch, but topology `{}` does not declare CloudWatch: add `metrics: {{cloudwatch: {{}}}}` (each check reads its destination's region) or `metrics: {{cloudwatch: {{region: REGION}}}}` to it",
+                    t.name
+                ),
+            );
+            None
+        }
         (source, _, _) => source,
     };
 

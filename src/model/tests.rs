@@ -777,6 +777,41 @@ fn a_service_load_query_is_read_and_validated() {
     ));
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].contains("expected exactly one of"), "{errors:?}");
+    // A query to a source the topology does not declare could never be read.
+    let errors = topology_errors(&TOPOLOGY.replace(
+        "    load:     {us-east-1: 3000, us-west-2: 2000, eu-west-1: 1500}\n",
+        "    load:     {us-east-1: 3000, us-west-2: 2000, eu-west-1: 1500}\n    load_query: {cloudwatch: {namespace: N, metric: M}}\n",
+    ));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("reads cloudwatch, but the topology does not declare it: add `metrics: {cloudwatch: {}}`"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn a_cloudwatch_check_needs_cloudwatch_declared_in_the_topology() {
+    let topology = parse_topology("t.yaml", SMALL).unwrap();
+    let text = "\
+name: p
+steps: [100]
+checks:
+  - name: errors
+    source: cloudwatch
+    namespace: AWS/ApplicationELB
+    metric: HTTPCode_Target_5XX_Count
+    max: 1
+";
+    let errors: Vec<String> = match parse_playbook("p.yaml", text, Some(&topology)) {
+        Ok(_) => Vec::new(),
+        Err(d) => d.0.iter().map(|d| d.to_string()).collect(),
+    };
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("p.yaml:5:13: check `errors` reads cloudwatch, but topology `small` does not declare CloudWatch"),
+        "{errors:?}"
+    );
+    assert!(parse_playbook("p.yaml", text, None).is_ok());
 }
 
 /// SMALL with `autoscaling` (given as YAML lines indented for service `b`) added to `b`.

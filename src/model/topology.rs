@@ -64,7 +64,7 @@ pub(crate) fn decode(ctx: &mut Ctx, root: &Node) -> Option<Topology> {
         None => Some(Metrics::default()),
     };
     let services = match fields.get_with_key("services") {
-        Some((key, n)) => services(ctx, key, n, regions.as_ref()),
+        Some((key, n)) => services(ctx, key, n, regions.as_ref(), metrics.as_ref()),
         None => {
             ctx.error(anchor, "missing key `services` in the topology");
             None
@@ -241,6 +241,8 @@ fn services(
     key: Pos,
     node: &Node,
     regions: Option<&Regions>,
+
+    metrics: Option<&Metrics>,
 ) -> Option<BTreeMap<String, Service>> {
     let entries = ctx.named(node, "services", "service")?;
     if entries.is_empty() {
@@ -267,7 +269,7 @@ fn services(
         });
     }
     for draft in &mut drafts {
-        service(ctx, draft, regions);
+        service(ctx, draft, regions, metrics);
     }
     dependencies::check(ctx, &drafts);
     if ctx.failed() {
@@ -292,7 +294,7 @@ fn services(
     )
 }
 
-fn service(ctx: &mut Ctx, draft: &mut Draft, regions: Option<&Regions>) {
+fn service(ctx: &mut Ctx, draft: &mut Draft, regions: Option<&Regions>, metrics: Option<&Metrics>) {
     let what = format!("service `{}`", shorten(&draft.name));
     let Some(fields) = ctx.fields(draft.node, draft.key, &what, SERVICE_KEYS) else {
         return;
@@ -349,7 +351,7 @@ fn service(ctx: &mut Ctx, draft: &mut Draft, regions: Option<&Regions>) {
 
     let load_query = match fields.get_with_key("load_query") {
         Some((key, n)) => {
-            let v = load_query(ctx, key, n, &what);
+            let v = load_query(ctx, key, n, &what, metrics);
             ok &= v.is_some();
             v
         }
@@ -522,7 +524,13 @@ fn autoscaling(
 
 /// `load_query: {prometheus: QUERY}` or `load_query: {cloudwatch: {namespace, metric, ...}}`:
 /// the live requests/s of the service in `{{region}}` (`{{service}}` is the service).
-fn load_query(ctx: &mut Ctx, key: Pos, node: &Node, what: &str) -> Option<CheckSource> {
+fn load_query(
+    ctx: &mut Ctx,
+    key: Pos,
+    node: &Node,
+    what: &str,
+    metrics: Option<&Metrics>,
+) -> Option<CheckSource> {
     let label = format!("load_query of {what}");
     let fields = ctx.fields(node, key, &label, LOAD_QUERY_KEYS)?;
     let mut given = fields.keys().map(|(k, _)| k).collect::<Vec<_>>();
@@ -535,6 +543,30 @@ fn load_query(ctx: &mut Ctx, key: Pos, node: &Node, what: &str) -> Option<CheckS
             ),
         );
         return None;
+    }
+    // Where the query is sent must be declared: the load could never be read otherwise.
+    // (`metrics: None`: the metrics section was itself invalid and is already reported.)
+    let declared = |m: &Metrics, source: &str| match source {
+        "prometheus" => m.prometheus.is_some(),
+        _ => m.cloudwatch.is_some(),
+    };
+    for source in ["prometheus", "cloudwatch"] {
+        if let (Some((pos, _)), Some(m)) = (fields.get_with_key(source), metrics)
+            && !declared(m, source)
+        {
+            let example = if source == "prometheus" {
+                "metrics: {prometheus: {url: http://HOST:9090}}"
+            } else {
+                "metrics: {cloudwatch: {}}"
+            };
+            ctx.error(
+                pos,
+                format!(
+                    "{label} reads {source}, but the topology does not declare it: add `{example}`"
+                ),
+            );
+            return None;
+        }
     }
     if let Some(n) = fields.get("prometheus") {
         let query = ctx.non_empty(n, &format!("prometheus query of {label}"))?;
