@@ -131,6 +131,35 @@ impl<T: TrafficBackend + ?Sized> TrafficBackend for std::sync::Arc<T> {
     }
 }
 
+/// Every dial of every service, as `service/dial`.
+pub fn all_dials(topology: &Topology) -> Vec<String> {
+    topology
+        .services
+        .values()
+        .flat_map(|s| {
+            s.dials
+                .iter()
+                .map(move |d| crate::model::dial_ref(&s.name, &d.id))
+        })
+        .collect()
+}
+
+/// Reads the live weights of every dial of `topology`, retrying transient errors (a
+/// throttled or dropped call) with the executor's default policy.
+pub async fn read_all(
+    backend: &dyn TrafficBackend,
+    topology: &Topology,
+) -> Result<Weights, BackendError> {
+    use backon::Retryable;
+    let dials = all_dials(topology);
+    (|| backend.read(&dials))
+        .retry(crate::exec::ExecOptions::default().retry_policy())
+        .sleep(tokio::time::sleep)
+        .when(BackendError::is_transient)
+        .notify(|error, delay| tracing::warn!(%error, ?delay, "reading live weights: retrying"))
+        .await
+}
+
 /// Groups desired dial weights (`service/dial` -> member -> weight) into provider batches,
 /// in a stable order.
 pub fn batches(topology: &Topology, desired: &Weights) -> Vec<Batch> {

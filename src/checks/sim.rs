@@ -8,11 +8,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use backon::Retryable;
 
 use crate::backend::TrafficBackend;
 use crate::backend::sim::{SimBackend, SimWorld, traffic};
-use crate::model::{Check, CheckSource, Topology, dial_ref};
+use crate::model::{Check, CheckSource, Topology};
 use crate::plan::Weights;
 
 use super::{MetricSource, Scope, SourceError};
@@ -126,22 +125,9 @@ impl SimSource {
                 let fresh = last.as_ref().is_some_and(|(started, _)| *started >= asked);
                 if !fresh {
                     let started = std::time::Instant::now();
-                    let dials: Vec<String> = topology
-                        .services
-                        .values()
-                        .flat_map(|s| s.dials.iter().map(move |d| dial_ref(&s.name, &d.id)))
-                        .collect();
                     // Transient errors (throttling, a dropped connection) are retried as the
                     // executor retries its own reads: a guard must not abort on one.
-                    let policy = backon::ExponentialBuilder::default()
-                        .with_min_delay(std::time::Duration::from_millis(200))
-                        .with_max_delay(std::time::Duration::from_secs(5))
-                        .with_max_times(4)
-                        .with_jitter();
-                    let weights = (|| backend.read(&dials))
-                        .retry(policy)
-                        .sleep(tokio::time::sleep)
-                        .when(crate::backend::BackendError::is_transient)
+                    let weights = crate::backend::read_all(backend.as_ref(), topology)
                         .await
                         .map_err(|e| {
                             SourceError(format!("reading live weights for the traffic model: {e}"))

@@ -1,17 +1,15 @@
 //! Opening the traffic and scaling backends a command uses, and reading weights through them.
 
 use super::{CliError, Common, files};
-use backon::{ExponentialBuilder, Retryable};
 
 use std::sync::Arc;
 
+use crate::backend::TrafficBackend;
 use crate::backend::aws::autoscaling::AwsScaling;
 use crate::backend::aws::{AwsBackend, AwsSettings};
 use crate::backend::scaling::ScalingBackend;
 use crate::backend::sim::{SimBackend, SimFaults};
-use crate::backend::{BackendError, TrafficBackend};
-use crate::exec::ExecOptions;
-use crate::model::{BackendKind, DialKind, Topology, dial_ref};
+use crate::model::{BackendKind, DialKind, Topology};
 use crate::plan::Weights;
 
 /// Opens the backend: the simulator's world in the state dir, or AWS.
@@ -106,34 +104,13 @@ pub fn open_sim(
     Ok(sim)
 }
 
-/// Every dial of every service, as `service/dial`.
-pub fn all_dials(topology: &Topology) -> Vec<String> {
-    topology
-        .services
-        .values()
-        .flat_map(|s| s.dials.iter().map(move |d| dial_ref(&s.name, &d.id)))
-        .collect()
-}
-
-/// Reads the live weights of every dial of the topology, retrying transient errors (a
-/// throttled or dropped call must not refuse a command) with the executor's default policy.
+/// Reads the live weights of every dial of the topology (see [`backend::read_all`]); a
+/// failure refuses the command.
 pub async fn read_all(
     backend: &dyn TrafficBackend,
     topology: &Topology,
 ) -> Result<Weights, CliError> {
-    let dials = all_dials(topology);
-    let options = ExecOptions::default();
-    let policy = ExponentialBuilder::default()
-        .with_min_delay(options.retry_min_delay)
-        .with_max_delay(options.retry_max_delay)
-        .with_max_times(options.retry_attempts.saturating_sub(1))
-        .with_jitter()
-        .with_jitter_seed(rand::random());
-    (|| backend.read(&dials))
-        .retry(policy)
-        .sleep(tokio::time::sleep)
-        .when(BackendError::is_transient)
-        .notify(|error, delay| tracing::warn!(%error, ?delay, "reading live weights: retrying"))
+    crate::backend::read_all(backend, topology)
         .await
         .map_err(|e| CliError::Refused(format!("cannot read live weights: {e}")))
 }

@@ -67,7 +67,7 @@ impl Reader {
 /// attempt: Prometheus scrapes again soon, and a slow answer only delays it.
 async fn metrics_of(backend: &dyn TrafficBackend, topology: &Topology) -> Result<String, String> {
     let weights = backend
-        .read(&backend::all_dials(topology))
+        .read(&crate::backend::all_dials(topology))
         .await
         .map_err(|e| format!("reading the live weights: {e}"))?;
     Ok(exposition::render(&traffic::metrics(topology, &weights)))

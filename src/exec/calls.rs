@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use backon::{ExponentialBuilder, Retryable};
+use backon::Retryable;
 use futures::future::join_all;
 
 use std::collections::BTreeMap;
@@ -30,15 +30,7 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, BackendError>>,
 {
-    let options = &ex.options;
-    let policy = ExponentialBuilder::default()
-        .with_min_delay(options.retry_min_delay)
-        .with_max_delay(options.retry_max_delay)
-        .with_max_times(options.retry_attempts.saturating_sub(1))
-        .with_jitter()
-        // Without backon's `std` feature its jitter seed is a constant: seed it per call so
-        // concurrent kong processes do not retry in lockstep.
-        .with_jitter_seed(rand::random());
+    let policy = ex.options.retry_policy();
     let attempts = AtomicU32::new(0);
     let result = (|| {
         attempts.fetch_add(1, Ordering::Relaxed);

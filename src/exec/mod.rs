@@ -104,6 +104,21 @@ pub struct ExecOptions {
     pub retry_max_delay: Duration,
 }
 
+impl ExecOptions {
+    /// The back-off between attempts of one provider call: exponential from
+    /// `retry_min_delay` to `retry_max_delay`, `retry_attempts` calls in all, with jitter.
+    pub fn retry_policy(&self) -> backon::ExponentialBuilder {
+        backon::ExponentialBuilder::default()
+            .with_min_delay(self.retry_min_delay)
+            .with_max_delay(self.retry_max_delay)
+            .with_max_times(self.retry_attempts.saturating_sub(1))
+            .with_jitter()
+            // Without backon's `std` feature its jitter seed is a constant: seed it per call
+            // so concurrent kong processes do not retry in lockstep.
+            .with_jitter_seed(rand::random())
+    }
+}
+
 impl Default for ExecOptions {
     fn default() -> Self {
         ExecOptions {

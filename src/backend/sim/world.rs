@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Topology, dial_ref};
+use crate::model::Topology;
 use crate::plan::{Weights, initial_weights};
 
 /// The version of the file format written by this kong.
@@ -243,11 +243,7 @@ impl SimWorld {
                 slot.insert(group);
             }
         }
-        let known: Vec<String> = topology
-            .services
-            .values()
-            .flat_map(|s| s.dials.iter().map(|d| dial_ref(&s.name, &d.id)))
-            .collect();
+        let known = crate::backend::all_dials(topology);
         self.weights.retain(|dial, _| {
             let keep = known.contains(dial);
             if !keep {
