@@ -41,6 +41,15 @@ async fn run_playbook_on_sim(
     playbook: crate::model::Playbook,
 ) -> (Outcome, Arc<SimBackend>, crate::plan::Plan) {
     let plan = plan_for(&topology, &playbook);
+    run_plan_on_sim(topology, playbook, plan).await
+}
+
+/// Executes `plan` (made for any topology) on a simulator of `topology`.
+async fn run_plan_on_sim(
+    topology: Topology,
+    playbook: crate::model::Playbook,
+    plan: crate::plan::Plan,
+) -> (Outcome, Arc<SimBackend>, crate::plan::Plan) {
     let backend = Arc::new(SimBackend::in_memory(&topology, SimFaults::default()));
     let source = SimSource::new(backend.clone());
     let progress = Collector::default();
@@ -147,25 +156,7 @@ async fn the_utilization_guard_holds_each_service_to_its_max_utilization() {
     for service in stricter.services.values_mut() {
         service.max_utilization = Some(0.6);
     }
-    let backend = Arc::new(SimBackend::in_memory(&stricter, SimFaults::default()));
-    let source = SimSource::new(backend.clone());
-    let progress = Collector::default();
-    let prompter = Scripted::default();
-    let (_ctrl_c, interrupts) = tokio::sync::watch::channel(0);
-    let executor = Executor {
-        topology: &stricter,
-        playbook: &playbook,
-        backend: backend.as_ref(),
-        scaling: None,
-        restore_capacity: &[],
-        source: &source,
-        progress: &progress,
-        prompter: &prompter,
-        options: options(),
-        interrupts,
-    };
-    let mut sink = MemSink::default();
-    let outcome = executor.run_with(&plan, header(&plan), &mut sink).await;
+    let (outcome, backend, plan) = run_plan_on_sim(stricter, playbook, plan).await;
     let Outcome::RolledBack { reason } = &outcome else {
         panic!("{outcome:?}")
     };
