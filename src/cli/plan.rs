@@ -50,29 +50,23 @@ pub fn run(
     let mut plan = make_plan(
         common, &loaded, kind, operation, region, &observed, &figures,
     )?;
-    if declared_load
-        && loaded
-            .topology
-            .services
-            .values()
-            .any(|s| s.load_query.is_some())
-    {
-        plan.notes.push(
-            "--declared-load: planned on the declared load, not on the services' load_query"
-                .to_string(),
-        );
-    }
-    if declared_load
-        && loaded
-            .topology
-            .services
-            .values()
-            .any(|s| !s.autoscaling.is_empty())
-    {
-        plan.notes.push(
-            "--declared-load: planned on the declared capacity, not on the services' Auto Scaling groups"
-                .to_string(),
-        );
+    if declared_load {
+        let services = || loaded.topology.services.values();
+        for (live, what) in [
+            (
+                services().any(|s| s.load_query.is_some()),
+                "load, not on the services' load_query",
+            ),
+            (
+                services().any(|s| !s.autoscaling.is_empty()),
+                "capacity, not on the services' Auto Scaling groups",
+            ),
+        ] {
+            if live {
+                plan.notes
+                    .push(format!("--declared-load: planned on the declared {what}"));
+            }
+        }
     }
     let rendered = match format {
         PlanFormat::Text => render::text(&plan),
