@@ -12,4 +12,5 @@ pub mod journal;
 pub mod model;
 pub mod plan;
 pub mod prepare;
+pub mod retry;
 pub mod telemetry;

@@ -14,8 +14,11 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{DialKind, MemberId, Topology};
-use crate::plan::Weights;
+use crate::model::{DialKind, Topology, Weights};
+use crate::retry::RetryPolicy;
+
+/// Member weights of one dial (defined in `model`, re-exported for the paths in use).
+pub use crate::model::DialWeights;
 
 /// The unit a provider applies atomically in one call.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -85,6 +88,24 @@ pub enum BackendError {
 }
 
 impl BackendError {
+    /// An error a retry may clear.
+    pub fn transient(operation: &str, target: &str, message: impl Into<String>) -> Self {
+        BackendError::Transient {
+            operation: operation.to_string(),
+            target: target.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// An error retrying cannot clear.
+    pub fn permanent(operation: &str, target: &str, message: impl Into<String>) -> Self {
+        BackendError::Permanent {
+            operation: operation.to_string(),
+            target: target.to_string(),
+            message: message.into(),
+        }
+    }
+
     /// Whether a retry may succeed.
     pub fn is_transient(&self) -> bool {
         matches!(self, BackendError::Transient { .. })
@@ -145,18 +166,14 @@ pub fn all_dials(topology: &Topology) -> Vec<String> {
 }
 
 /// Reads the live weights of every dial of `topology`, retrying transient errors (a
-/// throttled or dropped call) with the executor's default policy.
+/// throttled or dropped call) with the default [`RetryPolicy`], the executor's.
 pub async fn read_all(
     backend: &dyn TrafficBackend,
     topology: &Topology,
 ) -> Result<Weights, BackendError> {
-    use backon::Retryable;
     let dials = all_dials(topology);
-    (|| backend.read(&dials))
-        .retry(crate::exec::ExecOptions::default().retry_policy())
-        .sleep(tokio::time::sleep)
-        .when(BackendError::is_transient)
-        .notify(|error, delay| tracing::warn!(%error, ?delay, "reading live weights: retrying"))
+    RetryPolicy::default()
+        .call("reading live weights", || backend.read(&dials))
         .await
 }
 
@@ -179,13 +196,7 @@ pub fn batches(topology: &Topology, desired: &Weights) -> Vec<Batch> {
 
 /// The batch a dial belongs to. An unknown dial gets its own simulator batch.
 pub fn batch_key(topology: &Topology, dial_ref: &str) -> BatchKey {
-    let found = dial_ref.split_once('/').and_then(|(service, dial)| {
-        topology
-            .services
-            .get(service)
-            .and_then(|s| s.dials.iter().find(|d| d.id == dial))
-    });
-    match found.map(|d| &d.kind) {
+    match topology.find_dial(dial_ref).map(|(_, d)| &d.kind) {
         Some(DialKind::Route53 { hosted_zone_id, .. }) => {
             BatchKey::HostedZone(hosted_zone_id.clone())
         }
@@ -200,6 +211,3 @@ pub fn batch_key(topology: &Topology, dial_ref: &str) -> BatchKey {
         _ => BatchKey::SimDial(dial_ref.to_string()),
     }
 }
-
-/// Member weights of one dial.
-pub type DialWeights = BTreeMap<MemberId, u32>;

@@ -11,8 +11,8 @@ use async_trait::async_trait;
 
 use crate::backend::TrafficBackend;
 use crate::backend::sim::{SimBackend, SimWorld, traffic};
+use crate::model::Weights;
 use crate::model::{Check, CheckSource, Topology};
-use crate::plan::Weights;
 
 use super::{MetricSource, Scope, SourceError};
 

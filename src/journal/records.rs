@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{Operation, Plan, Weights};
+use crate::model::{Operation, Weights};
+use crate::plan::Plan;
 
 /// A run's identifier, e.g. `20261123-090312-evacuate-us-east-1-3f9a`; sorts by start time.
 pub type RunId = String;
@@ -68,25 +69,8 @@ pub struct RunHeader {
     pub dry_run: bool,
 }
 
-/// The result of one check evaluation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CheckResult {
-    /// The check's name.
-    pub name: String,
-    /// The region it was evaluated for (`None` when global).
-    pub region: Option<String>,
-    /// The service it was evaluated for (`None` unless the check is bound to one).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service: Option<String>,
-    /// The value read, if any.
-    pub value: Option<f64>,
-    /// The threshold, rendered (e.g. `<= 250`, `>= 95% of 1234.5`).
-    pub threshold: String,
-    /// Whether it passed.
-    pub ok: bool,
-    /// Why it failed (no data, source down, breach).
-    pub detail: Option<String>,
-}
+/// Check results belong to `checks`; re-exported here for the paths already in use.
+pub use crate::checks::CheckResult;
 
 /// One Auto Scaling group's desired capacity change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -179,11 +179,6 @@ impl Dial {
     }
 }
 
-/// `service/dial`, the name of a dial everywhere in output and state (e.g. `edge-api/dns`).
-pub fn dial_ref(service: &str, dial: &str) -> String {
-    format!("{service}/{dial}")
-}
-
 /// How to move: schedule, waits, checks, approvals and abort policy.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Playbook {

@@ -8,41 +8,12 @@ use std::collections::BTreeMap;
 use super::figures::FigureSource;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{MemberId, Region};
+use crate::model::Region;
 
 use super::Name;
 
-/// Weights of dials: `service/dial` -> member -> weight.
-pub type Weights = BTreeMap<String, BTreeMap<MemberId, u32>>;
-
-/// Served shares: service -> region -> share in [0, 1].
-pub type Shares = BTreeMap<String, BTreeMap<Region, f64>>;
-
-/// What a plan does to its region.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Operation {
-    /// Move traffic away from the region.
-    Evacuate,
-    /// Bring traffic back to the region's baseline.
-    Restore,
-}
-
-impl Operation {
-    /// `evacuate` or `restore`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Operation::Evacuate => "evacuate",
-            Operation::Restore => "restore",
-        }
-    }
-}
-
-impl std::fmt::Display for Operation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+// The shared vocabulary lives in `model`; re-exported here for the paths already in use.
+pub use crate::model::{Operation, Shares, Weights};
 
 /// A deterministic plan. Field order is the JSON key order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -19,9 +19,8 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use futures::future::join_all;
 
 use super::calls::{Call, CallLog, all_ok};
-use crate::backend::{BackendError, DialWeights};
-use crate::model::{MemberId, Region};
-use crate::plan::Weights;
+use crate::backend::BackendError;
+use crate::model::{DialWeights, MemberId, Region, Weights};
 
 const SERVICE: &str = "elasticloadbalancing";
 

@@ -22,8 +22,7 @@ use tokio::sync::OnceCell;
 
 use crate::backend::sim::SimBackend;
 use crate::backend::{BackendError, Batch, BatchKey, Receipt, TrafficBackend, batch_key};
-use crate::model::{Dial, DialKind, Topology};
-use crate::plan::Weights;
+use crate::model::{Dial, DialKind, Topology, Weights};
 
 use alb::{AlbDials, ForwardDial, Target};
 use calls::CallLog;
@@ -92,14 +91,9 @@ impl AwsBackend {
     }
 
     fn find<'a>(&'a self, operation: &str, dial_ref: &'a str) -> Result<Routed<'a>, BackendError> {
-        let dial: &Dial = dial_ref
-            .split_once('/')
-            .and_then(|(service, id)| {
-                self.topology
-                    .services
-                    .get(service)
-                    .and_then(|s| s.dials.iter().find(|d| d.id == id))
-            })
+        let (_, dial): (_, &Dial) = self
+            .topology
+            .find_dial(dial_ref)
             .ok_or_else(|| permanent(operation, dial_ref, "no such dial in the topology"))?;
         Ok(match &dial.kind {
             DialKind::Route53 {
@@ -168,13 +162,7 @@ impl AwsBackend {
                     ),
                 ));
             }
-            let dial = self
-                .topology
-                .services
-                .values()
-                .flat_map(|s| s.dials.iter().map(move |d| (s, d)))
-                .find(|(s, d)| crate::model::dial_ref(&s.name, &d.id) == *dial_ref)
-                .map(|(_, d)| d);
+            let dial = self.topology.find_dial(dial_ref).map(|(_, d)| d);
             if let Some(dial) = dial
                 && let Some((member, w)) = weights.iter().find(|(_, w)| **w > dial.max_weight())
             {

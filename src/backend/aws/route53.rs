@@ -20,9 +20,8 @@ use futures::future::join_all;
 
 use super::calls::{Call, CallLog, all_ok};
 use super::limiter::RateLimiter;
-use crate::backend::{BackendError, DialWeights};
-use crate::model::{MemberId, Region};
-use crate::plan::Weights;
+use crate::backend::BackendError;
+use crate::model::{DialWeights, MemberId, Region, Weights};
 
 const SERVICE: &str = "route53";
 /// Records per `ListResourceRecordSets` page (the API's maximum).

@@ -26,10 +26,9 @@ use rand::{RngExt, SeedableRng};
 use serde::Serialize;
 use tokio::sync::Mutex;
 
-use crate::model::Topology;
-use crate::plan::Weights;
+use crate::model::{DialWeights, Topology, Weights};
 
-use super::{BackendError, Batch, DialWeights, Receipt, TrafficBackend, batch_key};
+use super::{BackendError, Batch, Receipt, TrafficBackend, batch_key};
 
 pub use faults::{
     ENV_API_LATENCY_MS, ENV_FAIL_APPLIES, ENV_FAILURE_RATE, ENV_IN_SERVICE_DELAY_MS,
@@ -226,14 +225,9 @@ impl SimBackend {
         let target = batch.key.to_string();
         let fail = |message: String| permanent("apply", &target, message);
         for (dial_ref, desired) in &batch.weights {
-            let dial = dial_ref
-                .split_once('/')
-                .and_then(|(service, id)| {
-                    self.topology
-                        .services
-                        .get(service)
-                        .and_then(|s| s.dials.iter().find(|d| d.id == id))
-                })
+            let (_, dial) = self
+                .topology
+                .find_dial(dial_ref)
                 .ok_or_else(|| fail(format!("no dial {dial_ref} in the topology")))?;
             let key = batch_key(&self.topology, dial_ref);
             if key != batch.key {

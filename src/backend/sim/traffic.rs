@@ -20,8 +20,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::model::{Region, SimMetric, Topology};
-use crate::plan::{Weights, served_shares};
+use crate::model::{Region, SimMetric, Topology, Weights};
+use crate::plan::served_shares;
 
 /// Utilization below which error rate and latency stay at their base values.
 pub const KNEE: f64 = 0.7;

@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::Topology;
-use crate::plan::{Weights, initial_weights};
+use crate::model::{Topology, Weights};
+use crate::plan::initial_weights;
 
 /// The version of the file format written by this kong.
 pub const WORLD_FORMAT: u32 = 1;
