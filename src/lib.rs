@@ -13,3 +13,5 @@ pub mod live;
 pub mod model;
 pub mod plan;
 pub mod telemetry;
+#[cfg(test)]
+pub(crate) mod testing;
