@@ -14,3 +14,5 @@ pub mod plan;
 pub mod prepare;
 pub mod retry;
 pub mod telemetry;
+#[cfg(test)]
+pub(crate) mod testing;

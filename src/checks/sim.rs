@@ -209,10 +209,10 @@ mod tests {
     use super::*;
     use crate::backend::TrafficBackend;
     use crate::backend::sim::SimFaults;
-    use crate::backend::sim::testing::streaming;
     use crate::backend::{Batch, BatchKey};
     use crate::checks::evaluate;
     use crate::model::{Per, SimMetric, Threshold};
+    use crate::testing::streaming;
 
     fn at<'a>(check: &'a Check, region: Option<&'a str>) -> Scope<'a> {
         Scope {

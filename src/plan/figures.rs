@@ -121,11 +121,11 @@ fn round1(v: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::testing;
+    use crate::testing;
 
     #[test]
     fn apply_replaces_only_the_figures_given() {
-        let t = testing::example_topology();
+        let t = testing::streaming();
         let mut figures = Figures::default();
         figures.load.entry("edge-api".into()).or_default().insert(
             "us-west-2".into(),

@@ -30,6 +30,4 @@ pub use waves::waves;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
-mod testing;
-#[cfg(test)]
 mod tests;

@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 
-use super::testing::{alb, playbook, route53, service, sim, topology};
 use super::*;
 use crate::model::{Dial, Service, Topology, dial_ref};
+use crate::testing::{alb, playbook, route53, service, sim, topology};
 
 const MAX_REGIONS: usize = 5;
 const MAX_SERVICES: usize = 20;

@@ -12,8 +12,6 @@
 pub mod exposition;
 mod faults;
 mod scaling;
-#[cfg(test)]
-pub(crate) mod testing;
 pub mod traffic;
 mod world;
 
@@ -32,7 +30,7 @@ use super::{BackendError, Batch, Receipt, TrafficBackend, batch_key};
 
 pub use faults::{
     ENV_API_LATENCY_MS, ENV_FAIL_APPLIES, ENV_FAILURE_RATE, ENV_IN_SERVICE_DELAY_MS,
-    ENV_READ_LATENCY_MS, ENV_SEED, FaultsError, SimFaults, Tamper,
+    ENV_READ_LATENCY_MS, ENV_SEED, ENV_VARS, FaultsError, SimFaults, Tamper,
 };
 pub use traffic::{MetricValues, SimMetrics, metrics};
 pub use world::{SimGroup, SimWorld, WORLD_FORMAT, WorldError, group_key, write_atomic};

@@ -242,8 +242,8 @@ pub fn error_rate(u: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::sim::testing::{streaming, topology_with};
     use crate::plan::initial_weights;
+    use crate::testing::{streaming, topology_with};
 
     fn grid() -> Vec<f64> {
         (0..=1200).map(|i| f64::from(i) / 100.0).collect()

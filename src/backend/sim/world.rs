@@ -360,8 +360,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::sim::testing::streaming;
     use crate::model::{Dial, DialKind};
+    use crate::testing::streaming;
 
     #[test]
     fn load_or_init_starts_from_initial_weights_and_writes_nothing() {

@@ -69,7 +69,7 @@ async fn rollback_restores_the_last_wave_first() {
     wave0.sort_unstable();
     assert_eq!(
         wave0,
-        ["apply hosted zone Z1", "apply listener arn:listener/edge"]
+        ["apply hosted zone Z1", "apply listener arn:listener/alb"]
     );
 }
 

@@ -88,9 +88,9 @@ fn figure(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::sim::testing::streaming;
     use crate::backend::sim::{SimBackend, SimFaults, SimGroup};
     use crate::model::AutoscalingBinding;
+    use crate::testing::streaming;
 
     fn bound() -> Topology {
         let mut t = streaming();
