@@ -175,8 +175,7 @@ mod tests {
             id: id.into(),
             kind: DialKind::Alb {
                 region: "us-east-1".into(),
-                listener_arn: Some("arn:l".into()),
-                rule_arn: None,
+                target: crate::model::AlbTarget::Listener("arn:l".into()),
             },
             members: BTreeMap::new(),
         }

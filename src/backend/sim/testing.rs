@@ -62,8 +62,7 @@ pub(crate) fn streaming() -> Topology {
                 id: "alb-use1".to_string(),
                 kind: DialKind::Alb {
                     region: "us-east-1".to_string(),
-                    listener_arn: Some("arn:listener/edge".to_string()),
-                    rule_arn: None,
+                    target: crate::model::AlbTarget::Listener("arn:listener/edge".to_string()),
                 },
                 members: members(&[("tg-local", "us-east-1"), ("tg-to-usw2", "us-west-2")]),
             },

@@ -399,8 +399,7 @@ pub fn topology() -> Topology {
         id: "alb".to_string(),
         kind: DialKind::Alb {
             region: "us-east-1".to_string(),
-            listener_arn: Some("arn:listener/edge".to_string()),
-            rule_arn: None,
+            target: crate::model::AlbTarget::Listener("arn:listener/edge".to_string()),
         },
         members: members(&[("tg-local", "us-east-1"), ("tg-proxy-west", "us-west-2")]),
     };
