@@ -50,8 +50,7 @@ pub(crate) fn alb(id: &str, region: &str, pairs: &[(&str, &str)]) -> Dial {
         id: id.to_string(),
         kind: DialKind::Alb {
             region: region.to_string(),
-            listener_arn: Some(format!("arn:listener/{id}")),
-            rule_arn: None,
+            target: crate::model::AlbTarget::Listener(format!("arn:listener/{id}")),
         },
         members: members(pairs),
     }

@@ -6,6 +6,8 @@
 //! one per simulator dial, so that a step costs as few API calls as the providers allow.
 
 pub mod aws;
+mod dispatch;
+mod rules;
 pub mod scaling;
 pub mod sim;
 
@@ -14,8 +16,11 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{DialKind, Topology, Weights};
+use crate::model::{AlbTarget, DialKind, Topology, Weights};
 use crate::retry::RetryPolicy;
+
+pub use dispatch::Backends;
+pub use rules::validate_batch;
 
 /// Member weights of one dial (defined in `model`, re-exported for the paths in use).
 pub use crate::model::DialWeights;
@@ -200,14 +205,10 @@ pub fn batch_key(topology: &Topology, dial_ref: &str) -> BatchKey {
         Some(DialKind::Route53 { hosted_zone_id, .. }) => {
             BatchKey::HostedZone(hosted_zone_id.clone())
         }
-        Some(DialKind::Alb {
-            rule_arn: Some(rule),
-            ..
-        }) => BatchKey::Rule(rule.clone()),
-        Some(DialKind::Alb {
-            listener_arn: Some(listener),
-            ..
-        }) => BatchKey::Listener(listener.clone()),
+        Some(DialKind::Alb { target, .. }) => match target {
+            AlbTarget::Listener(listener) => BatchKey::Listener(listener.clone()),
+            AlbTarget::Rule(rule) => BatchKey::Rule(rule.clone()),
+        },
         _ => BatchKey::SimDial(dial_ref.to_string()),
     }
 }

@@ -42,7 +42,11 @@ pub fn open_with_scaling(common: &Common, topology: &Topology) -> Result<Backend
                 None
             };
             Ok((
-                Box::new(AwsBackend::new(topology, settings.clone(), sim)),
+                Box::new(crate::backend::Backends::new(
+                    topology,
+                    Some(Box::new(AwsBackend::new(topology, settings.clone()))),
+                    sim.map(|s| Box::new(s) as Box<dyn TrafficBackend>),
+                )),
                 Box::new(AwsScaling::new(settings)),
             ))
         }
