@@ -60,6 +60,7 @@ pub(crate) mod tests {
     pub(crate) const TOPOLOGY: &str = "\
 name: rules
 regions: [r1, r2]
+max_utilization: 0.8
 services:
   svc:
     capacity: {r1: 100, r2: 100}

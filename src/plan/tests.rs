@@ -340,7 +340,7 @@ fn an_unknown_region_is_refused_with_the_known_ones() {
     let err = evacuate(&t, &initial_weights(&t), "mars-1").unwrap_err();
     assert_eq!(
         err.to_string(),
-        "region `mars-1` is not in topology `test` (known regions: us-east-1, us-west-2, eu-west-1)"
+        "region `mars-1` is not in topology `streaming` (known regions: us-east-1, us-west-2, eu-west-1)"
     );
 }
 

@@ -187,7 +187,7 @@ async fn api_latency_uses_tokio_time_and_concurrent_applies_overlap() {
     let catalog = batch(
         &topology,
         "catalog/sim",
-        &[("use1", 0), ("usw2", 1), ("euw1", 1)],
+        &[("us-east-1", 0), ("us-west-2", 1), ("eu-west-1", 1)],
     );
     let (a, b) = tokio::join!(sim.apply(&dns), sim.apply(&catalog));
     a.unwrap();
