@@ -84,6 +84,7 @@ use crate::model::{Playbook, Topology};
 use crate::plan::Plan;
 
 pub use outcome::Outcome;
+pub use steps::first_few;
 
 /// How a run is executed.
 #[derive(Debug, Clone, PartialEq)]

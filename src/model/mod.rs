@@ -16,7 +16,7 @@ mod topology;
 mod types;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
-pub use duration::parse_duration;
+pub use duration::{format_duration, parse_duration};
 pub use load::{load_playbook, load_topology, parse_playbook, parse_topology};
 pub use types::*;
 
