@@ -121,8 +121,9 @@ impl BackendError {
 ///
 /// Guarantees asked of implementations: `apply` sets absolute weights (idempotent: applying
 /// the same batch twice leaves the same state), `read` returns what the provider really holds
-/// now, and neither retries internally beyond what its SDK already does (the executor owns
-/// the retry policy).
+/// now, and neither retries internally beyond what its SDK already does: callers retry
+/// transient errors with one policy (the executor for its calls, [`read_all`] for reads of
+/// every dial).
 #[async_trait]
 pub trait TrafficBackend: Send + Sync {
     /// `sim` or `aws`, printed in every command's first line.

@@ -20,7 +20,6 @@ use crate::journal::{self, Journal, JournalError, RunLog};
 use crate::model::{BackendKind, Topology};
 use crate::prepare::Loaded;
 
-use super::output::state_name;
 use super::{CliError, Common, backend, files};
 
 /// Where the backend line goes: stdout, or stderr when stdout carries JSON (or DOT...).
@@ -258,7 +257,7 @@ impl State {
                 "run {id} ({} {}) is {}: finish it first with `kong resume {id}` or `kong rollback {id}`",
                 unfinished.header.operation,
                 unfinished.header.region,
-                state_name(unfinished.state),
+                unfinished.state.describe(),
             )));
         }
         Ok((lock, runs))

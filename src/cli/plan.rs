@@ -77,7 +77,7 @@ pub fn run(
 fn preflight_failures(plan: &Plan) -> Vec<String> {
     plan.preflight
         .iter()
-        .filter(|r| !r.ok)
+        .filter(|r| !r.fits())
         .map(|r| {
             format!(
                 "{} in {}: projected {:.0} req/s on capacity {:.0} is {:.1}% > {:.1}% allowed",

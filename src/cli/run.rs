@@ -12,7 +12,7 @@ use async_trait::async_trait;
 
 use super::context::{Backends, Context, Line, State};
 use super::exit::Done;
-use super::progress::{LineProgress, fmt_duration};
+use super::progress::LineProgress;
 use super::{CliError, Common, RunFlags, run_report};
 use crate::checks::Sources;
 use crate::exec::{ExecOptions, Executor, Outcome, Prompter};
@@ -351,7 +351,7 @@ pub fn drill(
         }
         println!(
             "holding {region} evacuated for {}",
-            fmt_duration(playbook.hold)
+            crate::model::format_duration(playbook.hold)
         );
         let progress = LineProgress::new(std::io::stdout().is_terminal());
         let prompter = TtyPrompter;

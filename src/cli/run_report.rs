@@ -8,23 +8,14 @@ use std::fmt::Write;
 use crate::journal::{CheckResult, Record, RunLog};
 use crate::model::Topology;
 
-/// Seconds between two RFC 3339 times, when both parse.
-fn seconds_between(from: &str, to: &str) -> Option<f64> {
+/// The time between two RFC 3339 times, as a person writes it, when both parse.
+fn time_between(from: &str, to: &str) -> Option<String> {
     let a: jiff::Timestamp = from.parse().ok()?;
     let b: jiff::Timestamp = to.parse().ok()?;
-    Some((b.as_millisecond() - a.as_millisecond()) as f64 / 1000.0)
-}
-
-fn fmt_secs(s: f64) -> String {
-    if s >= 60.0 {
-        format!(
-            "{}m{:02}s",
-            (s / 60.0).floor() as u64,
-            (s % 60.0).round() as u64
-        )
-    } else {
-        format!("{s:.1}s")
-    }
+    let ms = (b.as_millisecond() - a.as_millisecond()).max(0);
+    Some(crate::model::format_duration(
+        std::time::Duration::from_millis(ms as u64),
+    ))
 }
 
 fn time_of(at: &str) -> String {
@@ -44,28 +35,8 @@ fn fmt_shares(shares: &BTreeMap<String, f64>) -> String {
 }
 
 fn fmt_check(c: &CheckResult) -> String {
-    let value = c
-        .value
-        .map(|v| format!("{v:.4}"))
-        .unwrap_or_else(|| "no data".to_string());
-    let mut region = c
-        .region
-        .as_deref()
-        .map(|r| format!(" @{r}"))
-        .unwrap_or_default();
-    if let Some(service) = &c.service {
-        region.push_str(&format!(" for {service}"));
-    }
     let mark = if c.ok { "✅" } else { "❌" };
-    let detail = c
-        .detail
-        .as_deref()
-        .map(|d| format!(" ({d})"))
-        .unwrap_or_default();
-    format!(
-        "{mark} {}{region}: {value} vs {}{detail}",
-        c.name, c.threshold
-    )
+    format!("{mark} {}", super::output::check_line(c))
 }
 
 /// The Markdown report of one or more runs (a drill passes its evacuation and restore).
@@ -102,16 +73,10 @@ fn section(out: &mut String, log: &RunLog, topology: Option<&Topology>) {
     let _ = writeln!(out, "| host | {} (pid {}) |", h.host, h.pid);
     let _ = writeln!(out, "| started | {} |", h.started_at);
     if let Some(end) = log.finished_at() {
-        let dur = seconds_between(&h.started_at, end)
-            .map(fmt_secs)
-            .unwrap_or_default();
+        let dur = time_between(&h.started_at, end).unwrap_or_default();
         let _ = writeln!(out, "| finished | {end} ({dur}) |");
     }
-    let _ = writeln!(
-        out,
-        "| outcome | **{}** |",
-        super::output::state_name(log.state)
-    );
+    let _ = writeln!(out, "| outcome | **{}** |", log.state.describe());
     if let Some(reason) = log.aborted_reason() {
         let _ = writeln!(out, "| abort reason | {reason} |");
     }
@@ -332,7 +297,7 @@ fn row(
             .join("<br>")
     };
     let took = match (started, ended) {
-        (Some(s), Some(e)) => seconds_between(s, e).map(fmt_secs).unwrap_or_default(),
+        (Some(s), Some(e)) => time_between(s, e).unwrap_or_default(),
         _ => String::new(),
     };
     format!(

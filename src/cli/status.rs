@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::context::{Context, Line};
 use super::exit::Done;
 use super::{CliError, Common, OutputFormat};
-use crate::journal::{RunLog, lock};
+use crate::journal::lock;
 use crate::model::Topology;
 use crate::plan;
 
@@ -57,7 +57,7 @@ pub fn status(common: &Common, format: OutputFormat) -> Result<Done, CliError> {
             id: log.header.id.clone(),
             operation: log.header.operation.to_string(),
             region: log.header.region.clone(),
-            state: state_key(log),
+            state: log.state.key().to_string(),
             started_at: log.header.started_at.clone(),
             host: log.header.host.clone(),
             pid: log.header.pid,
@@ -91,14 +91,6 @@ fn line_for(format: OutputFormat) -> Line {
         OutputFormat::Json => Line::Stderr,
         OutputFormat::Text => Line::Stdout,
     }
-}
-
-/// A run's state as its JSON key (`rolled_back`).
-fn state_key(log: &RunLog) -> String {
-    serde_json::to_value(log.state)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }
 
 fn status_text(status: &Status) -> String {
@@ -198,7 +190,7 @@ pub fn runs(common: &Common, format: OutputFormat) -> Result<Done, CliError> {
             command: log.header.command.clone(),
             topology: log.header.topology.clone(),
             backend: log.header.backend.clone(),
-            state: state_key(log),
+            state: log.state.key().to_string(),
             started_at: log.header.started_at.clone(),
             finished_at: log.finished_at().map(str::to_string),
             abort_reason: log.aborted_reason().map(str::to_string),

@@ -85,6 +85,7 @@ use crate::retry::RetryPolicy;
 use crate::plan::Plan;
 
 pub use outcome::Outcome;
+pub use steps::first_few;
 
 /// How a run is executed.
 #[derive(Debug, Clone, PartialEq)]

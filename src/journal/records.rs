@@ -31,6 +31,32 @@ pub enum RunState {
 }
 
 impl RunState {
+    /// For people: `rolled back`, `running (or interrupted)`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            RunState::Running => "running (or interrupted)",
+            RunState::Paused => "paused",
+            RunState::RollingBack => "rolling back (or interrupted)",
+            RunState::Completed => "completed",
+            RunState::RolledBack => "rolled back",
+            RunState::RollbackFailed => "rollback failed",
+            RunState::Refused => "refused",
+        }
+    }
+
+    /// As in the journal and the JSON of `kong status` and `kong runs`: `rolled_back`.
+    pub fn key(self) -> &'static str {
+        match self {
+            RunState::Running => "running",
+            RunState::Paused => "paused",
+            RunState::RollingBack => "rolling_back",
+            RunState::Completed => "completed",
+            RunState::RolledBack => "rolled_back",
+            RunState::RollbackFailed => "rollback_failed",
+            RunState::Refused => "refused",
+        }
+    }
+
     /// Whether the run is over (nothing left to resume or roll back).
     pub fn is_final(self) -> bool {
         matches!(
@@ -258,6 +284,29 @@ impl Record {
             | Record::RollbackDone { at }
             | Record::RollbackFailed { at, .. }
             | Record::RunFinished { at, .. } => at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RunState;
+
+    #[test]
+    fn a_run_state_key_is_its_journal_spelling() {
+        for state in [
+            RunState::Running,
+            RunState::Paused,
+            RunState::RollingBack,
+            RunState::Completed,
+            RunState::RolledBack,
+            RunState::RollbackFailed,
+            RunState::Refused,
+        ] {
+            assert_eq!(
+                serde_json::to_value(state).unwrap(),
+                serde_json::Value::from(state.key())
+            );
         }
     }
 }

@@ -17,7 +17,7 @@ mod types;
 mod vocab;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
-pub use duration::parse_duration;
+pub use duration::{format_duration, parse_duration};
 pub use load::{load_playbook, load_topology, parse_playbook, parse_topology};
 pub use types::*;
 pub use vocab::*;

@@ -52,7 +52,7 @@ pub struct Plan {
 impl Plan {
     /// Whether every pre-flight row is within its limit.
     pub fn preflight_ok(&self) -> bool {
-        self.preflight.iter().all(|row| row.ok)
+        self.preflight.iter().all(PreflightRow::fits)
     }
 
     /// Whether the plan changes nothing.
@@ -107,7 +107,9 @@ pub struct PreflightRow {
     pub utilization: f64,
     /// The service's `max_utilization`.
     pub max_utilization: f64,
-    /// `utilization <= max_utilization`.
+    /// `projected_load <= capacity * max_utilization`, as computed when planned. For the
+    /// plan JSON's readers: kong itself decides with [`PreflightRow::fits`], from the numbers
+    /// (a saved plan's flag could say anything).
     pub ok: bool,
     /// Where `projected_load`'s inputs came from: `live` when the service's load was read
     /// from its `load_query` (absent: declared).
@@ -117,6 +119,14 @@ pub struct PreflightRow {
     /// (absent: declared).
     #[serde(default, skip_serializing_if = "FigureSource::is_declared")]
     pub capacity_source: FigureSource,
+}
+
+impl PreflightRow {
+    /// Whether the projected load fits: `projected_load <= capacity * max_utilization`
+    /// (with a tolerance of 1e-9 req/s for rounding).
+    pub fn fits(&self) -> bool {
+        self.projected_load <= self.capacity * self.max_utilization + 1e-9
+    }
 }
 
 /// The `utilization` of a pre-flight row whose region has no capacity but would receive load.

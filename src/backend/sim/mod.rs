@@ -33,7 +33,7 @@ pub use faults::{
     ENV_READ_LATENCY_MS, ENV_SEED, ENV_VARS, FaultsError, SimFaults, Tamper,
 };
 pub use traffic::{MetricValues, SimMetrics, metrics};
-pub use world::{SimGroup, SimWorld, WORLD_FORMAT, WorldError, group_key, write_atomic};
+pub use world::{SimGroup, SimWorld, WORLD_FORMAT, WorldError, group_key};
 
 /// Calls the simulator has served since it was opened (in this process).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -229,9 +229,11 @@ impl SimBackend {
             return Ok(());
         };
         match serde_json::to_vec_pretty(world) {
-            Ok(bytes) => tokio::task::spawn_blocking(move || write_atomic(&path, &bytes))
-                .await
-                .unwrap_or_else(|e| Err(std::io::Error::other(e))),
+            Ok(bytes) => {
+                tokio::task::spawn_blocking(move || crate::fsutil::write_atomic(&path, &bytes))
+                    .await
+                    .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+            }
             Err(e) => Err(std::io::Error::other(e)),
         }
     }

@@ -127,8 +127,10 @@ async fn batches_of_a_group_are_applied_concurrently() {
 #[tokio::test(start_paused = true)]
 async fn preflight_capacity_failure_refuses_with_numbers_and_changes_nothing() {
     let mut world = World::new();
-    world.plan.preflight[0].ok = false;
-    world.plan.preflight[0].utilization = 0.95;
+    // Pre-flight decides from the numbers, not from the row's stored `ok`.
+    let row = &mut world.plan.preflight[0];
+    row.projected_load = row.capacity * 0.95;
+    row.utilization = 0.95;
     let mut sink = MemSink::default();
     let outcome = world.run(&mut sink).await;
     assert!(matches!(outcome, Outcome::Refused { .. }));
