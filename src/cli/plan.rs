@@ -47,16 +47,17 @@ pub fn run(
         source: &sources,
     }))?;
     let plan = prepare::make_plan(&ctx.files, &input)?;
-    let rendered = match format {
-        PlanFormat::Text => render::text(&plan),
-        PlanFormat::Markdown => render::markdown(&plan),
-        PlanFormat::Json => render::json(&plan),
-    };
-    print!("{rendered}");
+    print_plan(&plan, format)?;
     if let Some(path) = out {
-        std::fs::write(path, render::json(&plan)).map_err(|e| {
-            CliError::Usage(format!("cannot write the plan to {}: {e}", path.display()))
-        })?;
+        std::fs::File::create(path)
+            .and_then(|file| {
+                let mut file = std::io::BufWriter::new(file);
+                render::write_json(&plan, &mut file)?;
+                std::io::Write::flush(&mut file)
+            })
+            .map_err(|e| {
+                CliError::Usage(format!("cannot write the plan to {}: {e}", path.display()))
+            })?;
         eprintln!("plan saved to {}", path.display());
     }
     let done = if plan.preflight_ok() {
@@ -71,6 +72,19 @@ pub fn run(
     std::mem::forget(input);
     std::mem::forget(ctx);
     Ok(done)
+}
+
+/// Prints `plan` on stdout in `format`, JSON as it is produced.
+fn print_plan(plan: &Plan, format: PlanFormat) -> Result<(), CliError> {
+    use std::io::Write as _;
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    match format {
+        PlanFormat::Text => out.write_all(render::text(plan).as_bytes()),
+        PlanFormat::Markdown => out.write_all(render::markdown(plan).as_bytes()),
+        PlanFormat::Json => render::write_json(plan, &mut out),
+    }
+    .and_then(|()| out.flush())
+    .map_err(|e| CliError::Unexpected(anyhow::anyhow!("cannot print the plan: {e}")))
 }
 
 /// One sentence per failing pre-flight row.

@@ -33,7 +33,10 @@ pub use faults::{
     ENV_READ_LATENCY_MS, ENV_SEED, ENV_VARS, FaultsError, SimFaults, Tamper,
 };
 pub use traffic::{MetricValues, SimMetrics, metrics};
-pub use world::{SimGroup, SimWorld, WORLD_FORMAT, WorldError, group_key};
+pub use world::{
+    Delta, SimGroup, SimWorld, WORLD_FORMAT, WorldError, WorldReader, append_change, group_key,
+    write_snapshot,
+};
 
 /// Calls the simulator has served since it was opened (in this process).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -70,7 +73,14 @@ struct State {
     /// `region/group` -> when the instances it was raised to are in service (in memory: a
     /// world reopened later finds them in service).
     pending: std::collections::HashMap<String, tokio::time::Instant>,
+    /// What is on disk: the snapshot's size and the bytes appended to its change log since.
+    /// `None` until this backend wrote a snapshot (its first change writes one).
+    persisted: Option<(u64, u64)>,
 }
+
+/// The change log is folded into a new snapshot once it outgrows the snapshot (and at least
+/// this size), so reading stays proportional to the world.
+const MIN_LOG_BYTES: u64 = 1 << 20;
 
 impl SimBackend {
     /// Opens the world of `topology` persisted under `state_dir` (or a fresh one; nothing is
@@ -123,6 +133,7 @@ impl SimBackend {
                 tamper: tamper_after_apply,
                 stats: SimStats::default(),
                 pending: Default::default(),
+                persisted: None,
             }),
         }
     }
@@ -208,7 +219,7 @@ impl SimBackend {
         let key = group_key(region, group);
         let previous = state.world.groups.insert(key.clone(), value);
         state.pending.remove(&key);
-        if let Err(e) = self.write(&state.world).await {
+        if let Err(e) = self.write(&mut state, &[]).await {
             match previous {
                 Some(p) => state.world.groups.insert(key, p),
                 None => state.world.groups.remove(&key),
@@ -223,18 +234,45 @@ impl SimBackend {
         validate_batch(&self.topology, batch)
     }
 
-    /// Writes the world to its file (nothing in memory).
-    async fn write(&self, world: &SimWorld) -> std::io::Result<()> {
+    /// Persists a change of `dials` (and of the groups) that `state.world` holds already
+    /// (nothing in memory): one line appended to the change log, or a new snapshot when
+    /// this backend has written none yet or the log outgrew it. See [`world`]'s docs.
+    async fn write(&self, state: &mut State, dials: &[String]) -> std::io::Result<()> {
         let Some(path) = self.path.clone() else {
             return Ok(());
         };
-        match serde_json::to_vec_pretty(world) {
-            Ok(bytes) => {
-                tokio::task::spawn_blocking(move || crate::fsutil::write_atomic(&path, &bytes))
+        state.world.changes += 1;
+        let result = match state.persisted {
+            Some((snapshot, log)) if log < snapshot.max(MIN_LOG_BYTES) => {
+                let line = state.world.change_line(dials);
+                let len = line.len() as u64;
+                let appended = tokio::task::spawn_blocking(move || append_change(&path, &line))
                     .await
-                    .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+                    .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+                appended.map(|()| Some((snapshot, log + len)))
             }
-            Err(e) => Err(std::io::Error::other(e)),
+            _ => match serde_json::to_vec_pretty(&state.world) {
+                Ok(bytes) => {
+                    let len = bytes.len() as u64;
+                    tokio::task::spawn_blocking(move || write_snapshot(&path, &bytes))
+                        .await
+                        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+                        .map(|()| Some((len, 0)))
+                }
+                Err(e) => Err(std::io::Error::other(e)),
+            },
+        };
+        match result {
+            Ok(persisted) => {
+                state.persisted = persisted;
+                Ok(())
+            }
+            Err(e) => {
+                state.world.changes -= 1;
+                // What reached the disk is unknown: the next change writes a snapshot.
+                state.persisted = None;
+                Err(e)
+            }
         }
     }
 
@@ -247,7 +285,8 @@ impl SimBackend {
         operation: &str,
         target: &str,
     ) -> Result<(), BackendError> {
-        match self.write(&state.world).await {
+        let dials: Vec<String> = previous.dials.iter().map(|(d, _)| d.clone()).collect();
+        match self.write(state, &dials).await {
             Ok(()) => Ok(()),
             Err(e) => {
                 state.world.api_calls = previous.api_calls;

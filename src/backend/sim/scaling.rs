@@ -107,7 +107,7 @@ impl ScalingBackend for SimBackend {
             state.pending.insert(key.clone(), at);
         }
         state.world.groups.insert(key.clone(), group);
-        if let Err(e) = self.write(&state.world).await {
+        if let Err(e) = self.write(&mut state, &[]).await {
             state.world.groups.insert(key, previous);
             state.stats.failed_applies += 1;
             return Err(BackendError::transient(

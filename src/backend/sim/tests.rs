@@ -238,6 +238,36 @@ async fn applied_weights_are_on_disk_when_apply_returns() {
 }
 
 #[tokio::test]
+async fn a_change_after_the_first_appends_one_line_and_leaves_the_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let topology = streaming();
+    let sim = SimBackend::open(dir.path(), &topology, SimFaults::default()).unwrap();
+    let path = sim.state_path().unwrap().to_path_buf();
+    sim.apply(&evacuate_use1(&topology)).await.unwrap();
+    let snapshot = std::fs::read(&path).unwrap();
+    let back = batch(
+        &topology,
+        "edge-api/dns",
+        &[("use1", 100), ("usw2", 60), ("euw1", 40)],
+    );
+    sim.apply(&back).await.unwrap();
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        snapshot,
+        "the snapshot is not rewritten"
+    );
+    let log = std::fs::read_to_string(SimWorld::log_path(&path)).unwrap();
+    assert_eq!(log.lines().count(), 1, "{log}");
+    let on_disk = SimWorld::load(&path, &topology).unwrap().unwrap();
+    assert_eq!(on_disk, sim.world_snapshot().await);
+    assert_eq!(
+        on_disk.weights["edge-api/dns"],
+        back.weights["edge-api/dns"]
+    );
+    assert_eq!((on_disk.api_calls, on_disk.changes), (2, 2));
+}
+
+#[tokio::test]
 async fn failed_write_leaves_world_unchanged() {
     let dir = tempfile::tempdir().unwrap();
     let topology = streaming();

@@ -12,7 +12,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::hash::{BuildHasherDefault, Hasher};
 
-pub use json::json;
+pub use json::{json, write_json};
 pub use markdown::markdown;
 pub use text::text;
 
