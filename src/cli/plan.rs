@@ -5,7 +5,7 @@ use std::path::Path;
 use super::context::{Context, Line};
 use super::exit::Done;
 use super::{CliError, Common, OperationArg, PlanFormat};
-use crate::plan::{Operation, Plan, render};
+use crate::plan::{self, Operation, render};
 use crate::prepare::{self, Request};
 
 /// Plans and prints; pre-flight failing is [`Done::PreflightFails`] (exit 3), so CI on a
@@ -15,6 +15,7 @@ pub fn run(
     operation: OperationArg,
     region: &str,
     format: PlanFormat,
+    max_chars: Option<usize>,
     out: Option<&Path>,
     declared_load: bool,
 ) -> Result<Done, CliError> {
@@ -26,6 +27,11 @@ pub fn run(
         PlanFormat::Json => Line::Stderr,
         PlanFormat::Text | PlanFormat::Markdown => Line::Stdout,
     };
+    if max_chars.is_some() && format != PlanFormat::Markdown {
+        return Err(CliError::Usage(
+            "--max-chars applies to --format markdown only".to_string(),
+        ));
+    }
     let ctx = Context::open(common, operation.as_str(), line)?;
     let backends = ctx.backends()?;
     let sources = ctx.sources(&backends.traffic)?;
@@ -49,7 +55,10 @@ pub fn run(
     let plan = prepare::make_plan(&ctx.files, &input)?;
     let rendered = match format {
         PlanFormat::Text => render::text(&plan),
-        PlanFormat::Markdown => render::markdown(&plan),
+        PlanFormat::Markdown => match max_chars {
+            Some(max) => render::markdown_within(&plan, max),
+            None => render::markdown(&plan),
+        },
         PlanFormat::Json => render::json(&plan),
     };
     print!("{rendered}");
@@ -62,7 +71,10 @@ pub fn run(
     let done = if plan.preflight_ok() {
         Done::Ok
     } else {
-        eprintln!("pre-flight fails: {}", preflight_failures(&plan).join("; "));
+        eprintln!(
+            "pre-flight fails: {}",
+            plan::preflight_failures(&plan.preflight).join("; ")
+        );
         Done::PreflightFails
     };
     // The process exits next: freeing a big plan and topology piece by piece would only
@@ -71,23 +83,4 @@ pub fn run(
     std::mem::forget(input);
     std::mem::forget(ctx);
     Ok(done)
-}
-
-/// One sentence per failing pre-flight row.
-fn preflight_failures(plan: &Plan) -> Vec<String> {
-    plan.preflight
-        .iter()
-        .filter(|r| !r.ok)
-        .map(|r| {
-            format!(
-                "{} in {}: projected {:.0} req/s on capacity {:.0} is {:.1}% > {:.1}% allowed",
-                r.service,
-                r.region,
-                r.projected_load,
-                r.capacity,
-                r.utilization * 100.0,
-                r.max_utilization * 100.0
-            )
-        })
-        .collect()
 }

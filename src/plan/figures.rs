@@ -57,12 +57,21 @@ pub struct Figures {
     /// Capacity (requests/s at 100%).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub capacity: BTreeMap<String, BTreeMap<Region, Figure>>,
+    /// Planned on the declared figures on request (`kong plan --declared-load`) although
+    /// some are live: planning again must do the same.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub declared_load: bool,
 }
 
 impl Figures {
     /// Whether no figure replaces a declared one.
     pub fn is_empty(&self) -> bool {
         self.load.is_empty() && self.capacity.is_empty()
+    }
+
+    /// Whether there is nothing to record in a plan: no figure, not `declared_load`.
+    pub fn is_unrecorded(&self) -> bool {
+        self.is_empty() && !self.declared_load
     }
 
     /// `topology` with every figure put in place of the declared number.

@@ -27,7 +27,7 @@ pub use figures::{Figure, FigureSource, Figures, annotate, mark_sources};
 pub use initial::initial_weights;
 pub use name::Name;
 pub use planner::{PlanInput, plan};
-pub use preflight::reproject;
+pub use preflight::{failures as preflight_failures, reproject};
 pub use shares::{all_served_shares, served_shares};
 pub use waves::waves;
 #[cfg(test)]

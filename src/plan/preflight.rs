@@ -103,3 +103,22 @@ pub fn reproject(plan: &Plan, topology: &Topology) -> Vec<PreflightRow> {
         .flatten()
         .collect()
 }
+
+/// One sentence per failing row: `catalog in us-west-2: projected 9100 req/s on capacity
+/// 12000 is 75.8% > 75.0% allowed`.
+pub fn failures(rows: &[PreflightRow]) -> Vec<String> {
+    rows.iter()
+        .filter(|r| !r.ok)
+        .map(|r| {
+            format!(
+                "{} in {}: projected {:.0} req/s on capacity {:.0} is {:.1}% > {:.1}% allowed",
+                r.service,
+                r.region,
+                r.projected_load,
+                r.capacity,
+                r.utilization * 100.0,
+                r.max_utilization * 100.0
+            )
+        })
+        .collect()
+}

@@ -78,7 +78,7 @@ pub struct Plan {
     pub notes: Vec<String>,
     /// The live load and capacity figures planned with instead of the declared ones (absent:
     /// none): what planning this plan again takes.
-    #[serde(default, skip_serializing_if = "Figures::is_empty")]
+    #[serde(default, skip_serializing_if = "Figures::is_unrecorded")]
     pub figures: Figures,
 }
 

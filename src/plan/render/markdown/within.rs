@@ -320,7 +320,9 @@ fn weight_tables(plan: &Plan, max_chars: usize, budget: usize) -> String {
         if step.changes.is_empty() {
             table.push_str("No weight changes.\n");
         } else {
-            table.push_str("| dial | member | region | from | to |\n| --- | --- | --- | ---: | ---: |\n");
+            table.push_str(
+                "| dial | member | region | from | to |\n| --- | --- | --- | ---: | ---: |\n",
+            );
             for c in &step.changes {
                 let _ = writeln!(
                     table,

@@ -9,7 +9,8 @@
 //! first thing a reader of the plan would see change. Pure: no I/O; renderings are `String`s.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
+
+mod render;
 
 use super::{Figure, Plan, PlanStep, PreflightRow, Weights};
 
@@ -153,109 +154,6 @@ impl PlanDiff {
     pub fn first(&self) -> Option<&Difference> {
         self.differences.first()
     }
-
-    /// The differences of one section, in order, with the sections that have any.
-    fn sections(&self) -> Vec<(Section, Vec<&Difference>)> {
-        let mut out: Vec<(Section, Vec<&Difference>)> = Vec::new();
-        for d in &self.differences {
-            match out.last_mut() {
-                Some((section, list)) if *section == d.section => list.push(d),
-                _ => out.push((d.section, vec![d])),
-            }
-        }
-        out
-    }
-
-    /// For a terminal, like `diff -u`'s header then one line per difference, by section:
-    /// `~` changed (`old -> new`), `-` only in `old_name`, `+` only in `new_name`.
-    pub fn text(&self, old_name: &str, new_name: &str) -> String {
-        let mut out = format!("--- {old_name}\n+++ {new_name}\n");
-        if self.is_empty() {
-            out.push_str("no differences: the plans are identical\n");
-            return out;
-        }
-        let _ = writeln!(out, "{}", count(self.differences.len()));
-        for (section, list) in self.sections() {
-            let _ = writeln!(out, "\n{}:", section.title());
-            for d in list {
-                let what = match &d.field {
-                    Some(field) => format!("{}, {field}", d.subject),
-                    None => d.subject.clone(),
-                };
-                let value = match (&d.old, &d.new) {
-                    (Some(old), Some(new)) => format!("{old} -> {new}"),
-                    (Some(v), None) | (None, Some(v)) => v.clone(),
-                    (None, None) => String::new(),
-                };
-                let _ = writeln!(out, "  {} {what}: {value}", d.mark());
-            }
-        }
-        out
-    }
-
-    /// For a pull-request comment: a summary line, then one table per section.
-    pub fn markdown(&self, old_name: &str, new_name: &str) -> String {
-        let mut out = String::from("## kong plan diff\n\n");
-        if self.is_empty() {
-            let _ = writeln!(
-                out,
-                "`{}` and `{}` are identical.",
-                code(old_name),
-                code(new_name)
-            );
-            return out;
-        }
-        let _ = writeln!(
-            out,
-            "`{}` → `{}`: {}.",
-            code(old_name),
-            code(new_name),
-            count(self.differences.len())
-        );
-        for (section, list) in self.sections() {
-            let title = section.title();
-            let mut chars = title.chars();
-            let title: String = chars
-                .next()
-                .map(|c| c.to_uppercase().chain(chars).collect())
-                .unwrap_or_default();
-            let _ = writeln!(out, "\n### {title}\n");
-            let _ = writeln!(out, "| | what | old | new |");
-            let _ = writeln!(out, "| :---: | --- | --- | --- |");
-            for d in list {
-                let what = match &d.field {
-                    Some(field) => format!("{} · {}", cell(&d.subject), cell(field)),
-                    None => cell(&d.subject),
-                };
-                let value = |v: &Option<String>| v.as_deref().map_or("".into(), cell);
-                let _ = writeln!(
-                    out,
-                    "| {} | {what} | {} | {} |",
-                    match d.mark() {
-                        "-" => "−",
-                        other => other,
-                    },
-                    value(&d.old),
-                    value(&d.new),
-                );
-            }
-        }
-        out
-    }
-}
-
-fn count(n: usize) -> String {
-    format!("{n} difference{}", if n == 1 { "" } else { "s" })
-}
-
-/// Escapes what would break a table cell.
-fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
-}
-
-/// Keeps inline code intact.
-fn code(s: &str) -> String {
-    s.replace('`', "'")
 }
 
 fn changed<T: PartialEq + ToString>(
@@ -283,7 +181,13 @@ fn header(out: &mut Vec<Difference>, old: &Plan, new: &Plan) {
     changed(out, s, "region", None, &old.region, &new.region);
     changed(out, s, "topology", None, &old.topology, &new.topology);
     changed(out, s, "playbook", None, &old.playbook, &new.playbook);
-    let hash = |h: &str| if h.is_empty() { "-".to_string() } else { h.to_string() };
+    let hash = |h: &str| {
+        if h.is_empty() {
+            "-".to_string()
+        } else {
+            h.to_string()
+        }
+    };
     changed(
         out,
         s,
@@ -408,7 +312,14 @@ fn steps(out: &mut Vec<Difference>, old: &[PlanStep], new: &[PlanStep]) {
 fn step(out: &mut Vec<Difference>, old: &PlanStep, new: &PlanStep) {
     let subject = step_subject(&old.service, old.percent);
     let s = Section::Steps;
-    changed(out, s, &subject, Some("wave"), &(old.wave + 1), &(new.wave + 1));
+    changed(
+        out,
+        s,
+        &subject,
+        Some("wave"),
+        &(old.wave + 1),
+        &(new.wave + 1),
+    );
     let key = |c: &super::Change| (c.dial.to_string(), c.member.to_string());
     let show = |c: &super::Change| format!("from {} to {} ({})", c.from, c.to, c.region);
     let (pairs, reordered) = pair(&old.changes, &new.changes, key);
@@ -674,6 +585,14 @@ fn notes(out: &mut Vec<Difference>, old: &[String], new: &[String]) {
 }
 
 fn figures(out: &mut Vec<Difference>, old: &Plan, new: &Plan) {
+    changed(
+        out,
+        Section::Figures,
+        "declared load",
+        None,
+        &old.figures.declared_load,
+        &new.figures.declared_load,
+    );
     let show = |f: &Figure| format!("{} req/s ({:?}: {})", f.value, f.source, f.detail);
     for (what, o, n) in [
         ("load", &old.figures.load, &new.figures.load),
@@ -704,153 +623,4 @@ fn figures(out: &mut Vec<Difference>, old: &Plan, new: &Plan) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::super::render::fixture;
-    use super::*;
-
-    #[test]
-    fn identical_plans_have_no_difference() {
-        let diff = PlanDiff::new(&fixture::plan(), &fixture::plan());
-        assert!(diff.is_empty());
-        assert_eq!(
-            diff.text("a.json", "b.json"),
-            "--- a.json\n+++ b.json\nno differences: the plans are identical\n"
-        );
-    }
-
-    #[test]
-    fn a_changed_weight_is_named_with_its_step_and_member() {
-        let old = fixture::plan();
-        let mut new = old.clone();
-        new.steps[0].changes[0].to = 40;
-        new.steps[1].changes[0].from = 40;
-        let diff = PlanDiff::new(&old, &new);
-        assert_eq!(diff.differences.len(), 2, "{diff:?}");
-        let first = diff.first().unwrap();
-        assert_eq!(first.section, Section::Steps);
-        assert_eq!(first.subject, "edge-api at 50%");
-        assert_eq!(first.field.as_deref(), Some("edge-api/dns use1"));
-        assert_eq!(
-            first.describe("the file", "now"),
-            "steps: edge-api at 50%, edge-api/dns use1: from 100 to 38 (us-east-1) in the file, from 100 to 40 (us-east-1) in now"
-        );
-        assert_eq!(diff.differences[1].subject, "edge-api at 100%");
-    }
-
-    #[test]
-    fn a_removed_step_is_only_in_the_old_plan() {
-        let old = fixture::plan();
-        let mut new = old.clone();
-        new.steps.remove(2);
-        let diff = PlanDiff::new(&old, &new);
-        let first = diff.first().unwrap();
-        assert_eq!(first.subject, "catalog at 50%");
-        assert_eq!(first.old.as_deref(), Some("wave 2, 1 weight change"));
-        assert_eq!(first.new, None);
-        assert_eq!(diff.differences.len(), 1, "{diff:?}");
-    }
-
-    #[test]
-    fn swapped_waves_are_named_first() {
-        let old = fixture::plan();
-        let mut new = old.clone();
-        new.waves.swap(0, 1);
-        new.steps.rotate_left(2);
-        for step in &mut new.steps {
-            step.wave = 1 - step.wave;
-        }
-        let diff = PlanDiff::new(&old, &new);
-        let first = diff.first().unwrap();
-        assert_eq!(first.section, Section::Waves);
-        assert_eq!(first.subject, "wave 1");
-        assert_eq!(first.old.as_deref(), Some("edge-api"));
-        assert_eq!(first.new.as_deref(), Some("catalog"));
-        assert!(
-            diff.differences
-                .iter()
-                .any(|d| d.subject == "execution order"),
-            "{diff:?}"
-        );
-    }
-
-    #[test]
-    fn preflight_ok_flipped_is_a_difference() {
-        let old = fixture::plan();
-        let mut new = old.clone();
-        new.preflight[1].ok = true;
-        let diff = PlanDiff::new(&old, &new);
-        assert_eq!(diff.differences.len(), 1);
-        assert_eq!(
-            diff.first().unwrap().describe("old", "new"),
-            "pre-flight: edge-api in us-west-2, ok: false in old, true in new"
-        );
-    }
-
-    #[test]
-    fn every_other_field_is_compared() {
-        let old = fixture::plan();
-        let mut new = old.clone();
-        new.topology_hash = "abc".into();
-        new.final_shares
-            .get_mut("catalog")
-            .unwrap()
-            .insert("us-west-2".into(), 0.9);
-        new.baseline
-            .get_mut("catalog/dns")
-            .unwrap()
-            .insert("usw2".into(), 151);
-        new.target.remove("catalog/dns");
-        new.notes.push("extra".into());
-        new.steps[3].shares.insert("us-west-2".into(), 0.5);
-        new.figures.load.entry("catalog".into()).or_default().insert(
-            "us-west-2".into(),
-            Figure {
-                value: 10.0,
-                source: super::super::FigureSource::Live,
-                detail: "q".into(),
-            },
-        );
-        let diff = PlanDiff::new(&old, &new);
-        let sections: Vec<Section> = diff.differences.iter().map(|d| d.section).collect();
-        assert_eq!(
-            sections,
-            vec![
-                Section::Plan,
-                Section::Steps,
-                Section::FinalShares,
-                Section::Baseline,
-                Section::Target,
-                Section::Notes,
-                Section::Figures
-            ],
-            "{diff:?}"
-        );
-        assert_eq!(diff.differences[0].old.as_deref(), Some("-"));
-        assert_eq!(diff.differences[1].field.as_deref(), Some("share of us-west-2"));
-        assert_eq!(diff.differences[4].new, None);
-    }
-
-    #[test]
-    fn reordered_notes_are_a_difference() {
-        let mut old = fixture::plan();
-        old.notes.push("second".into());
-        let mut new = old.clone();
-        new.notes.reverse();
-        let diff = PlanDiff::new(&old, &new);
-        assert_eq!(diff.differences.len(), 1);
-        assert_eq!(diff.first().unwrap().subject, "order");
-    }
-
-    #[test]
-    fn text_lists_differences_by_section() {
-        let old = fixture::plan();
-        let mut new = old.clone();
-        new.steps[3].changes[0].to = 5;
-        new.notes.clear();
-        let text = PlanDiff::new(&old, &new).text("old.json", "new.json");
-        assert_eq!(
-            text,
-            "--- old.json\n+++ new.json\n2 differences\n\nsteps:\n  ~ catalog at 100%, catalog/dns use1: from 100 to 0 (us-east-1) -> from 100 to 5 (us-east-1)\n\nnotes:\n  - note: edge-api: us-west-2 limits the move (80.0% > 75.0%)\n"
-        );
-    }
-}
+mod tests;
