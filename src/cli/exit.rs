@@ -16,6 +16,8 @@ pub enum Done {
     Ok,
     /// `kong plan`: the plan was printed, and its pre-flight fails.
     PreflightFails,
+    /// `kong plan diff`: the plans differ (exit 1, like `diff`).
+    Differ,
     /// A run of the executor (evacuate, restore, resume) ended so.
     Run(Outcome),
     /// `kong rollback RUN` ended so: reaching the baseline is what was asked.
@@ -60,6 +62,7 @@ impl Done {
         match self {
             Done::Ok => 0,
             Done::PreflightFails => 3,
+            Done::Differ => 1,
             Done::Run(outcome) => outcome_code(outcome),
             Done::Rollback(Outcome::RolledBack { .. }) => 0,
             Done::Rollback(outcome) => outcome_code(outcome),

@@ -12,6 +12,7 @@ mod files;
 mod graph;
 mod output;
 mod plan;
+mod plan_diff;
 mod progress;
 mod report;
 mod run;
@@ -160,15 +161,26 @@ pub enum Command {
         common: Common,
     },
     /// Print the plan of an evacuation or restore from the live weights; changes nothing.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Plan {
+        /// `kong plan diff OLD.json NEW.json`.
+        #[command(subcommand)]
+        diff: Option<PlanCommand>,
         /// `evacuate` or `restore`.
-        #[arg(value_enum)]
-        operation: OperationArg,
+        #[arg(value_enum, required = true)]
+        operation: Option<OperationArg>,
         /// The region.
-        region: String,
+        #[arg(required = true)]
+        region: Option<String>,
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: PlanFormat,
+        /// Markdown only: keep the output within N characters (a GitHub comment holds
+        /// 65,536): the summary, the pre-flight rows (failing and tightest first) and the
+        /// waves first, the per-step weight tables in `<details>` as room allows; what does
+        /// not fit is left out with a line saying so (`--out` saves it all).
+        #[arg(long, value_name = "N")]
+        max_chars: Option<usize>,
         /// Also save the JSON plan to this file (for `kong evacuate --plan FILE`).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -276,6 +288,34 @@ pub enum Command {
     },
 }
 
+/// `kong plan ...` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PlanCommand {
+    /// What changed between two saved plans (`kong plan --out`): waves, steps, weight
+    /// changes, pre-flight rows, notes. Exit 0 when identical, 1 when they differ (like
+    /// `diff`), 2 when a file is not a kong plan.
+    Diff {
+        /// The plan before (e.g. the one reviewed).
+        old: PathBuf,
+        /// The plan after.
+        new: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: DiffFormat,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+/// Output format of `kong plan diff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    /// One line per difference, by section.
+    Text,
+    /// One table per section, for a pull-request comment.
+    Markdown,
+}
+
 /// `kong sim ...`.
 #[derive(Debug, Subcommand)]
 pub enum SimCommand {
@@ -309,20 +349,41 @@ pub fn run(cli: Cli) -> Result<Done, CliError> {
     match cli.command {
         Command::Validate { common } => validate::run(&common),
         Command::Plan {
+            diff:
+                Some(PlanCommand::Diff {
+                    old,
+                    new,
+                    format,
+                    common,
+                }),
+            ..
+        } => plan_diff::run(&common, &old, &new, format),
+        Command::Plan {
+            diff: None,
             operation,
             region,
             format,
+            max_chars,
             out,
             declared_load,
             common,
-        } => plan::run(
-            &common,
-            operation,
-            &region,
-            format,
-            out.as_deref(),
-            declared_load,
-        ),
+        } => {
+            // clap requires both without a subcommand.
+            let (Some(operation), Some(region)) = (operation, region) else {
+                return Err(CliError::Usage(
+                    "kong plan needs OPERATION and REGION (or `kong plan diff OLD NEW`)".into(),
+                ));
+            };
+            plan::run(
+                &common,
+                operation,
+                &region,
+                format,
+                max_chars,
+                out.as_deref(),
+                declared_load,
+            )
+        }
         Command::Graph { format, common } => graph::run(&common, format),
         Command::Evacuate {
             region,

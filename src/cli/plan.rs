@@ -5,7 +5,7 @@ use std::path::Path;
 use super::context::{Context, Line};
 use super::exit::Done;
 use super::{CliError, Common, OperationArg, PlanFormat};
-use crate::plan::{Operation, Plan, render};
+use crate::plan::{self, Operation, Plan, render};
 use crate::prepare::{self, Request};
 
 /// Plans and prints; pre-flight failing is [`Done::PreflightFails`] (exit 3), so CI on a
@@ -15,6 +15,7 @@ pub fn run(
     operation: OperationArg,
     region: &str,
     format: PlanFormat,
+    max_chars: Option<usize>,
     out: Option<&Path>,
     declared_load: bool,
 ) -> Result<Done, CliError> {
@@ -26,6 +27,11 @@ pub fn run(
         PlanFormat::Json => Line::Stderr,
         PlanFormat::Text | PlanFormat::Markdown => Line::Stdout,
     };
+    if max_chars.is_some() && format != PlanFormat::Markdown {
+        return Err(CliError::Usage(
+            "--max-chars applies to --format markdown only".to_string(),
+        ));
+    }
     let ctx = Context::open(common, operation.as_str(), line)?;
     let backends = ctx.backends()?;
     let sources = ctx.sources(&backends.traffic)?;
@@ -47,7 +53,7 @@ pub fn run(
         source: &sources,
     }))?;
     let plan = prepare::make_plan(&ctx.files, &input)?;
-    print_plan(&plan, format)?;
+    print_plan(&plan, format, max_chars)?;
     if let Some(path) = out {
         std::fs::File::create(path)
             .and_then(|file| {
@@ -63,7 +69,10 @@ pub fn run(
     let done = if plan.preflight_ok() {
         Done::Ok
     } else {
-        eprintln!("pre-flight fails: {}", preflight_failures(&plan).join("; "));
+        eprintln!(
+            "pre-flight fails: {}",
+            plan::preflight_failures(&plan.preflight).join("; ")
+        );
         Done::PreflightFails
     };
     // The process exits next: freeing a big plan and topology piece by piece would only
@@ -75,33 +84,17 @@ pub fn run(
 }
 
 /// Prints `plan` on stdout in `format`, JSON as it is produced.
-fn print_plan(plan: &Plan, format: PlanFormat) -> Result<(), CliError> {
+fn print_plan(plan: &Plan, format: PlanFormat, max_chars: Option<usize>) -> Result<(), CliError> {
     use std::io::Write as _;
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     match format {
         PlanFormat::Text => out.write_all(render::text(plan).as_bytes()),
-        PlanFormat::Markdown => out.write_all(render::markdown(plan).as_bytes()),
+        PlanFormat::Markdown => match max_chars {
+            Some(max) => out.write_all(render::markdown_within(plan, max).as_bytes()),
+            None => out.write_all(render::markdown(plan).as_bytes()),
+        },
         PlanFormat::Json => render::write_json(plan, &mut out),
     }
     .and_then(|()| out.flush())
     .map_err(|e| CliError::Unexpected(anyhow::anyhow!("cannot print the plan: {e}")))
-}
-
-/// One sentence per failing pre-flight row.
-fn preflight_failures(plan: &Plan) -> Vec<String> {
-    plan.preflight
-        .iter()
-        .filter(|r| !r.fits())
-        .map(|r| {
-            format!(
-                "{} in {}: projected {:.0} req/s on capacity {:.0} is {:.1}% > {:.1}% allowed",
-                r.service,
-                r.region,
-                r.projected_load,
-                r.capacity,
-                r.utilization * 100.0,
-                r.max_utilization * 100.0
-            )
-        })
-        .collect()
 }

@@ -7,6 +7,7 @@
 mod types;
 
 pub use types::*;
+mod diff;
 mod error;
 mod evacuate;
 mod figures;
@@ -21,11 +22,13 @@ mod rounding;
 mod shares;
 mod waves;
 
+pub use diff::{Difference, PlanDiff, Section};
 pub use error::PlanError;
-pub use figures::{Figure, FigureSource, Figures, annotate};
+pub use figures::{Figure, FigureSource, Figures, annotate, mark_sources};
 pub use initial::initial_weights;
 pub use name::Name;
 pub use planner::{PlanInput, plan};
+pub use preflight::{failures as preflight_failures, reproject};
 pub use shares::{all_served_shares, served_shares};
 pub use waves::waves;
 #[cfg(test)]

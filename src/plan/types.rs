@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::figures::FigureSource;
+use super::figures::{FigureSource, Figures};
 use serde::{Deserialize, Serialize};
 
 use crate::model::Region;
@@ -47,6 +47,10 @@ pub struct Plan {
     /// Why the plan is what it is: limits, dials left alone, capacity notes.
     #[serde(default)]
     pub notes: Vec<String>,
+    /// The live load and capacity figures planned with instead of the declared ones (absent:
+    /// none): what planning this plan again takes.
+    #[serde(default, skip_serializing_if = "Figures::is_unrecorded")]
+    pub figures: Figures,
 }
 
 impl Plan {

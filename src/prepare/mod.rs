@@ -4,11 +4,12 @@
 //! [`gather`] reads the live weights of every dial, the live load and Auto Scaling figures,
 //! and, from the run history the caller read once, the baseline a restore returns to and the
 //! groups the evacuation it undoes pre-scaled. [`make_plan`] plans on that value;
-//! [`load_saved`] reads a plan saved by `kong plan --out` and checks it against the files
-//! and the live weights. Nothing here prints, exits or knows the command line: the CLI maps
+//! [`saved`] reads a plan saved by `kong plan --out` and executes it only as reviewed:
+//! planned again, identical, and passing pre-flight with the live figures of now. Nothing here prints, exits or knows the command line: the CLI maps
 //! a [`PrepareError`] to its exit code.
 
 pub mod live;
+pub mod saved;
 
 use std::path::{Path, PathBuf};
 
@@ -122,27 +123,20 @@ pub async fn gather(req: &Request<'_>) -> Result<PlanningInput, PrepareError> {
 }
 
 /// The plan a run executes and its input: a fresh plan on [`gather`]ed input, or the plan
-/// saved in `saved` (`--plan FILE`, see [`load_saved`]) checked against the live weights,
-/// with no live figure read (the saved plan carries its own).
+/// saved in `saved` (`--plan FILE`) once [`saved::verify`] found it to be exactly the plan
+/// kong computes now (planned again on the figures it records) and its pre-flight to pass
+/// with the live figures of now.
 pub async fn plan_run(
     req: &Request<'_>,
     saved: Option<&Path>,
 ) -> Result<(Plan, PlanningInput), PrepareError> {
-    let Some(path) = saved else {
-        let input = gather(req).await?;
-        return Ok((make_plan(req.loaded, &input)?, input));
-    };
-    let input = PlanningInput {
-        operation: req.operation,
-        region: req.region.to_string(),
-        observed: read_weights(req.traffic, &req.loaded.topology).await?,
-        figures: Figures::default(),
-        declared_load: false,
-        restore_to: None,
-        prescaled: prescaled_groups(req),
-    };
-    let plan = load_saved(path, req.loaded, req.operation, req.region, &input.observed)?;
-    Ok((plan, input))
+    match saved {
+        None => {
+            let input = gather(req).await?;
+            Ok((make_plan(req.loaded, &input)?, input))
+        }
+        Some(path) => saved::verify(req, path).await,
+    }
 }
 
 /// Reads the live weights of every dial of the topology (see [`crate::backend::read_all`]);
@@ -157,7 +151,7 @@ pub async fn read_weights(
 }
 
 /// The region whose evacuation pre-scales the others (`prescale` in the playbook), if any.
-fn prescaled_region<'r>(
+pub(crate) fn prescaled_region<'r>(
     playbook: &Playbook,
     operation: Operation,
     region: &'r str,
@@ -184,6 +178,7 @@ pub fn make_plan(loaded: &Loaded, input: &PlanningInput) -> Result<Plan, PlanErr
         restore_to: input.restore_to.as_ref(),
     })?;
     plan::annotate(&mut plan, &input.figures);
+    plan.figures.declared_load = input.declared_load;
     plan.topology_hash = loaded.topology_hash.clone();
     plan.playbook_hash = loaded.playbook_hash.clone();
     if input.declared_load {
@@ -209,7 +204,7 @@ pub fn make_plan(loaded: &Loaded, input: &PlanningInput) -> Result<Plan, PlanErr
 
 /// The baseline a restore returns to: that of the last evacuation of the region that left
 /// traffic moved; on the simulator without one, its start state.
-fn restore_baseline(req: &Request<'_>) -> Result<Weights, PrepareError> {
+pub(crate) fn restore_baseline(req: &Request<'_>) -> Result<Weights, PrepareError> {
     let topology = &req.loaded.topology;
     if let Some(log) = last_evacuation(req.history, topology, req.region) {
         return Ok(log.baseline().clone());
@@ -239,7 +234,7 @@ fn last_evacuation<'h>(
 }
 
 /// A restore: the Auto Scaling groups the evacuation it undoes pre-scaled.
-fn prescaled_groups(req: &Request<'_>) -> Vec<CapacityChange> {
+pub(crate) fn prescaled_groups(req: &Request<'_>) -> Vec<CapacityChange> {
     match req.operation {
         Operation::Evacuate => Vec::new(),
         Operation::Restore => prescaled_for_restore(req.history, &req.loaded.topology, req.region),
@@ -281,74 +276,4 @@ pub async fn still_raised(
         .filter(|(c, g)| states.get(*g).is_some_and(|s| s.desired > c.from))
         .map(|(c, _)| c.clone())
         .collect())
-}
-
-/// A plan saved by `kong plan --out`, for `operation region`, checked against the files
-/// (their hashes) and the live weights (`observed`, its baseline).
-pub fn load_saved(
-    path: &Path,
-    loaded: &Loaded,
-    operation: Operation,
-    region: &str,
-    observed: &Weights,
-) -> Result<Plan, PrepareError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| PrepareError::Usage(format!("cannot read plan {}: {e}", path.display())))?;
-    let plan: Plan = serde_json::from_str(&text).map_err(|e| {
-        PrepareError::Usage(format!(
-            "{}: not a kong plan (JSON from `kong plan --out`): {e}",
-            path.display()
-        ))
-    })?;
-    if plan.operation != operation || plan.region != region {
-        return Err(PrepareError::Usage(format!(
-            "{} is a plan to {} {}, not to {operation} {region}",
-            path.display(),
-            plan.operation,
-            plan.region
-        )));
-    }
-    for (changed, file, hash) in [
-        (
-            &plan.topology_hash,
-            &loaded.topology_path,
-            &loaded.topology_hash,
-        ),
-        (
-            &plan.playbook_hash,
-            &loaded.playbook_path,
-            &loaded.playbook_hash,
-        ),
-    ] {
-        if changed != hash {
-            return Err(PrepareError::Refused(format!(
-                "{} changed since the plan {} was made: plan again and have it reviewed",
-                file.display(),
-                path.display()
-            )));
-        }
-    }
-    for (dial, weights) in &plan.baseline {
-        let live = observed.get(dial);
-        if live != Some(weights) {
-            return Err(PrepareError::Refused(format!(
-                "live weights of {dial} ({}) differ from the baseline of plan {} ({}): the world moved since the plan was made",
-                fmt_weights(live),
-                path.display(),
-                fmt_weights(Some(weights))
-            )));
-        }
-    }
-    Ok(plan)
-}
-
-fn fmt_weights(w: Option<&std::collections::BTreeMap<String, u32>>) -> String {
-    match w {
-        None => "missing".to_string(),
-        Some(w) => w
-            .iter()
-            .map(|(m, v)| format!("{m}={v}"))
-            .collect::<Vec<_>>()
-            .join(" "),
-    }
 }

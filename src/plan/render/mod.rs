@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use std::hash::{BuildHasherDefault, Hasher};
 
 pub use json::{json, write_json};
-pub use markdown::markdown;
+pub use markdown::{markdown, markdown_within};
 pub use text::text;
 
 use super::{Operation, Plan};
@@ -297,6 +297,7 @@ pub(crate) mod fixture {
             baseline,
             target,
             notes: vec!["edge-api: us-west-2 limits the move (80.0% > 75.0%)".into()],
+            figures: Default::default(),
         }
     }
 
