@@ -188,6 +188,7 @@ mod tests {
             regions: vec!["us-east-1".into(), "us-west-2".into()],
             max_utilization: 0.75,
             backend: None,
+            state: None,
             metrics: Metrics::default(),
             services: services.into_iter().map(|s| (s.name.clone(), s)).collect(),
         }

@@ -5,7 +5,7 @@ use std::path::Path;
 use super::{CliError, Common, OperationArg, PlanFormat, backend, files};
 use crate::backend::scaling::ScalingBackend;
 use crate::checks::{MetricSource, Sources};
-use crate::journal::{self, CapacityChange, RunLog, RunState};
+use crate::journal::{CapacityChange, RunLog, RunState};
 use crate::live;
 use crate::model::{BackendKind, Playbook, Topology};
 use crate::plan::{self, Figures, Operation, Plan, PlanError, PlanInput, Weights, render};
@@ -25,7 +25,11 @@ pub fn run(
     };
     let loaded = files::load(common, operation.as_str())?;
     let kind = files::backend_kind(common, Some(&loaded.topology));
-    let line = files::backend_line(kind, common);
+    let line = format!(
+        "{}{}",
+        files::backend_line(kind, common),
+        backend::state_note(common, Some(&loaded.topology))?
+    );
     match format {
         PlanFormat::Json => eprintln!("{line}"),
         PlanFormat::Text | PlanFormat::Markdown => println!("{line}"),
@@ -47,9 +51,17 @@ pub fn run(
             prescaled,
         ))?
     };
-    let mut plan = make_plan(
-        common, &loaded, kind, operation, region, &observed, &figures,
-    )?;
+    let runs = match operation {
+        Operation::Restore => rt.block_on(async {
+            backend::open_state(common, Some(&loaded.topology))
+                .await?
+                .list_runs()
+                .await
+                .map_err(|e| CliError::Unexpected(e.into()))
+        })?,
+        Operation::Evacuate => Vec::new(),
+    };
+    let mut plan = make_plan(&runs, &loaded, kind, operation, region, &observed, &figures)?;
     if declared_load {
         let services = || loaded.topology.services.values();
         for (live, what) in [
@@ -119,7 +131,7 @@ pub fn prescaled_region<'r>(
 /// Plans `operation region` from `observed` with the live `figures` in place of the
 /// declared ones (and marked as live), with hashes filled in.
 pub fn make_plan(
-    common: &Common,
+    runs: &[RunLog],
     loaded: &files::Loaded,
     kind: BackendKind,
     operation: Operation,
@@ -136,7 +148,7 @@ pub fn make_plan(
     };
     let restore_to = match operation {
         Operation::Evacuate => None,
-        Operation::Restore => Some(restore_baseline(common, &loaded.topology, kind, region)?),
+        Operation::Restore => Some(restore_baseline(runs, &loaded.topology, kind, region)?),
     };
     let mut plan = plan::plan(&PlanInput {
         topology,
@@ -154,52 +166,46 @@ pub fn make_plan(
 }
 
 /// The baseline to restore `region` to: that of the last evacuation of `region` that left
-/// traffic moved; on the simulator without one, its start state.
+/// traffic moved (among `runs`, the state's history); on the simulator without one, its
+/// start state.
 pub fn restore_baseline(
-    common: &Common,
+    runs: &[RunLog],
     topology: &Topology,
     kind: BackendKind,
     region: &str,
 ) -> Result<Weights, CliError> {
-    if let Some(log) = last_evacuation(common, topology, region)? {
+    if let Some(log) = last_evacuation(runs, topology, region) {
         return Ok(log.baseline().clone());
     }
     match kind {
         BackendKind::Sim => Ok(plan::initial_weights(topology)),
         BackendKind::Aws => Err(CliError::Refused(format!(
-            "no evacuation of {region} is recorded in {}: there is no baseline to restore to",
-            common.state_dir.display()
+            "no evacuation of {region} is recorded in the state: there is no baseline to restore to"
         ))),
     }
 }
 
 /// The last evacuation of `region` that left traffic moved (the one a restore undoes).
-fn last_evacuation(
-    common: &Common,
+fn last_evacuation<'r>(
+    runs: &'r [RunLog],
     topology: &Topology,
     region: &str,
-) -> Result<Option<RunLog>, CliError> {
-    let runs = journal::list_runs(&common.state_dir)
-        .map_err(|e| CliError::Unexpected(anyhow::anyhow!(e)))?;
-    Ok(runs.into_iter().rev().find(|log| {
+) -> Option<&'r RunLog> {
+    runs.iter().rev().find(|log| {
         log.header.operation == Operation::Evacuate
             && log.header.region == region
             && log.header.topology == topology.name
             && !log.header.dry_run
             && !matches!(log.state, RunState::Refused | RunState::RolledBack)
-    }))
+    })
 }
 
 /// The Auto Scaling groups the evacuation a restore of `region` undoes pre-scaled, with
 /// their original desired capacity; none when there is no such evacuation.
-pub fn prescaled_groups(
-    common: &Common,
-    topology: &Topology,
-    region: &str,
-) -> Result<Vec<CapacityChange>, CliError> {
-    Ok(last_evacuation(common, topology, region)?
+pub fn prescaled_groups(runs: &[RunLog], topology: &Topology, region: &str) -> Vec<CapacityChange> {
+    last_evacuation(runs, topology, region)
         .map(|log| log.prescaled())
-        .unwrap_or_default())
+        .unwrap_or_default()
 }
 
 /// Maps a planner refusal to an exit code: a region the topology lacks is a bad

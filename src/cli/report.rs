@@ -5,14 +5,18 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::{CliError, Common};
-use crate::journal::{self, CheckResult, Record, RunLog};
+use crate::journal::{CheckResult, Record, RunLog};
 use crate::model::Topology;
 
 /// Prints the report of a run; a drill's evacuation shows its restore too.
 pub fn run(common: &Common, run_id: &str, out: Option<&std::path::Path>) -> Result<i32, CliError> {
-    let log = journal::read_run(&common.state_dir, &run_id.to_string()).map_err(|e| match e {
-        journal::JournalError::UnknownRun(_) => CliError::Usage(e.to_string()),
-        other => CliError::Unexpected(other.into()),
+    let topology = super::backend::topology_if_present(common)?;
+    let log = super::backend::runtime()?.block_on(async {
+        super::backend::open_state(common, topology.as_ref())
+            .await?
+            .read_run(&run_id.to_string())
+            .await
+            .map_err(super::backend::state_error)
     })?;
     // The topology, when its file is still there, gives the shares before the first step.
     let topology =

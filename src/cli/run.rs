@@ -17,8 +17,8 @@ use crate::backend::TrafficBackend;
 use crate::backend::scaling::{GroupRef, ScalingBackend};
 use crate::checks::{SimSource, Sources};
 use crate::exec::{ExecOptions, Executor, Outcome, Prompter};
-use crate::journal::lock::{LockOwner, RENEW_INTERVAL, RunLock, this_host};
-use crate::journal::{self, CapacityChange, Journal, RunHeader, RunLog, RunState};
+use crate::journal::lock::{LockOwner, this_host};
+use crate::journal::{self, CapacityChange, Lease, RunHeader, RunLog, RunState, StateStore};
 use crate::model::BackendKind;
 use crate::plan::{Operation, Plan, render};
 
@@ -61,7 +61,11 @@ impl Session {
     pub fn open(common: &Common, flags: &RunFlags, command: &str) -> Result<Session, CliError> {
         let loaded = files::load(common, command)?;
         let kind = files::backend_kind(common, Some(&loaded.topology));
-        println!("{}", files::backend_line(kind, common));
+        println!(
+            "{}{}",
+            files::backend_line(kind, common),
+            backend::state_note(common, Some(&loaded.topology))?
+        );
         let RunFlags {
             yes: _,
             approve,
@@ -152,25 +156,36 @@ fn watch_interrupts() -> tokio::sync::watch::Receiver<u32> {
 
 /// Takes the topology's lock or refuses naming its holder; refuses while an earlier run is
 /// unfinished (paused or interrupted) so that two runs never interleave on the same dials.
-fn lock(
+async fn lock(
     common: &Common,
+    state: &StateStore,
     topology: &str,
     run_id: &str,
     allow_unfinished: Option<&str>,
-) -> Result<RunLock, CliError> {
+) -> Result<Lease, CliError> {
     let owner = LockOwner::for_this_process(run_id);
-    let lock = RunLock::acquire(&common.state_dir, topology, owner).map_err(|e| match e {
-        journal::lock::LockError::Held { .. } => {
-            CliError::Refused(format!("{e}; wait for it to finish (kong status shows it)"))
+    let lock = state
+        .acquire(topology, owner, common.lock_lease)
+        .await
+        .map_err(|e| match e {
+            journal::lock::LockError::Held { .. } => {
+                CliError::Refused(format!("{e}; wait for it to finish (kong status shows it)"))
+            }
+            other => CliError::Unexpected(anyhow::anyhow!(other)),
+        })?;
+    let runs = match state.list_runs().await {
+        Ok(runs) => runs,
+        Err(e) => {
+            lock.release().await;
+            return Err(CliError::Unexpected(e.into()));
         }
-        other => CliError::Unexpected(anyhow::anyhow!(other)),
-    })?;
-    let runs = journal::list_runs(&common.state_dir).map_err(|e| CliError::Unexpected(e.into()))?;
+    };
     if let Some(unfinished) = runs.iter().rev().find(|log| {
         log.header.topology == topology
             && !log.state.is_final()
             && Some(log.header.id.as_str()) != allow_unfinished
     }) {
+        lock.release().await;
         return Err(CliError::Refused(format!(
             "run {} ({} {}) is {}: finish it first with `kong resume {}` or `kong rollback {}`",
             unfinished.header.id,
@@ -184,17 +199,45 @@ fn lock(
     Ok(lock)
 }
 
-/// Renews the lease while the run is alive.
-fn renew_lease(mut lock: RunLock) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(RENEW_INTERVAL);
-        loop {
+/// The lease's heartbeat: renews it every third of its length until told to stop, then
+/// releases the lock.
+struct Heartbeat {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Heartbeat {
+    fn start(mut lease: Lease) -> Heartbeat {
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(lease.renew_interval());
             tick.tick().await;
-            if let Err(e) = lock.renew() {
-                tracing::warn!("cannot renew the run lock's lease: {e}");
+            let mut lost = false;
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => break,
+                    _ = tick.tick(), if !lost => {
+                        if let Err(e) = lease.renew().await {
+                            // Fencing refuses every later journal write, and with it every
+                            // change: the run stops at its next step.
+                            lost = e.is_lost_lock();
+                            tracing::warn!("cannot renew the run lock's lease: {e}");
+                        }
+                    }
+                }
             }
-        }
-    })
+            if !lost {
+                lease.release().await;
+            }
+        });
+        Heartbeat { stop, task }
+    }
+
+    /// Stops renewing and releases the lock.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
 }
 
 /// Human name of a run state.
@@ -212,7 +255,7 @@ pub fn state_name(state: RunState) -> &'static str {
 
 /// The plan to execute: a saved one (`--plan FILE`), checked against the files, or a fresh one.
 async fn choose_plan(
-    common: &Common,
+    runs: &[RunLog],
     session: &Session,
     operation: Operation,
     region: &str,
@@ -229,7 +272,7 @@ async fn choose_plan(
         )
         .await?;
         return plan_cmd::make_plan(
-            common,
+            runs,
             &session.loaded,
             session.kind,
             operation,
@@ -303,6 +346,7 @@ pub struct PhaseResult {
 #[allow(clippy::too_many_arguments)]
 async fn phase(
     common: &Common,
+    state: &StateStore,
     session: &Session,
     flags: &RunFlags,
     command: &str,
@@ -314,22 +358,44 @@ async fn phase(
 ) -> Result<PhaseResult, CliError> {
     let topology = &session.loaded.topology;
     let run_id = journal::new_run_id(operation.as_str(), region);
-    let lock = lock(common, &topology.name, &run_id, None)?;
-    let observed = backend::read_all(session.backend.as_ref(), topology).await?;
-    let plan = choose_plan(common, session, operation, region, saved, &observed).await?;
-    print!("{}", render::text(&plan));
-    let raised = match operation {
-        Operation::Restore => plan_cmd::prescaled_groups(common, topology, region)?,
-        Operation::Evacuate => Vec::new(),
+    let lock = lock(common, state, &topology.name, &run_id, None).await?;
+    let prepared = async {
+        let runs = state
+            .list_runs()
+            .await
+            .map_err(|e| CliError::Unexpected(e.into()))?;
+        let observed = backend::read_all(session.backend.as_ref(), topology).await?;
+        let plan = choose_plan(&runs, session, operation, region, saved, &observed).await?;
+        let raised = match operation {
+            Operation::Restore => plan_cmd::prescaled_groups(&runs, topology, region),
+            Operation::Evacuate => Vec::new(),
+        };
+        Ok::<_, CliError>((plan, raised))
+    }
+    .await;
+    let (plan, raised) = match prepared {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            lock.release().await;
+            return Err(e);
+        }
     };
+    print!("{}", render::text(&plan));
     // Traffic already back, but groups the evacuation raised still above their original
     // desired capacity: the run returns them (it has no step to apply).
     let still_raised = if plan.is_empty() && !raised.is_empty() {
-        still_raised(session, &raised).await?
+        match still_raised(session, &raised).await {
+            Ok(still) => still,
+            Err(e) => {
+                lock.release().await;
+                return Err(e);
+            }
+        }
     } else {
         Vec::new()
     };
     if plan.is_empty() && !flags.dry_run && still_raised.is_empty() {
+        lock.release().await;
         println!(
             "nothing to do: {region} is already {}",
             match operation {
@@ -344,6 +410,7 @@ async fn phase(
     }
     if confirm && !flags.yes && !flags.dry_run {
         if !session.interactive {
+            lock.release().await;
             return Err(CliError::Refused(
                 "stdin is not a terminal: pass --yes to confirm the run".to_string(),
             ));
@@ -354,6 +421,7 @@ async fn phase(
             plan.steps.len()
         );
         if !ask(&question) {
+            lock.release().await;
             return Err(CliError::Refused("not confirmed".to_string()));
         }
     }
@@ -371,10 +439,15 @@ async fn phase(
         started_at: jiff::Timestamp::now().to_string(),
         dry_run: flags.dry_run,
     };
-    let mut journal =
-        Journal::create(&common.state_dir, &run_id).map_err(|e| CliError::Unexpected(e.into()))?;
-    println!("run {run_id}: journal {}", journal.path().display());
-    let renew = renew_lease(lock);
+    let mut journal = match state.create_journal(&run_id, &lock).await {
+        Ok(journal) => journal,
+        Err(e) => {
+            lock.release().await;
+            return Err(CliError::Unexpected(e.into()));
+        }
+    };
+    println!("run {run_id}: journal {}", journal.location());
+    let heartbeat = Heartbeat::start(lock);
     let progress = LineProgress::new(std::io::stdout().is_terminal());
     let prompter = TtyPrompter;
     if !still_raised.is_empty() {
@@ -385,8 +458,7 @@ async fn phase(
     }
     let executor = session.executor(&progress, &prompter, interrupts, &raised);
     let outcome = executor.run(&plan, header, &mut journal).await;
-    renew.abort();
-    let _ = renew.await; // drops the lock
+    heartbeat.stop().await;
     Ok(PhaseResult {
         run_id: Some(run_id),
         outcome,
@@ -419,7 +491,12 @@ async fn still_raised(
 }
 
 /// Prints the outcome of a run and returns its exit code.
-fn finish(common: &Common, session: &Session, result: &PhaseResult) -> i32 {
+async fn finish(
+    common: &Common,
+    state: &StateStore,
+    session: &Session,
+    result: &PhaseResult,
+) -> i32 {
     let code = result.outcome.exit_code();
     let run = result.run_id.as_deref().unwrap_or("-");
     match &result.outcome {
@@ -436,20 +513,21 @@ fn finish(common: &Common, session: &Session, result: &PhaseResult) -> i32 {
             eprintln!("aborted: {reason}\nrolled back: traffic is back at its baseline (run {run})")
         }
         Outcome::RollbackFailed { reason, left } => eprintln!(
-            "aborted and the ROLLBACK DID NOT COMPLETE: {reason}\nnot at baseline: {}\nretry with `kong rollback {run}`; the journal is in {}",
+            "aborted and the ROLLBACK DID NOT COMPLETE: {reason}\nnot at baseline: {}\nretry with `kong rollback {run}`; the journal is in the state ({})",
             left.join(", "),
-            common.state_dir.join("runs").join(run).display()
+            state.describe()
         ),
         Outcome::Paused { reason } => eprintln!(
             "paused: {reason}\ntraffic stays where it is; continue with `kong resume {run}` or return to baseline with `kong rollback {run}`"
         ),
     }
     if let Some(id) = &result.run_id
-        && let Ok(log) = journal::read_run(&common.state_dir, id)
+        && let Ok(log) = state.read_run(id).await
     {
         let report = super::report::markdown(&[log], Some(&session.loaded.topology));
-        let path = common.state_dir.join("runs").join(id).join("report.md");
-        if std::fs::write(&path, report).is_ok() {
+        let dir = journal::run_dir(&common.state_dir, id);
+        let path = dir.join("report.md");
+        if std::fs::create_dir_all(&dir).is_ok() && std::fs::write(&path, report).is_ok() {
             println!("report: {}", path.display());
         }
     }
@@ -467,9 +545,11 @@ pub fn evacuate_or_restore(
     let session = Session::open(common, flags, operation.as_str())?;
     let rt = backend::runtime()?;
     rt.block_on(async {
+        let state = backend::open_state(common, Some(&session.loaded.topology)).await?;
         let interrupts = watch_interrupts();
         let result = phase(
             common,
+            &state,
             &session,
             flags,
             operation.as_str(),
@@ -480,7 +560,7 @@ pub fn evacuate_or_restore(
             true,
         )
         .await?;
-        Ok(finish(common, &session, &result))
+        Ok(finish(common, &state, &session, &result).await)
     })
 }
 
@@ -494,9 +574,11 @@ pub fn drill(
     let session = Session::open(common, flags, "drill")?;
     let rt = backend::runtime()?;
     rt.block_on(async {
+        let state = backend::open_state(common, Some(&session.loaded.topology)).await?;
         let interrupts = watch_interrupts();
         let evacuation = phase(
             common,
+            &state,
             &session,
             flags,
             "drill",
@@ -507,7 +589,7 @@ pub fn drill(
             true,
         )
         .await?;
-        let code = finish(common, &session, &evacuation);
+        let code = finish(common, &state, &session, &evacuation).await;
         if code != 0 || flags.dry_run {
             return Ok(code);
         }
@@ -530,6 +612,7 @@ pub fn drill(
         }
         let restore = phase(
             common,
+            &state,
             &session,
             flags,
             "drill",
@@ -540,21 +623,18 @@ pub fn drill(
             false,
         )
         .await?;
-        let restore_code = finish(common, &session, &restore);
+        let restore_code = finish(common, &state, &session, &restore).await;
         let mut logs = Vec::new();
         for id in [&evacuation.run_id, &restore.run_id].into_iter().flatten() {
-            if let Ok(log) = journal::read_run(&common.state_dir, id) {
+            if let Ok(log) = state.read_run(id).await {
                 logs.push(log);
             }
         }
         if let Some(first) = evacuation.run_id.as_ref() {
-            let path = common
-                .state_dir
-                .join("runs")
-                .join(first)
-                .join("drill-report.md");
+            let dir = journal::run_dir(&common.state_dir, first);
+            let path = dir.join("drill-report.md");
             let report = super::report::markdown(&logs, Some(&session.loaded.topology));
-            if std::fs::write(&path, &report).is_ok() {
+            if std::fs::create_dir_all(&dir).is_ok() && std::fs::write(&path, &report).is_ok() {
                 println!("drill report: {}", path.display());
             }
             print!("\n{report}");
@@ -570,29 +650,66 @@ pub fn recover(
     run_id: &str,
     rollback: bool,
 ) -> Result<i32, CliError> {
-    let log: RunLog =
-        journal::read_run(&common.state_dir, &run_id.to_string()).map_err(|e| match e {
-            journal::JournalError::UnknownRun(_) => CliError::Usage(e.to_string()),
-            other => CliError::Unexpected(other.into()),
-        })?;
-    // The run's own files, not whatever --topology says now, describe the dials it touched.
+    // The state is named by the flags or by the topology given now (the run's own
+    // topology file may be another machine's path).
+    let given = backend::topology_if_present(common)?;
+    let log: RunLog = backend::runtime()?.block_on(async {
+        let state = backend::open_state(common, given.as_ref()).await?;
+        state
+            .read_run(&run_id.to_string())
+            .await
+            .map_err(backend::state_error)
+    })?;
+    // The run's own files, not whatever --topology says now, describe the dials it touched
+    // (when they are on this machine).
     let mut common = common.clone();
-    common.topology = log.header.topology_path.clone().into();
-    common.playbook = log.header.playbook_path.clone().into();
+    if Path::new(&log.header.topology_path).exists() {
+        common.topology = log.header.topology_path.clone().into();
+        common.playbook = log.header.playbook_path.clone().into();
+    }
     let session = Session::open(&common, flags, log.header.operation.as_str())?;
     let rt = backend::runtime()?;
     rt.block_on(async {
-        let lock = lock(&common, &log.header.topology, run_id, Some(run_id))?;
-        let mut journal = Journal::open(&common.state_dir, &run_id.to_string())
-            .map_err(|e| CliError::Unexpected(e.into()))?;
-        let renew = renew_lease(lock);
+        // A client of this runtime (the first one's connections died with its runtime).
+        let state = backend::open_state(&common, given.as_ref()).await?;
+        if session.loaded.topology.name != log.header.topology {
+            return Err(CliError::Usage(format!(
+                "run {run_id} is of topology `{}`, not `{}`: pass its topology file with --topology",
+                log.header.topology, session.loaded.topology.name
+            )));
+        }
+        let lock = lock(&common, &state, &log.header.topology, run_id, Some(run_id)).await?;
+        // Read again under the lock: the run may have moved since.
+        let opened = match state.read_run(&run_id.to_string()).await {
+            Ok(log) => state
+                .open_journal(&run_id.to_string(), &lock)
+                .await
+                .map(|journal| (log, journal)),
+            Err(e) => Err(e),
+        };
+        let (log, mut journal) = match opened {
+            Ok(opened) => opened,
+            Err(e) => {
+                lock.release().await;
+                return Err(CliError::Unexpected(e.into()));
+            }
+        };
+        let heartbeat = Heartbeat::start(lock);
         let interrupts = watch_interrupts();
         let progress = LineProgress::new(std::io::stdout().is_terminal());
         let prompter = TtyPrompter;
         let raised = match log.header.operation {
-            Operation::Restore => {
-                plan_cmd::prescaled_groups(&common, &session.loaded.topology, &log.header.region)?
-            }
+            Operation::Restore => match state.list_runs().await {
+                Ok(runs) => plan_cmd::prescaled_groups(
+                    &runs,
+                    &session.loaded.topology,
+                    &log.header.region,
+                ),
+                Err(e) => {
+                    heartbeat.stop().await;
+                    return Err(CliError::Unexpected(e.into()));
+                }
+            },
             Operation::Evacuate => Vec::new(),
         };
         let executor = session.executor(&progress, &prompter, interrupts, &raised);
@@ -601,16 +718,17 @@ pub fn recover(
         } else {
             executor.resume(&log, &mut journal).await
         };
-        renew.abort();
-        let _ = renew.await;
+        heartbeat.stop().await;
         let code = finish(
             &common,
+            &state,
             &session,
             &PhaseResult {
                 run_id: Some(run_id.to_string()),
                 outcome: outcome.clone(),
             },
-        );
+        )
+        .await;
         // `kong rollback RUN` asked for the baseline: reaching it is "done as asked".
         Ok(
             if rollback && matches!(outcome, Outcome::RolledBack { .. }) {

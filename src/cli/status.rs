@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::{CliError, Common, OutputFormat, backend, files};
-use crate::journal::{self, lock};
+use crate::journal::lock;
 use crate::plan;
 
 #[derive(Serialize)]
@@ -43,7 +43,11 @@ pub fn status(common: &Common, format: OutputFormat) -> Result<i32, CliError> {
     let text = files::read(&path)?;
     let topology = crate::model::parse_topology(&path.display().to_string(), &text)?;
     let kind = files::backend_kind(common, Some(&topology));
-    let line = files::backend_line(kind, common);
+    let line = format!(
+        "{}{}",
+        files::backend_line(kind, common),
+        backend::state_note(common, Some(&topology))?
+    );
     match format {
         OutputFormat::Json => eprintln!("{line}"),
         OutputFormat::Text => println!("{line}"),
@@ -52,9 +56,18 @@ pub fn status(common: &Common, format: OutputFormat) -> Result<i32, CliError> {
     let rt = backend::runtime()?;
     let weights = rt.block_on(backend::read_all(backend.as_ref(), &topology))?;
     let shares = plan::all_served_shares(&topology, &weights);
-    let holder = lock::holder(&common.state_dir, &topology.name)
-        .map_err(|e| CliError::Unexpected(e.into()))?;
-    let runs = journal::list_runs(&common.state_dir).map_err(|e| CliError::Unexpected(e.into()))?;
+    let (holder, runs) = rt.block_on(async {
+        let state = backend::open_state(common, Some(&topology)).await?;
+        let holder = state
+            .holder(&topology.name)
+            .await
+            .map_err(|e| CliError::Unexpected(e.into()))?;
+        let runs = state
+            .list_runs()
+            .await
+            .map_err(|e| CliError::Unexpected(e.into()))?;
+        Ok::<_, CliError>((holder, runs))
+    })?;
     let active_run = runs
         .iter()
         .rev()
@@ -180,7 +193,15 @@ struct RunRow {
 
 /// Prints the run history, oldest first.
 pub fn runs(common: &Common, format: OutputFormat) -> Result<i32, CliError> {
-    let runs = journal::list_runs(&common.state_dir).map_err(|e| CliError::Unexpected(e.into()))?;
+    let topology = backend::topology_if_present(common)?;
+    let (runs, described) = backend::runtime()?.block_on(async {
+        let state = backend::open_state(common, topology.as_ref()).await?;
+        let runs = state
+            .list_runs()
+            .await
+            .map_err(|e| CliError::Unexpected(e.into()))?;
+        Ok::<_, CliError>((runs, state.describe()))
+    })?;
     let rows: Vec<RunRow> = runs
         .iter()
         .map(|log| RunRow {
@@ -207,7 +228,7 @@ pub fn runs(common: &Common, format: OutputFormat) -> Result<i32, CliError> {
         }
         OutputFormat::Text => {
             if rows.is_empty() {
-                println!("no runs in {}", common.state_dir.display());
+                println!("no runs in the state ({described})");
             }
             for r in &rows {
                 println!(

@@ -100,6 +100,7 @@ pub(crate) fn streaming() -> Topology {
         ],
         max_utilization: 0.75,
         backend: None,
+        state: None,
         metrics: Default::default(),
         services: [edge, playback, identity, catalog]
             .into_iter()
@@ -146,6 +147,7 @@ pub(crate) fn topology_with(services: Vec<(&str, Vec<Row<'_>>)>) -> Topology {
         regions,
         max_utilization: 0.75,
         backend: None,
+        state: None,
         metrics: Default::default(),
         services: out,
     }

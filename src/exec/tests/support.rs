@@ -305,8 +305,9 @@ pub struct MemSink {
     pub fail_after: Option<usize>,
 }
 
+#[async_trait::async_trait]
 impl Sink for MemSink {
-    fn append(&mut self, record: &Record) -> Result<(), String> {
+    async fn append(&mut self, record: &Record) -> Result<(), String> {
         if self.fail_after.is_some_and(|n| self.records.len() >= n) {
             return Err("disk full (injected)".into());
         }
@@ -428,6 +429,7 @@ pub fn topology() -> Topology {
         ],
         max_utilization: 0.8,
         backend: None,
+        state: None,
         metrics: Default::default(),
         services: services.into_iter().map(|s| (s.name.clone(), s)).collect(),
     }
