@@ -9,7 +9,7 @@ pub mod cli;
 pub mod exec;
 pub mod graph;
 pub mod journal;
-pub mod live;
 pub mod model;
 pub mod plan;
+pub mod prepare;
 pub mod telemetry;

@@ -10,9 +10,8 @@ use crate::backend::aws::{AwsBackend, AwsSettings};
 use crate::backend::scaling::ScalingBackend;
 use crate::backend::sim::{SimBackend, SimFaults};
 use crate::exec::ExecOptions;
-use crate::journal::{JournalError, StateStore};
+use crate::journal::StateStore;
 use crate::model::{BackendKind, DialKind, SharedState, Topology};
-use crate::plan::Weights;
 
 /// Opens the backend: the simulator's world in the state dir, or AWS.
 pub fn open(common: &Common, topology: &Topology) -> Result<Box<dyn TrafficBackend>, CliError> {
@@ -108,17 +107,6 @@ pub fn open_sim(
     Ok(sim)
 }
 
-/// Reads the live weights of every dial of the topology (see [`backend::read_all`]); a
-/// failure refuses the command.
-pub async fn read_all(
-    backend: &dyn TrafficBackend,
-    topology: &Topology,
-) -> Result<Weights, CliError> {
-    crate::backend::read_all(backend, topology)
-        .await
-        .map_err(|e| CliError::Refused(format!("cannot read live weights: {e}")))
-}
-
 /// The shared state the command line (`--state`, which wins) or the topology chooses;
 /// `None`: the local state dir.
 pub fn shared_state(
@@ -187,14 +175,6 @@ pub fn topology_if_present(common: &Common) -> Result<Option<Topology>, CliError
         &path.display().to_string(),
         &text,
     )?))
-}
-
-/// Maps a state error: an unknown run is a bad invocation, anything else unexpected.
-pub fn state_error(e: JournalError) -> CliError {
-    match e {
-        JournalError::UnknownRun(_) => CliError::Usage(e.to_string()),
-        other => CliError::Unexpected(other.into()),
-    }
 }
 
 /// A runtime for one command.

@@ -430,8 +430,8 @@ pub fn describe(event: &ProgressEvent) -> String {
             "rollback done: every touched dial is at baseline".to_string()
         }
         ProgressEvent::Paused { reason } => format!("PAUSED: {reason}"),
-        ProgressEvent::Finished { summary, exit_code } => {
-            format!("finished: {summary} (exit {exit_code})")
+        ProgressEvent::Finished { summary } => {
+            format!("finished: {summary}")
         }
     }
 }
@@ -530,7 +530,6 @@ mod tests {
             ProgressEvent::RollbackDone,
             ProgressEvent::Finished {
                 summary: "rolled back".into(),
-                exit_code: 4,
             },
         ]
     }
@@ -622,9 +621,8 @@ mod tests {
             (
                 ProgressEvent::Finished {
                     summary: "completed".into(),
-                    exit_code: 0,
                 },
-                "finished: completed (exit 0)",
+                "finished: completed",
             ),
         ];
         for (event, line) in cases {

@@ -1,26 +1,26 @@
 //! `kong evacuate | restore | drill | resume | rollback`: commands that move traffic.
 //!
-//! The CLI's part: pick the plan, take the lock (and renew its lease), open the journal,
-//! confirm with a human, wire Ctrl-C, then hand over to the executor and map its outcome to
-//! an exit code. Every decision about traffic is the executor's.
+//! The CLI's part: open the context, take the lock (and renew its lease), gather the planning
+//! input, open the journal, confirm with a human, wire Ctrl-C, then hand over to the executor
+//! and return its outcome. Every decision about traffic is the executor's.
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::progress::LineProgress;
-use super::{CliError, Common, RunFlags, backend, files, plan as plan_cmd};
-use crate::backend::TrafficBackend;
-use crate::backend::scaling::{GroupRef, ScalingBackend};
-use crate::checks::{SimSource, Sources};
+use super::context::{Backends, Context, Line, State};
+use super::exit::Done;
+use super::progress::{LineProgress, fmt_duration};
+use super::{CliError, Common, RunFlags, run_report};
+use crate::checks::Sources;
 use crate::exec::{ExecOptions, Executor, Outcome, Prompter};
-use crate::journal::lock::{LockOwner, this_host};
-use crate::journal::{self, CapacityChange, Lease, RunHeader, RunLog, RunState, StateStore};
+use crate::journal::lock::this_host;
+use crate::journal::{self, CapacityChange, Lease, RunHeader};
 use crate::model::BackendKind;
-use crate::plan::{Operation, Plan, render};
+use crate::plan::{Operation, render};
+use crate::prepare::{self, Request};
 
 /// Asks y/N on the terminal.
 struct TtyPrompter;
@@ -45,27 +45,19 @@ fn ask(question: &str) -> bool {
     matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes")
 }
 
-/// Everything a run needs once the files are loaded and the backend open.
-pub struct Session {
-    pub loaded: files::Loaded,
-    pub kind: BackendKind,
-    pub backend: Arc<dyn TrafficBackend>,
-    pub scaling: Box<dyn ScalingBackend>,
-    pub sources: Sources,
-    pub options: ExecOptions,
-    pub interactive: bool,
+/// Everything a run needs once the context is open.
+struct Session {
+    ctx: Context,
+    backends: Backends,
+    sources: Sources,
+    options: ExecOptions,
+    interactive: bool,
 }
 
 impl Session {
-    /// Loads files, opens the backend and the metric sources, resolves the flags.
-    pub fn open(common: &Common, flags: &RunFlags, command: &str) -> Result<Session, CliError> {
-        let loaded = files::load(common, command)?;
-        let kind = files::backend_kind(common, Some(&loaded.topology));
-        println!(
-            "{}{}",
-            files::backend_line(kind, common),
-            backend::state_note(common, Some(&loaded.topology))?
-        );
+    /// Opens the context, the backends and the metric sources; resolves the flags.
+    fn open(common: &Common, flags: &RunFlags, command: &str) -> Result<Session, CliError> {
+        let ctx = Context::open(common, command, Line::Stdout)?;
         let RunFlags {
             yes: _,
             approve,
@@ -77,22 +69,14 @@ impl Session {
                 "--time-scale {time_scale}: expected a number >= 1"
             )));
         }
-        if time_scale != 1.0 && kind != BackendKind::Sim {
+        if time_scale != 1.0 && ctx.kind != BackendKind::Sim {
             return Err(CliError::Usage(
                 "--time-scale only applies to the simulator: real traffic bakes for real"
                     .to_string(),
             ));
         }
-        let (backend, scaling) = backend::open_with_scaling(common, &loaded.topology)?;
-        let backend: Arc<dyn TrafficBackend> = backend.into();
-        // CloudWatch checks use the AWS flags whatever the traffic backend.
-        let aws = backend::aws_settings(common)?;
-        let mut sources = Sources::for_topology(&loaded.topology, &common.state_dir, &aws)
-            .map_err(|e| CliError::Usage(e.to_string()))?;
-        if kind == BackendKind::Aws {
-            // `sim` checks and the guards model the traffic of the dials kong really moves.
-            sources = sources.replace_sim(SimSource::live(&loaded.topology, backend.clone()));
-        }
+        let backends = ctx.backends()?;
+        let sources = ctx.sources(&backends.traffic)?;
         let interactive = std::io::stdin().is_terminal();
         let options = ExecOptions {
             time_scale,
@@ -102,10 +86,8 @@ impl Session {
             ..ExecOptions::default()
         };
         Ok(Session {
-            loaded,
-            kind,
-            backend,
-            scaling,
+            ctx,
+            backends,
             sources,
             options,
             interactive,
@@ -120,10 +102,10 @@ impl Session {
         restore_capacity: &'a [CapacityChange],
     ) -> Executor<'a> {
         Executor {
-            topology: &self.loaded.topology,
-            playbook: &self.loaded.playbook,
-            backend: self.backend.as_ref(),
-            scaling: Some(self.scaling.as_ref()),
+            topology: &self.ctx.files.topology,
+            playbook: &self.ctx.files.playbook,
+            backend: self.backends.traffic.as_ref(),
+            scaling: Some(self.backends.scaling.as_ref()),
             restore_capacity,
             source: &self.sources,
             progress,
@@ -152,51 +134,6 @@ fn watch_interrupts() -> tokio::sync::watch::Receiver<u32> {
         }
     });
     rx
-}
-
-/// Takes the topology's lock or refuses naming its holder; refuses while an earlier run is
-/// unfinished (paused or interrupted) so that two runs never interleave on the same dials.
-async fn lock(
-    common: &Common,
-    state: &StateStore,
-    topology: &str,
-    run_id: &str,
-    allow_unfinished: Option<&str>,
-) -> Result<Lease, CliError> {
-    let owner = LockOwner::for_this_process(run_id);
-    let lock = state
-        .acquire(topology, owner, common.lock_lease)
-        .await
-        .map_err(|e| match e {
-            journal::lock::LockError::Held { .. } => {
-                CliError::Refused(format!("{e}; wait for it to finish (kong status shows it)"))
-            }
-            other => CliError::Unexpected(anyhow::anyhow!(other)),
-        })?;
-    let runs = match state.list_runs().await {
-        Ok(runs) => runs,
-        Err(e) => {
-            lock.release().await;
-            return Err(CliError::Unexpected(e.into()));
-        }
-    };
-    if let Some(unfinished) = runs.iter().rev().find(|log| {
-        log.header.topology == topology
-            && !log.state.is_final()
-            && Some(log.header.id.as_str()) != allow_unfinished
-    }) {
-        lock.release().await;
-        return Err(CliError::Refused(format!(
-            "run {} ({} {}) is {}: finish it first with `kong resume {}` or `kong rollback {}`",
-            unfinished.header.id,
-            unfinished.header.operation,
-            unfinished.header.region,
-            state_name(unfinished.state),
-            unfinished.header.id,
-            unfinished.header.id
-        )));
-    }
-    Ok(lock)
 }
 
 /// The lease's heartbeat: renews it every third of its length until told to stop, then
@@ -240,113 +177,15 @@ impl Heartbeat {
     }
 }
 
-/// Human name of a run state.
-pub fn state_name(state: RunState) -> &'static str {
-    match state {
-        RunState::Running => "running (or interrupted)",
-        RunState::Paused => "paused",
-        RunState::RollingBack => "rolling back (or interrupted)",
-        RunState::Completed => "completed",
-        RunState::RolledBack => "rolled back",
-        RunState::RollbackFailed => "rollback failed",
-        RunState::Refused => "refused",
-    }
-}
-
-/// The plan to execute: a saved one (`--plan FILE`), checked against the files, or a fresh one.
-async fn choose_plan(
-    runs: &[RunLog],
-    session: &Session,
-    operation: Operation,
-    region: &str,
-    saved: Option<&Path>,
-    observed: &crate::plan::Weights,
-) -> Result<Plan, CliError> {
-    let Some(path) = saved else {
-        let prescaled = plan_cmd::prescaled_region(&session.loaded.playbook, operation, region);
-        let figures = plan_cmd::live_figures(
-            &session.loaded.topology,
-            &session.sources,
-            session.scaling.as_ref(),
-            prescaled,
-        )
-        .await?;
-        return plan_cmd::make_plan(
-            runs,
-            &session.loaded,
-            session.kind,
-            operation,
-            region,
-            observed,
-            &figures,
-        );
-    };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| CliError::Usage(format!("cannot read plan {}: {e}", path.display())))?;
-    let plan: Plan = serde_json::from_str(&text).map_err(|e| {
-        CliError::Usage(format!(
-            "{}: not a kong plan (JSON from `kong plan --out`): {e}",
-            path.display()
-        ))
-    })?;
-    if plan.operation != operation || plan.region != region {
-        return Err(CliError::Usage(format!(
-            "{} is a plan to {} {}, not to {operation} {region}",
-            path.display(),
-            plan.operation,
-            plan.region
-        )));
-    }
-    if plan.topology_hash != session.loaded.topology_hash {
-        return Err(CliError::Refused(format!(
-            "{} changed since the plan {} was made: plan again and have it reviewed",
-            session.loaded.topology_path.display(),
-            path.display()
-        )));
-    }
-    if plan.playbook_hash != session.loaded.playbook_hash {
-        return Err(CliError::Refused(format!(
-            "{} changed since the plan {} was made: plan again and have it reviewed",
-            session.loaded.playbook_path.display(),
-            path.display()
-        )));
-    }
-    for (dial, weights) in &plan.baseline {
-        let live = observed.get(dial);
-        if live != Some(weights) {
-            return Err(CliError::Refused(format!(
-                "live weights of {dial} ({}) differ from the baseline of plan {} ({}): the world moved since the plan was made",
-                fmt_weights(live),
-                path.display(),
-                fmt_weights(Some(weights))
-            )));
-        }
-    }
-    Ok(plan)
-}
-
-fn fmt_weights(w: Option<&std::collections::BTreeMap<String, u32>>) -> String {
-    match w {
-        None => "missing".to_string(),
-        Some(w) => w
-            .iter()
-            .map(|(m, v)| format!("{m}={v}"))
-            .collect::<Vec<_>>()
-            .join(" "),
-    }
-}
-
 /// The result of one phase (evacuate or restore) of a command.
-pub struct PhaseResult {
-    pub run_id: Option<String>,
-    pub outcome: Outcome,
+struct PhaseResult {
+    run_id: Option<String>,
+    outcome: Outcome,
 }
 
 /// Plans (or loads) and executes one operation as one run.
 #[allow(clippy::too_many_arguments)]
 async fn phase(
-    common: &Common,
-    state: &StateStore,
     session: &Session,
     flags: &RunFlags,
     command: &str,
@@ -356,95 +195,90 @@ async fn phase(
     interrupts: tokio::sync::watch::Receiver<u32>,
     confirm: bool,
 ) -> Result<PhaseResult, CliError> {
-    let topology = &session.loaded.topology;
+    let ctx = &session.ctx;
+    let topology = &ctx.files.topology;
     let run_id = journal::new_run_id(operation.as_str(), region);
-    let lock = lock(common, state, &topology.name, &run_id, None).await?;
+    let (lock, history) = ctx.state.lock(&topology.name, &run_id, None).await?;
+    // Until the journal exists, any way out releases the lock.
     let prepared = async {
-        let runs = state
-            .list_runs()
-            .await
-            .map_err(|e| CliError::Unexpected(e.into()))?;
-        let observed = backend::read_all(session.backend.as_ref(), topology).await?;
-        let plan = choose_plan(&runs, session, operation, region, saved, &observed).await?;
-        let raised = match operation {
-            Operation::Restore => plan_cmd::prescaled_groups(&runs, topology, region),
-            Operation::Evacuate => Vec::new(),
+        let request = Request {
+            loaded: &ctx.files,
+            kind: ctx.kind,
+            operation,
+            region,
+            declared_load: false,
+            history: &history,
+            history_at: &ctx.state.describe(),
+            traffic: session.backends.traffic.as_ref(),
+            scaling: session.backends.scaling.as_ref(),
+            source: &session.sources,
         };
-        Ok::<_, CliError>((plan, raised))
+        let (plan, input) = prepare::plan_run(&request, saved).await?;
+        print!("{}", render::text(&plan));
+        let raised = input.prescaled;
+        // Traffic already back, but groups the evacuation raised still above their original
+        // desired capacity: the run returns them (it has no step to apply).
+        let still_raised = if plan.is_empty() && !raised.is_empty() {
+            prepare::still_raised(session.backends.scaling.as_ref(), &raised).await?
+        } else {
+            Vec::new()
+        };
+        if plan.is_empty() && !flags.dry_run && still_raised.is_empty() {
+            println!(
+                "nothing to do: {region} is already {}",
+                match operation {
+                    Operation::Evacuate => "evacuated",
+                    Operation::Restore => "at its baseline",
+                }
+            );
+            return Ok(None);
+        }
+        if confirm && !flags.yes && !flags.dry_run {
+            if !session.interactive {
+                return Err(CliError::Refused(
+                    "stdin is not a terminal: pass --yes to confirm the run".to_string(),
+                ));
+            }
+            let question = format!(
+                "{operation} {region} on backend {} ({} steps)?",
+                session.backends.traffic.name(),
+                plan.steps.len()
+            );
+            if !ask(&question) {
+                return Err(CliError::Refused("not confirmed".to_string()));
+            }
+        }
+        let journal = ctx.state.create_journal(&run_id, &lock).await?;
+        Ok(Some((plan, raised, still_raised, journal)))
     }
     .await;
-    let (plan, raised) = match prepared {
-        Ok(prepared) => prepared,
+    let (plan, raised, still_raised, mut journal) = match prepared {
+        Ok(Some(prepared)) => prepared,
+        Ok(None) => {
+            lock.release().await;
+            return Ok(PhaseResult {
+                run_id: None,
+                outcome: Outcome::Completed,
+            });
+        }
         Err(e) => {
             lock.release().await;
             return Err(e);
         }
     };
-    print!("{}", render::text(&plan));
-    // Traffic already back, but groups the evacuation raised still above their original
-    // desired capacity: the run returns them (it has no step to apply).
-    let still_raised = if plan.is_empty() && !raised.is_empty() {
-        match still_raised(session, &raised).await {
-            Ok(still) => still,
-            Err(e) => {
-                lock.release().await;
-                return Err(e);
-            }
-        }
-    } else {
-        Vec::new()
-    };
-    if plan.is_empty() && !flags.dry_run && still_raised.is_empty() {
-        lock.release().await;
-        println!(
-            "nothing to do: {region} is already {}",
-            match operation {
-                Operation::Evacuate => "evacuated",
-                Operation::Restore => "at its baseline",
-            }
-        );
-        return Ok(PhaseResult {
-            run_id: None,
-            outcome: Outcome::Completed,
-        });
-    }
-    if confirm && !flags.yes && !flags.dry_run {
-        if !session.interactive {
-            lock.release().await;
-            return Err(CliError::Refused(
-                "stdin is not a terminal: pass --yes to confirm the run".to_string(),
-            ));
-        }
-        let question = format!(
-            "{operation} {region} on backend {} ({} steps)?",
-            session.backend.name(),
-            plan.steps.len()
-        );
-        if !ask(&question) {
-            lock.release().await;
-            return Err(CliError::Refused("not confirmed".to_string()));
-        }
-    }
     let header = RunHeader {
         id: run_id.clone(),
         operation,
         region: region.to_string(),
         command: command.to_string(),
         topology: topology.name.clone(),
-        topology_path: session.loaded.topology_path.display().to_string(),
-        playbook_path: session.loaded.playbook_path.display().to_string(),
-        backend: session.backend.name().to_string(),
+        topology_path: ctx.files.topology_path.display().to_string(),
+        playbook_path: ctx.files.playbook_path.display().to_string(),
+        backend: session.backends.traffic.name().to_string(),
         host: this_host(),
         pid: std::process::id(),
         started_at: jiff::Timestamp::now().to_string(),
         dry_run: flags.dry_run,
-    };
-    let mut journal = match state.create_journal(&run_id, &lock).await {
-        Ok(journal) => journal,
-        Err(e) => {
-            lock.release().await;
-            return Err(CliError::Unexpected(e.into()));
-        }
     };
     println!("run {run_id}: journal {}", journal.location());
     let heartbeat = Heartbeat::start(lock);
@@ -465,39 +299,9 @@ async fn phase(
     })
 }
 
-/// The groups of `raised` whose desired capacity is still above the original.
-async fn still_raised(
-    session: &Session,
-    raised: &[CapacityChange],
-) -> Result<Vec<CapacityChange>, CliError> {
-    let groups: Vec<GroupRef> = raised
-        .iter()
-        .map(|c| GroupRef {
-            region: c.region.clone(),
-            group: c.group.clone(),
-        })
-        .collect();
-    let states = session.scaling.describe(&groups).await.map_err(|e| {
-        CliError::Refused(format!(
-            "cannot read the Auto Scaling groups to return: {e}"
-        ))
-    })?;
-    Ok(raised
-        .iter()
-        .zip(&groups)
-        .filter(|(c, g)| states.get(*g).is_some_and(|s| s.desired > c.from))
-        .map(|(c, _)| c.clone())
-        .collect())
-}
-
-/// Prints the outcome of a run and returns its exit code.
-async fn finish(
-    common: &Common,
-    state: &StateStore,
-    session: &Session,
-    result: &PhaseResult,
-) -> i32 {
-    let code = result.outcome.exit_code();
+/// Prints the outcome of a run and writes its report next to its journal.
+async fn finish(session: &Session, result: &PhaseResult) {
+    let state = &session.ctx.state;
     let run = result.run_id.as_deref().unwrap_or("-");
     match &result.outcome {
         Outcome::Completed => println!("done: run {run} completed"),
@@ -513,9 +317,9 @@ async fn finish(
             eprintln!("aborted: {reason}\nrolled back: traffic is back at its baseline (run {run})")
         }
         Outcome::RollbackFailed { reason, left } => eprintln!(
-            "aborted and the ROLLBACK DID NOT COMPLETE: {reason}\nnot at baseline: {}\nretry with `kong rollback {run}`; the journal is in the state ({})",
+            "aborted and the ROLLBACK DID NOT COMPLETE: {reason}\nnot at baseline: {}\nretry with `kong rollback {run}`; the journal is in {}",
             left.join(", "),
-            state.describe()
+            state.run_dir(run)
         ),
         Outcome::Paused { reason } => eprintln!(
             "paused: {reason}\ntraffic stays where it is; continue with `kong resume {run}` or return to baseline with `kong rollback {run}`"
@@ -524,14 +328,12 @@ async fn finish(
     if let Some(id) = &result.run_id
         && let Ok(log) = state.read_run(id).await
     {
-        let report = super::report::markdown(&[log], Some(&session.loaded.topology));
-        let dir = journal::run_dir(&common.state_dir, id);
-        let path = dir.join("report.md");
-        if std::fs::create_dir_all(&dir).is_ok() && std::fs::write(&path, report).is_ok() {
+        let report = run_report::markdown(&[log], Some(&session.ctx.files.topology));
+        let path = state.run_file(id, "report.md");
+        if std::fs::write(&path, report).is_ok() {
             println!("report: {}", path.display());
         }
     }
-    code
 }
 
 /// `kong evacuate REGION` / `kong restore REGION`.
@@ -541,15 +343,11 @@ pub fn evacuate_or_restore(
     operation: Operation,
     region: &str,
     saved: Option<&Path>,
-) -> Result<i32, CliError> {
+) -> Result<Done, CliError> {
     let session = Session::open(common, flags, operation.as_str())?;
-    let rt = backend::runtime()?;
-    rt.block_on(async {
-        let state = backend::open_state(common, Some(&session.loaded.topology)).await?;
+    session.ctx.block_on(async {
         let interrupts = watch_interrupts();
         let result = phase(
-            common,
-            &state,
             &session,
             flags,
             operation.as_str(),
@@ -560,7 +358,8 @@ pub fn evacuate_or_restore(
             true,
         )
         .await?;
-        Ok(finish(common, &state, &session, &result).await)
+        finish(&session, &result).await;
+        Ok(Done::Run(result.outcome))
     })
 }
 
@@ -570,15 +369,11 @@ pub fn drill(
     flags: &RunFlags,
     region: &str,
     hold: Option<Duration>,
-) -> Result<i32, CliError> {
+) -> Result<Done, CliError> {
     let session = Session::open(common, flags, "drill")?;
-    let rt = backend::runtime()?;
-    rt.block_on(async {
-        let state = backend::open_state(common, Some(&session.loaded.topology)).await?;
+    session.ctx.block_on(async {
         let interrupts = watch_interrupts();
         let evacuation = phase(
-            common,
-            &state,
             &session,
             flags,
             "drill",
@@ -589,17 +384,17 @@ pub fn drill(
             true,
         )
         .await?;
-        let code = finish(common, &state, &session, &evacuation).await;
-        if code != 0 || flags.dry_run {
-            return Ok(code);
+        finish(&session, &evacuation).await;
+        if evacuation.outcome != Outcome::Completed || flags.dry_run {
+            return Ok(Done::Drill(vec![evacuation.outcome]));
         }
-        let mut playbook = session.loaded.playbook.clone();
+        let mut playbook = session.ctx.files.playbook.clone();
         if let Some(hold) = hold {
             playbook.hold = hold;
         }
         println!(
             "holding {region} evacuated for {}",
-            super::progress::fmt_duration(playbook.hold)
+            fmt_duration(playbook.hold)
         );
         let progress = LineProgress::new(std::io::stdout().is_terminal());
         let prompter = TtyPrompter;
@@ -611,8 +406,6 @@ pub fn drill(
             println!("hold cut short ({reason}): restoring {region} now");
         }
         let restore = phase(
-            common,
-            &state,
             &session,
             flags,
             "drill",
@@ -623,7 +416,8 @@ pub fn drill(
             false,
         )
         .await?;
-        let restore_code = finish(common, &state, &session, &restore).await;
+        finish(&session, &restore).await;
+        let state = &session.ctx.state;
         let mut logs = Vec::new();
         for id in [&evacuation.run_id, &restore.run_id].into_iter().flatten() {
             if let Ok(log) = state.read_run(id).await {
@@ -631,15 +425,14 @@ pub fn drill(
             }
         }
         if let Some(first) = evacuation.run_id.as_ref() {
-            let dir = journal::run_dir(&common.state_dir, first);
-            let path = dir.join("drill-report.md");
-            let report = super::report::markdown(&logs, Some(&session.loaded.topology));
-            if std::fs::create_dir_all(&dir).is_ok() && std::fs::write(&path, &report).is_ok() {
+            let path = state.run_file(first, "drill-report.md");
+            let report = run_report::markdown(&logs, Some(&session.ctx.files.topology));
+            if std::fs::write(&path, &report).is_ok() {
                 println!("drill report: {}", path.display());
             }
             print!("\n{report}");
         }
-        Ok(code.max(restore_code))
+        Ok(Done::Drill(vec![evacuation.outcome, restore.outcome]))
     })
 }
 
@@ -649,16 +442,15 @@ pub fn recover(
     flags: &RunFlags,
     run_id: &str,
     rollback: bool,
-) -> Result<i32, CliError> {
-    // The state is named by the flags or by the topology given now (the run's own
-    // topology file may be another machine's path).
-    let given = backend::topology_if_present(common)?;
-    let log: RunLog = backend::runtime()?.block_on(async {
-        let state = backend::open_state(common, given.as_ref()).await?;
-        state
-            .read_run(&run_id.to_string())
+) -> Result<Done, CliError> {
+    // The state is the one the flags or the topology given now name (the run's own
+    // topology file may be a path on another machine).
+    let given = super::backend::topology_if_present(common).ok().flatten();
+    let log = super::backend::runtime()?.block_on(async {
+        State::open(common, given.as_ref())
+            .await?
+            .read_run(run_id)
             .await
-            .map_err(backend::state_error)
     })?;
     // The run's own files, not whatever --topology says now, describe the dials it touched
     // (when they are on this machine).
@@ -667,22 +459,30 @@ pub fn recover(
         common.topology = log.header.topology_path.clone().into();
         common.playbook = log.header.playbook_path.clone().into();
     }
+    // Keep the table the given topology named, whatever the run's own file says.
+    if common.state.is_none()
+        && let Some(shared) = given.as_ref().and_then(|t| t.state.as_ref())
+    {
+        common.state = Some(shared.url());
+    }
     let session = Session::open(&common, flags, log.header.operation.as_str())?;
-    let rt = backend::runtime()?;
-    rt.block_on(async {
-        // A client of this runtime (the first one's connections died with its runtime).
-        let state = backend::open_state(&common, given.as_ref()).await?;
-        if session.loaded.topology.name != log.header.topology {
-            return Err(CliError::Usage(format!(
-                "run {run_id} is of topology `{}`, not `{}`: pass its topology file with --topology",
-                log.header.topology, session.loaded.topology.name
-            )));
-        }
-        let lock = lock(&common, &state, &log.header.topology, run_id, Some(run_id)).await?;
+    let ctx = &session.ctx;
+    if ctx.files.topology.name != log.header.topology {
+        return Err(CliError::Usage(format!(
+            "run {run_id} is of topology `{}`, not `{}`: pass its topology file with --topology",
+            log.header.topology, ctx.files.topology.name
+        )));
+    }
+    ctx.block_on(async {
+        let (lock, history) = ctx
+            .state
+            .lock(&log.header.topology, run_id, Some(run_id))
+            .await?;
         // Read again under the lock: the run may have moved since.
-        let opened = match state.read_run(&run_id.to_string()).await {
-            Ok(log) => state
-                .open_journal(&run_id.to_string(), &lock)
+        let opened = match ctx.state.read_run(run_id).await {
+            Ok(log) => ctx
+                .state
+                .open_journal(run_id, &lock)
                 .await
                 .map(|journal| (log, journal)),
             Err(e) => Err(e),
@@ -691,7 +491,7 @@ pub fn recover(
             Ok(opened) => opened,
             Err(e) => {
                 lock.release().await;
-                return Err(CliError::Unexpected(e.into()));
+                return Err(e);
             }
         };
         let heartbeat = Heartbeat::start(lock);
@@ -699,17 +499,9 @@ pub fn recover(
         let progress = LineProgress::new(std::io::stdout().is_terminal());
         let prompter = TtyPrompter;
         let raised = match log.header.operation {
-            Operation::Restore => match state.list_runs().await {
-                Ok(runs) => plan_cmd::prescaled_groups(
-                    &runs,
-                    &session.loaded.topology,
-                    &log.header.region,
-                ),
-                Err(e) => {
-                    heartbeat.stop().await;
-                    return Err(CliError::Unexpected(e.into()));
-                }
-            },
+            Operation::Restore => {
+                prepare::prescaled_for_restore(&history, &ctx.files.topology, &log.header.region)
+            }
             Operation::Evacuate => Vec::new(),
         };
         let executor = session.executor(&progress, &prompter, interrupts, &raised);
@@ -719,23 +511,15 @@ pub fn recover(
             executor.resume(&log, &mut journal).await
         };
         heartbeat.stop().await;
-        let code = finish(
-            &common,
-            &state,
-            &session,
-            &PhaseResult {
-                run_id: Some(run_id.to_string()),
-                outcome: outcome.clone(),
-            },
-        )
-        .await;
-        // `kong rollback RUN` asked for the baseline: reaching it is "done as asked".
-        Ok(
-            if rollback && matches!(outcome, Outcome::RolledBack { .. }) {
-                0
-            } else {
-                code
-            },
-        )
+        let result = PhaseResult {
+            run_id: Some(run_id.to_string()),
+            outcome,
+        };
+        finish(&session, &result).await;
+        Ok(if rollback {
+            Done::Rollback(result.outcome)
+        } else {
+            Done::Run(result.outcome)
+        })
     })
 }

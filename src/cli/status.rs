@@ -4,8 +4,11 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{CliError, Common, OutputFormat, backend, files};
-use crate::journal::lock;
+use super::context::{Context, Line};
+use super::exit::Done;
+use super::{CliError, Common, OutputFormat};
+use crate::journal::{RunLog, lock};
+use crate::model::Topology;
 use crate::plan;
 
 #[derive(Serialize)]
@@ -38,36 +41,14 @@ struct Status {
 }
 
 /// Prints live shares per service and region, the active run and the lock holder.
-pub fn status(common: &Common, format: OutputFormat) -> Result<i32, CliError> {
-    let path = files::topology_file(common)?;
-    let text = files::read(&path)?;
-    let topology = crate::model::parse_topology(&path.display().to_string(), &text)?;
-    let kind = files::backend_kind(common, Some(&topology));
-    let line = format!(
-        "{}{}",
-        files::backend_line(kind, common),
-        backend::state_note(common, Some(&topology))?
-    );
-    match format {
-        OutputFormat::Json => eprintln!("{line}"),
-        OutputFormat::Text => println!("{line}"),
-    }
-    let backend = backend::open(common, &topology)?;
-    let rt = backend::runtime()?;
-    let weights = rt.block_on(backend::read_all(backend.as_ref(), &topology))?;
-    let shares = plan::all_served_shares(&topology, &weights);
-    let (holder, runs) = rt.block_on(async {
-        let state = backend::open_state(common, Some(&topology)).await?;
-        let holder = state
-            .holder(&topology.name)
-            .await
-            .map_err(|e| CliError::Unexpected(e.into()))?;
-        let runs = state
-            .list_runs()
-            .await
-            .map_err(|e| CliError::Unexpected(e.into()))?;
-        Ok::<_, CliError>((holder, runs))
-    })?;
+pub fn status(common: &Common, format: OutputFormat) -> Result<Done, CliError> {
+    let ctx = Context::<Topology>::open(common, "status", line_for(format))?;
+    let topology = ctx.topology();
+    let backend = ctx.backends()?.traffic;
+    let weights = ctx.block_on(crate::prepare::read_weights(backend.as_ref(), topology))?;
+    let shares = plan::all_served_shares(topology, &weights);
+    let holder = ctx.block_on(ctx.state.lock_holder(&topology.name))?;
+    let runs = ctx.block_on(ctx.state.list_runs())?;
     let active_run = runs
         .iter()
         .rev()
@@ -76,10 +57,7 @@ pub fn status(common: &Common, format: OutputFormat) -> Result<i32, CliError> {
             id: log.header.id.clone(),
             operation: log.header.operation.to_string(),
             region: log.header.region.clone(),
-            state: serde_json::to_value(log.state)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
+            state: state_key(log),
             started_at: log.header.started_at.clone(),
             host: log.header.host.clone(),
             pid: log.header.pid,
@@ -104,7 +82,23 @@ pub fn status(common: &Common, format: OutputFormat) -> Result<i32, CliError> {
         }
         OutputFormat::Text => print!("{}", status_text(&status)),
     }
-    Ok(0)
+    Ok(Done::Ok)
+}
+
+/// The backend line goes to stderr when stdout carries JSON.
+fn line_for(format: OutputFormat) -> Line {
+    match format {
+        OutputFormat::Json => Line::Stderr,
+        OutputFormat::Text => Line::Stdout,
+    }
+}
+
+/// A run's state as its JSON key (`rolled_back`).
+fn state_key(log: &RunLog) -> String {
+    serde_json::to_value(log.state)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 fn status_text(status: &Status) -> String {
@@ -192,16 +186,9 @@ struct RunRow {
 }
 
 /// Prints the run history, oldest first.
-pub fn runs(common: &Common, format: OutputFormat) -> Result<i32, CliError> {
-    let topology = backend::topology_if_present(common)?;
-    let (runs, described) = backend::runtime()?.block_on(async {
-        let state = backend::open_state(common, topology.as_ref()).await?;
-        let runs = state
-            .list_runs()
-            .await
-            .map_err(|e| CliError::Unexpected(e.into()))?;
-        Ok::<_, CliError>((runs, state.describe()))
-    })?;
+pub fn runs(common: &Common, format: OutputFormat) -> Result<Done, CliError> {
+    let ctx = Context::<()>::open(common, "runs", line_for(format))?;
+    let runs = ctx.block_on(ctx.state.list_runs())?;
     let rows: Vec<RunRow> = runs
         .iter()
         .map(|log| RunRow {
@@ -211,10 +198,7 @@ pub fn runs(common: &Common, format: OutputFormat) -> Result<i32, CliError> {
             command: log.header.command.clone(),
             topology: log.header.topology.clone(),
             backend: log.header.backend.clone(),
-            state: serde_json::to_value(log.state)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
+            state: state_key(log),
             started_at: log.header.started_at.clone(),
             finished_at: log.finished_at().map(str::to_string),
             abort_reason: log.aborted_reason().map(str::to_string),
@@ -228,7 +212,7 @@ pub fn runs(common: &Common, format: OutputFormat) -> Result<i32, CliError> {
         }
         OutputFormat::Text => {
             if rows.is_empty() {
-                println!("no runs in the state ({described})");
+                println!("no runs in {}", ctx.state.describe());
             }
             for r in &rows {
                 println!(
@@ -246,5 +230,5 @@ pub fn runs(common: &Common, format: OutputFormat) -> Result<i32, CliError> {
             }
         }
     }
-    Ok(0)
+    Ok(Done::Ok)
 }

@@ -115,7 +115,6 @@ impl Executor<'_> {
         tracing::info!(outcome = %outcome.summary(), "finished");
         self.emit(ProgressEvent::Finished {
             summary: outcome.summary(),
-            exit_code: outcome.exit_code(),
         });
     }
 

@@ -289,8 +289,6 @@ pub enum ProgressEvent {
     Finished {
         /// One line, e.g. `completed` or `rolled back: ...`.
         summary: String,
-        /// The exit code of the outcome.
-        exit_code: i32,
     },
 }
 

@@ -44,6 +44,14 @@ pub struct SharedState {
 }
 
 impl SharedState {
+    /// `dynamodb://TABLE[?region=R]`, what [`SharedState::parse_url`] reads.
+    pub fn url(&self) -> String {
+        match &self.region {
+            Some(r) => format!("dynamodb://{}?region={r}", self.table),
+            None => format!("dynamodb://{}", self.table),
+        }
+    }
+
     /// Parses `dynamodb://TABLE[?region=R]`.
     pub fn parse_url(text: &str) -> Result<SharedState, String> {
         let expected = "expected dynamodb://TABLE or dynamodb://TABLE?region=REGION";

@@ -2,7 +2,7 @@
 //! declared ones (load read from a metric query, capacity from Auto Scaling groups), and
 //! where each came from, so the plan can say which figures were live.
 //!
-//! Resolving them is I/O and happens before planning (`crate::live`); here they are plain
+//! Resolving them is I/O and happens before planning (`crate::prepare`); here they are plain
 //! values: [`Figures::apply`] gives the topology the planner sees, [`annotate`] marks the
 //! plan's pre-flight rows and adds notes.
 
