@@ -14,7 +14,7 @@ use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
 
 use support::fleet::{Fleet, Spec};
-use support::moto::moto;
+use support::moto::moto_serial as moto;
 use support::proxy::{Fault, Mode, Proxy, Rules};
 
 /// A short run on the simulator: two step groups per wave, 1 s bakes.

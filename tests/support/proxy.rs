@@ -366,7 +366,16 @@ async fn handle(
                 Some((name, needle)) => name == op && text.contains(needle),
                 None => *o == op,
             });
-        let key = format!("{method} {path} {}", String::from_utf8_lossy(&body));
+        // A JSON body's key order may change between attempts (DynamoDB's SDK builds its
+        // maps anew): compare them in canonical order.
+        let canonical = json_target
+            .as_ref()
+            .and_then(|_| serde_json::from_slice::<serde_json::Value>(&body).ok())
+            .map(|v| v.to_string());
+        let key = format!(
+            "{method} {path} {}",
+            canonical.unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned())
+        );
         let seen = st.seen.entry(key).or_default();
         *seen += 1;
         let first = *seen == 1;
