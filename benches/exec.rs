@@ -22,7 +22,7 @@ use kong::backend::sim::{SimBackend, SimFaults};
 use kong::backend::{TrafficBackend, batch_key};
 use kong::checks::{SimSource, Sources};
 use kong::exec::{ExecOptions, Executor, Outcome, Progress, ProgressEvent, Prompter};
-use kong::journal::{Journal, RunHeader, new_run_id};
+use kong::journal::{Journal, RunHeader, RunJournal, new_run_id};
 use kong::model::{Topology, parse_playbook, parse_topology};
 use kong::plan::{Operation, Plan, PlanInput, plan};
 
@@ -224,7 +224,7 @@ async fn run_once(topology: &Topology, o: &Options, journal_dir: &std::path::Pat
         started_at: kong::journal::now_rfc3339(),
         dry_run: false,
     };
-    let mut journal = Journal::create(journal_dir, &id).expect("journal");
+    let mut journal = RunJournal::Local(Journal::create(journal_dir, &id).expect("journal"));
     let started = Instant::now();
     let outcome = executor.run(&plan, header, &mut journal).await;
     let wall = started.elapsed();

@@ -93,6 +93,7 @@ pub(crate) fn topology(regions: &[&str], max_utilization: f64, services: Vec<Ser
         regions: regions.iter().map(|r| r.to_string()).collect(),
         max_utilization,
         backend: None,
+        state: None,
         metrics: Default::default(),
         services: services.into_iter().map(|s| (s.name.clone(), s)).collect(),
     }

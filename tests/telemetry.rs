@@ -17,7 +17,7 @@ use opentelemetry_sdk::trace::{InMemorySpanExporterBuilder, SpanData};
 use kong::backend::sim::{SimBackend, SimFaults};
 use kong::checks::{SimSource, Sources};
 use kong::exec::{ExecOptions, Executor, Outcome, Progress, ProgressEvent, Prompter};
-use kong::journal::{Journal, RunHeader, new_run_id};
+use kong::journal::{Journal, RunHeader, RunJournal, new_run_id};
 use kong::model::{parse_playbook, parse_topology};
 use kong::plan::{Operation, PlanInput, plan};
 
@@ -97,7 +97,7 @@ async fn evacuate(state_dir: &std::path::Path) -> (Outcome, String) {
         started_at: "2026-01-01T00:00:00Z".into(),
         dry_run: false,
     };
-    let mut journal = Journal::create(state_dir, &id).expect("journal");
+    let mut journal = RunJournal::Local(Journal::create(state_dir, &id).expect("journal"));
     (executor.run(&plan, header, &mut journal).await, id)
 }
 

@@ -9,7 +9,9 @@ use crate::backend::aws::autoscaling::AwsScaling;
 use crate::backend::aws::{AwsBackend, AwsSettings};
 use crate::backend::scaling::ScalingBackend;
 use crate::backend::sim::{SimBackend, SimFaults};
-use crate::model::{BackendKind, DialKind, Topology};
+use crate::exec::ExecOptions;
+use crate::journal::StateStore;
+use crate::model::{BackendKind, DialKind, SharedState, Topology};
 
 /// Opens the backend: the simulator's world in the state dir, or AWS.
 pub fn open(common: &Common, topology: &Topology) -> Result<Box<dyn TrafficBackend>, CliError> {
@@ -59,6 +61,8 @@ pub fn aws_settings(common: &Common) -> Result<AwsSettings, CliError> {
         topology: _,
         playbook: _,
         state_dir: _,
+        state: _,
+        lock_lease: _,
         backend: _,
         endpoint_url,
         profile,
@@ -105,6 +109,81 @@ pub fn open_sim(
             .map_err(|e| CliError::Unexpected(anyhow::anyhow!(e)))?;
     }
     Ok(sim)
+}
+
+/// The shared state the command line (`--state`, which wins) or the topology chooses;
+/// `None`: the local state dir.
+pub fn shared_state(
+    common: &Common,
+    topology: Option<&Topology>,
+) -> Result<Option<SharedState>, CliError> {
+    match &common.state {
+        Some(url) => SharedState::parse_url(url)
+            .map(Some)
+            .map_err(|e| CliError::Usage(format!("--state {e}"))),
+        None => Ok(topology.and_then(|t| t.state.clone())),
+    }
+}
+
+/// The table's region: its own, else `AWS_REGION`, else `--aws-region`.
+fn state_region(common: &Common, shared: &SharedState) -> String {
+    shared
+        .region
+        .clone()
+        .or_else(|| std::env::var("AWS_REGION").ok().filter(|r| !r.is_empty()))
+        .unwrap_or_else(|| common.aws_region.clone())
+}
+
+/// `; state: dynamodb kong-state (us-east-1)` for the first line, when the state is shared.
+pub fn state_note(common: &Common, topology: Option<&Topology>) -> Result<String, CliError> {
+    Ok(match shared_state(common, topology)? {
+        Some(shared) => format!(
+            "; state: dynamodb {} ({})",
+            shared.table,
+            state_region(common, &shared)
+        ),
+        None => String::new(),
+    })
+}
+
+/// Opens the state (inside the command's runtime: the SDK client keeps its connections
+/// there). Shared state is reached with the AWS flags and retried with the executor's policy.
+pub async fn open_state(
+    common: &Common,
+    topology: Option<&Topology>,
+) -> Result<StateStore, CliError> {
+    if common.lock_lease < std::time::Duration::from_secs(1) {
+        return Err(CliError::Usage(
+            "--lock-lease: expected a duration of at least 1s".to_string(),
+        ));
+    }
+    match shared_state(common, topology)? {
+        None => Ok(StateStore::Local(common.state_dir.clone())),
+        Some(mut shared) => {
+            shared.region = Some(state_region(common, &shared));
+            let settings = aws_settings(common)?;
+            Ok(StateStore::dynamo(
+                &settings,
+                &shared,
+                ExecOptions::default().retry_policy().backoff(),
+            )
+            .await)
+        }
+    }
+}
+
+/// The topology, for the `state:` key of commands that need no topology otherwise (`runs`,
+/// `report`, `state`): `None` when no topology file is there; an invalid one is an error.
+pub fn topology_if_present(common: &Common) -> Result<Option<Topology>, CliError> {
+    if common.state.is_some() || !common.topology.exists() {
+        return Ok(None);
+    }
+    let path = files::topology_file(common)?;
+    let text = files::read(&path)?;
+    Ok(Some(crate::model::parse_topology(
+        &path.display().to_string(),
+        &text,
+    )?))
 }
 
 /// A runtime for one command.

@@ -11,12 +11,13 @@
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::backend::TrafficBackend;
 use crate::backend::scaling::ScalingBackend;
 use crate::checks::{SimSource, Sources};
-use crate::journal::lock::{LockOwner, RunLock};
-use crate::journal::{self, Journal, JournalError, RunLog};
+use crate::journal::lock::LockOwner;
+use crate::journal::{self, JournalError, Lease, RunJournal, RunLog, StateStore};
 use crate::model::{BackendKind, Topology};
 use crate::prepare::Loaded;
 
@@ -116,17 +117,33 @@ impl<F: Files> Context<F> {
         kind: BackendKind,
         line: Line,
     ) -> Result<Context<F>, CliError> {
-        let text = files::backend_line(kind, common);
+        // A command without a topology file of its own (`runs`, `report`) takes the state
+        // from the topology when it loads.
+        let peeked;
+        let topology = match files.topology() {
+            Some(topology) => Some(topology),
+            None => {
+                peeked = backend::topology_if_present(common).ok().flatten();
+                peeked.as_ref()
+            }
+        };
+        let text = format!(
+            "{}{}",
+            files::backend_line(kind, common),
+            backend::state_note(common, topology)?
+        );
         match line {
             Line::Stdout => println!("{text}"),
             Line::Stderr => eprintln!("{text}"),
         }
+        let runtime = backend::runtime()?;
+        let state = runtime.block_on(State::open(common, topology))?;
         Ok(Context {
-            state: State::of(common),
+            state,
             common: common.clone(),
             files,
             kind,
-            runtime: backend::runtime()?,
+            runtime,
         })
     }
 
@@ -195,63 +212,88 @@ impl<F: HasTopology> Context<F> {
 }
 
 /// Run history, journals and the lock: every access the CLI makes to them goes through
-/// here (local files in the state dir).
+/// here: local files in the state dir, or the shared DynamoDB table (`--state`, the
+/// topology's `state:`).
 #[derive(Debug, Clone)]
 pub struct State {
+    store: StateStore,
     dir: PathBuf,
+    lease: Duration,
 }
 
 impl State {
-    /// The state `common` names. Commands reach it through [`Context::state`]; only `kong
-    /// resume` and `kong rollback` read their run before opening the context (the run's own
-    /// files decide what the context loads).
-    pub fn of(common: &Common) -> State {
-        State {
+    /// The state the flags or `topology` name, opened inside the runtime that uses it (a
+    /// DynamoDB client keeps its connections there). Commands reach it through
+    /// [`Context::state`]; only `kong resume` and `kong rollback` read their run before
+    /// opening the context (the run's own files decide what the context loads).
+    pub async fn open(common: &Common, topology: Option<&Topology>) -> Result<State, CliError> {
+        Ok(State {
+            store: backend::open_state(common, topology).await?,
             dir: common.state_dir.clone(),
-        }
-    }
-
-    /// Where the state is, for messages (`no runs in .kong`).
-    pub fn describe(&self) -> String {
-        self.dir.display().to_string()
-    }
-
-    /// Every run, oldest first.
-    pub fn list_runs(&self) -> Result<Vec<RunLog>, CliError> {
-        journal::list_runs(&self.dir).map_err(unexpected)
-    }
-
-    /// One run; an unknown id is a bad invocation.
-    pub fn read_run(&self, id: &str) -> Result<RunLog, CliError> {
-        journal::read_run(&self.dir, &id.to_string()).map_err(|e| match e {
-            JournalError::UnknownRun(_) => CliError::Usage(e.to_string()),
-            other => unexpected(other),
+            lease: common.lock_lease,
         })
     }
 
-    /// The holder of the topology's lock, if any.
-    pub fn lock_holder(&self, topology: &str) -> Result<Option<LockOwner>, CliError> {
-        journal::lock::holder(&self.dir, topology).map_err(unexpected)
+    /// Where the state is, for messages: the state dir, or `dynamodb kong-state (us-east-1)`.
+    pub fn describe(&self) -> String {
+        match &self.store {
+            StateStore::Local(dir) => dir.display().to_string(),
+            shared => shared.describe(),
+        }
     }
 
-    /// Takes the topology's lock for `run_id` or refuses naming its holder, then reads the
-    /// run history once and refuses while an earlier run of the topology is unfinished
-    /// (paused or interrupted; `allow_unfinished`: the run being resumed), so that two runs
-    /// never interleave on the same dials. Returns the lock and the history.
-    pub fn lock(
+    /// The store itself (`kong state`).
+    pub fn store(&self) -> &StateStore {
+        &self.store
+    }
+
+    /// Every run, oldest first.
+    pub async fn list_runs(&self) -> Result<Vec<RunLog>, CliError> {
+        self.store.list_runs().await.map_err(unexpected)
+    }
+
+    /// One run; an unknown id is a bad invocation.
+    pub async fn read_run(&self, id: &str) -> Result<RunLog, CliError> {
+        self.store
+            .read_run(&id.to_string())
+            .await
+            .map_err(|e| match e {
+                JournalError::UnknownRun(_) => CliError::Usage(e.to_string()),
+                other => unexpected(other),
+            })
+    }
+
+    /// The holder of the topology's lock, if any.
+    pub async fn lock_holder(&self, topology: &str) -> Result<Option<LockOwner>, CliError> {
+        self.store.holder(topology).await.map_err(unexpected)
+    }
+
+    /// Takes the topology's lock for `run_id` (lease: `--lock-lease`) or refuses naming its
+    /// holder, then reads the run history once and refuses while an earlier run of the
+    /// topology is unfinished (paused or interrupted; `allow_unfinished`: the run being
+    /// resumed), so that two runs never interleave on the same dials. Returns the lock and
+    /// the history; a refusal releases the lock.
+    pub async fn lock(
         &self,
         topology: &str,
         run_id: &str,
         allow_unfinished: Option<&str>,
-    ) -> Result<(RunLock, Vec<RunLog>), CliError> {
+    ) -> Result<(Lease, Vec<RunLog>), CliError> {
         let owner = LockOwner::for_this_process(run_id);
-        let lock = RunLock::acquire(&self.dir, topology, owner)?;
-        let runs = self.list_runs()?;
+        let lock = self.store.acquire(topology, owner, self.lease).await?;
+        let runs = match self.list_runs().await {
+            Ok(runs) => runs,
+            Err(e) => {
+                lock.release().await;
+                return Err(e);
+            }
+        };
         if let Some(unfinished) = runs.iter().rev().find(|log| {
             log.header.topology == topology
                 && !log.state.is_final()
                 && Some(log.header.id.as_str()) != allow_unfinished
         }) {
+            lock.release().await;
             let id = &unfinished.header.id;
             return Err(CliError::Refused(format!(
                 "run {id} ({} {}) is {}: finish it first with `kong resume {id}` or `kong rollback {id}`",
@@ -263,24 +305,38 @@ impl State {
         Ok((lock, runs))
     }
 
-    /// A new journal for run `id`.
-    pub fn create_journal(&self, id: &str) -> Result<Journal, CliError> {
-        Journal::create(&self.dir, &id.to_string()).map_err(unexpected)
+    /// A new journal for run `id`, written under `lease`.
+    pub async fn create_journal(&self, id: &str, lease: &Lease) -> Result<RunJournal, CliError> {
+        self.store
+            .create_journal(&id.to_string(), lease)
+            .await
+            .map_err(unexpected)
     }
 
-    /// The journal of run `id`, to append to.
-    pub fn open_journal(&self, id: &str) -> Result<Journal, CliError> {
-        Journal::open(&self.dir, &id.to_string()).map_err(unexpected)
+    /// The journal of run `id`, to append to under `lease`.
+    pub async fn open_journal(&self, id: &str, lease: &Lease) -> Result<RunJournal, CliError> {
+        self.store
+            .open_journal(&id.to_string(), lease)
+            .await
+            .map_err(unexpected)
     }
 
-    /// Where a file written next to run `id`'s journal goes (`report.md`).
+    /// Where a file written next to run `id`'s journal goes (`report.md`; in the local
+    /// state dir whatever the state: the directory is created).
     pub fn run_file(&self, id: &str, name: &str) -> PathBuf {
-        journal::run_dir(&self.dir, id).join(name)
+        let dir = journal::run_dir(&self.dir, id);
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            tracing::debug!(dir = %dir.display(), error = %e, "cannot create the run's directory");
+        }
+        dir.join(name)
     }
 
-    /// The folder of run `id`, for messages.
-    pub fn run_dir(&self, id: &str) -> PathBuf {
-        journal::run_dir(&self.dir, id)
+    /// Where run `id`'s journal is, for messages.
+    pub fn run_dir(&self, id: &str) -> String {
+        match &self.store {
+            StateStore::Local(_) => journal::run_dir(&self.dir, id).display().to_string(),
+            shared => format!("{} (run {id})", shared.describe()),
+        }
     }
 
     /// The state dir itself (the simulator's world is kept there too).

@@ -18,6 +18,7 @@ mod report;
 mod run;
 mod run_report;
 mod sim_serve;
+mod state;
 mod status;
 mod validate;
 
@@ -53,6 +54,15 @@ pub struct Common {
     /// Where runs, journals, locks and the simulator's world are kept.
     #[arg(long, global = true, default_value = ".kong", env = "KONG_STATE_DIR")]
     pub state_dir: PathBuf,
+    /// Shared state: the lock and the journal in a DynamoDB table,
+    /// `dynamodb://TABLE[?region=REGION]` (default: the topology's `state:`, else local
+    /// files in the state dir). The simulator's world stays in the state dir.
+    #[arg(long, global = true, value_name = "URL")]
+    pub state: Option<String>,
+    /// How long the run lock's lease lasts unless renewed (a live run renews it every
+    /// third of it); another process takes the lock over only once it expired.
+    #[arg(long, global = true, default_value = "30s", value_parser = crate::model::parse_duration, value_name = "DURATION")]
+    pub lock_lease: std::time::Duration,
     /// Traffic backend; default: the topology's `backend:`, else `sim`.
     #[arg(long, global = true, value_enum)]
     pub backend: Option<BackendArg>,
@@ -273,6 +283,11 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// The shared state: create the DynamoDB table, check access, move runs in and out.
+    State {
+        #[command(subcommand)]
+        command: StateCommand,
+    },
     /// The simulator's tools.
     Sim {
         #[command(subcommand)]
@@ -339,6 +354,41 @@ pub enum SimCommand {
         /// Address to listen on (port 0: any free port; the URL is printed).
         #[arg(long, default_value = "127.0.0.1:9464", value_name = "HOST:PORT")]
         listen: String,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+/// `kong state ...`.
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Create the DynamoDB table of `--state` (or the topology's `state:`): on-demand
+    /// capacity, keys `pk` and `sk`; an existing table is kept.
+    Init {
+        /// Also turn on point-in-time recovery (continuous backups, 35 days).
+        #[arg(long)]
+        point_in_time_recovery: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Verify the table: access, consistent reads, conditional writes; a failure names the
+    /// missing IAM permission.
+    Check {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Print one run's journal as JSON lines (the local journal's format), e.g.
+    /// `kong state export RUN > run.jsonl`.
+    Export {
+        /// The run id (see `kong runs`).
+        run: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Write an exported run (JSON lines) into the state as a new run; refused if it exists.
+    Import {
+        /// The file from `kong state export`.
+        file: PathBuf,
         #[command(flatten)]
         common: Common,
     },
@@ -423,5 +473,14 @@ pub fn run(cli: Cli) -> Result<Done, CliError> {
         Command::Sim {
             command: SimCommand::Serve { listen, common },
         } => sim_serve::run(&common, &listen),
+        Command::State { command } => match command {
+            StateCommand::Init {
+                point_in_time_recovery,
+                common,
+            } => state::init(&common, point_in_time_recovery),
+            StateCommand::Check { common } => state::check(&common),
+            StateCommand::Export { run, common } => state::export(&common, &run),
+            StateCommand::Import { file, common } => state::import(&common, &file),
+        },
     }
 }

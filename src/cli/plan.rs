@@ -37,7 +37,7 @@ pub fn run(
     let sources = ctx.sources(&backends.traffic)?;
     // Only a restore looks at the history (the evacuation it undoes).
     let history = match operation {
-        Operation::Restore => ctx.state.list_runs()?,
+        Operation::Restore => ctx.block_on(ctx.state.list_runs())?,
         Operation::Evacuate => Vec::new(),
     };
     let input = ctx.block_on(prepare::gather(&Request {

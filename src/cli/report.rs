@@ -15,7 +15,7 @@ pub fn run(common: &Common, run_id: &str, out: Option<&Path>) -> Result<Done, Cl
         Line::Stderr
     };
     let ctx = Context::<()>::open(common, "report", line)?;
-    let log = ctx.state.read_run(run_id)?;
+    let log = ctx.block_on(ctx.state.read_run(run_id))?;
     // The topology, when its file is still there, gives the shares before the first step.
     let topology = crate::model::load_topology(Path::new(&log.header.topology_path)).ok();
     let report = run_report::markdown(&[log], topology.as_ref());

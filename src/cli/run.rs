@@ -16,8 +16,8 @@ use super::progress::LineProgress;
 use super::{CliError, Common, RunFlags, run_report};
 use crate::checks::Sources;
 use crate::exec::{ExecOptions, Executor, Outcome, Prompter};
-use crate::journal::lock::{RENEW_INTERVAL, RunLock, this_host};
-use crate::journal::{self, CapacityChange, RunHeader};
+use crate::journal::lock::this_host;
+use crate::journal::{self, CapacityChange, Lease, RunHeader};
 use crate::model::BackendKind;
 use crate::plan::{Operation, render};
 use crate::prepare::{self, Request};
@@ -136,17 +136,45 @@ fn watch_interrupts() -> tokio::sync::watch::Receiver<u32> {
     rx
 }
 
-/// Renews the lease while the run is alive.
-fn renew_lease(mut lock: RunLock) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(RENEW_INTERVAL);
-        loop {
+/// The lease's heartbeat: renews it every third of its length until told to stop, then
+/// releases the lock.
+struct Heartbeat {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Heartbeat {
+    fn start(mut lease: Lease) -> Heartbeat {
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(lease.renew_interval());
             tick.tick().await;
-            if let Err(e) = lock.renew() {
-                tracing::warn!("cannot renew the run lock's lease: {e}");
+            let mut lost = false;
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => break,
+                    _ = tick.tick(), if !lost => {
+                        if let Err(e) = lease.renew().await {
+                            // Fencing refuses every later journal write, and with it every
+                            // change: the run stops at its next step.
+                            lost = e.is_lost_lock();
+                            tracing::warn!("cannot renew the run lock's lease: {e}");
+                        }
+                    }
+                }
             }
-        }
-    })
+            if !lost {
+                lease.release().await;
+            }
+        });
+        Heartbeat { stop, task }
+    }
+
+    /// Stops renewing and releases the lock.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
 }
 
 /// The result of one phase (evacuate or restore) of a command.
@@ -170,57 +198,74 @@ async fn phase(
     let ctx = &session.ctx;
     let topology = &ctx.files.topology;
     let run_id = journal::new_run_id(operation.as_str(), region);
-    let (lock, history) = ctx.state.lock(&topology.name, &run_id, None)?;
-    let request = Request {
-        loaded: &ctx.files,
-        kind: ctx.kind,
-        operation,
-        region,
-        declared_load: false,
-        history: &history,
-        history_at: &ctx.state.describe(),
-        traffic: session.backends.traffic.as_ref(),
-        scaling: session.backends.scaling.as_ref(),
-        source: &session.sources,
-    };
-    let (plan, input) = prepare::plan_run(&request, saved).await?;
-    print!("{}", render::text(&plan));
-    let raised = input.prescaled;
-    // Traffic already back, but groups the evacuation raised still above their original
-    // desired capacity: the run returns them (it has no step to apply).
-    let still_raised = if plan.is_empty() && !raised.is_empty() {
-        prepare::still_raised(session.backends.scaling.as_ref(), &raised).await?
-    } else {
-        Vec::new()
-    };
-    if plan.is_empty() && !flags.dry_run && still_raised.is_empty() {
-        println!(
-            "nothing to do: {region} is already {}",
-            match operation {
-                Operation::Evacuate => "evacuated",
-                Operation::Restore => "at its baseline",
+    let (lock, history) = ctx.state.lock(&topology.name, &run_id, None).await?;
+    // Until the journal exists, any way out releases the lock.
+    let prepared = async {
+        let request = Request {
+            loaded: &ctx.files,
+            kind: ctx.kind,
+            operation,
+            region,
+            declared_load: false,
+            history: &history,
+            history_at: &ctx.state.describe(),
+            traffic: session.backends.traffic.as_ref(),
+            scaling: session.backends.scaling.as_ref(),
+            source: &session.sources,
+        };
+        let (plan, input) = prepare::plan_run(&request, saved).await?;
+        print!("{}", render::text(&plan));
+        let raised = input.prescaled;
+        // Traffic already back, but groups the evacuation raised still above their original
+        // desired capacity: the run returns them (it has no step to apply).
+        let still_raised = if plan.is_empty() && !raised.is_empty() {
+            prepare::still_raised(session.backends.scaling.as_ref(), &raised).await?
+        } else {
+            Vec::new()
+        };
+        if plan.is_empty() && !flags.dry_run && still_raised.is_empty() {
+            println!(
+                "nothing to do: {region} is already {}",
+                match operation {
+                    Operation::Evacuate => "evacuated",
+                    Operation::Restore => "at its baseline",
+                }
+            );
+            return Ok(None);
+        }
+        if confirm && !flags.yes && !flags.dry_run {
+            if !session.interactive {
+                return Err(CliError::Refused(
+                    "stdin is not a terminal: pass --yes to confirm the run".to_string(),
+                ));
             }
-        );
-        return Ok(PhaseResult {
-            run_id: None,
-            outcome: Outcome::Completed,
-        });
-    }
-    if confirm && !flags.yes && !flags.dry_run {
-        if !session.interactive {
-            return Err(CliError::Refused(
-                "stdin is not a terminal: pass --yes to confirm the run".to_string(),
-            ));
+            let question = format!(
+                "{operation} {region} on backend {} ({} steps)?",
+                session.backends.traffic.name(),
+                plan.steps.len()
+            );
+            if !ask(&question) {
+                return Err(CliError::Refused("not confirmed".to_string()));
+            }
         }
-        let question = format!(
-            "{operation} {region} on backend {} ({} steps)?",
-            session.backends.traffic.name(),
-            plan.steps.len()
-        );
-        if !ask(&question) {
-            return Err(CliError::Refused("not confirmed".to_string()));
-        }
+        let journal = ctx.state.create_journal(&run_id, &lock).await?;
+        Ok(Some((plan, raised, still_raised, journal)))
     }
+    .await;
+    let (plan, raised, still_raised, mut journal) = match prepared {
+        Ok(Some(prepared)) => prepared,
+        Ok(None) => {
+            lock.release().await;
+            return Ok(PhaseResult {
+                run_id: None,
+                outcome: Outcome::Completed,
+            });
+        }
+        Err(e) => {
+            lock.release().await;
+            return Err(e);
+        }
+    };
     let header = RunHeader {
         id: run_id.clone(),
         operation,
@@ -235,9 +280,8 @@ async fn phase(
         started_at: jiff::Timestamp::now().to_string(),
         dry_run: flags.dry_run,
     };
-    let mut journal = ctx.state.create_journal(&run_id)?;
-    println!("run {run_id}: journal {}", journal.path().display());
-    let renew = renew_lease(lock);
+    println!("run {run_id}: journal {}", journal.location());
+    let heartbeat = Heartbeat::start(lock);
     let progress = LineProgress::new(std::io::stdout().is_terminal());
     let prompter = TtyPrompter;
     if !still_raised.is_empty() {
@@ -248,8 +292,7 @@ async fn phase(
     }
     let executor = session.executor(&progress, &prompter, interrupts, &raised);
     let outcome = executor.run(&plan, header, &mut journal).await;
-    renew.abort();
-    let _ = renew.await; // drops the lock
+    heartbeat.stop().await;
     Ok(PhaseResult {
         run_id: Some(run_id),
         outcome,
@@ -257,7 +300,7 @@ async fn phase(
 }
 
 /// Prints the outcome of a run and writes its report next to its journal.
-fn finish(session: &Session, result: &PhaseResult) {
+async fn finish(session: &Session, result: &PhaseResult) {
     let state = &session.ctx.state;
     let run = result.run_id.as_deref().unwrap_or("-");
     match &result.outcome {
@@ -276,14 +319,14 @@ fn finish(session: &Session, result: &PhaseResult) {
         Outcome::RollbackFailed { reason, left } => eprintln!(
             "aborted and the ROLLBACK DID NOT COMPLETE: {reason}\nnot at baseline: {}\nretry with `kong rollback {run}`; the journal is in {}",
             left.join(", "),
-            state.run_dir(run).display()
+            state.run_dir(run)
         ),
         Outcome::Paused { reason } => eprintln!(
             "paused: {reason}\ntraffic stays where it is; continue with `kong resume {run}` or return to baseline with `kong rollback {run}`"
         ),
     }
     if let Some(id) = &result.run_id
-        && let Ok(log) = state.read_run(id)
+        && let Ok(log) = state.read_run(id).await
     {
         let report = run_report::markdown(&[log], Some(&session.ctx.files.topology));
         let path = state.run_file(id, "report.md");
@@ -315,7 +358,7 @@ pub fn evacuate_or_restore(
             true,
         )
         .await?;
-        finish(&session, &result);
+        finish(&session, &result).await;
         Ok(Done::Run(result.outcome))
     })
 }
@@ -341,7 +384,7 @@ pub fn drill(
             true,
         )
         .await?;
-        finish(&session, &evacuation);
+        finish(&session, &evacuation).await;
         if evacuation.outcome != Outcome::Completed || flags.dry_run {
             return Ok(Done::Drill(vec![evacuation.outcome]));
         }
@@ -373,11 +416,11 @@ pub fn drill(
             false,
         )
         .await?;
-        finish(&session, &restore);
+        finish(&session, &restore).await;
         let state = &session.ctx.state;
         let mut logs = Vec::new();
         for id in [&evacuation.run_id, &restore.run_id].into_iter().flatten() {
-            if let Ok(log) = state.read_run(id) {
+            if let Ok(log) = state.read_run(id).await {
                 logs.push(log);
             }
         }
@@ -400,17 +443,58 @@ pub fn recover(
     run_id: &str,
     rollback: bool,
 ) -> Result<Done, CliError> {
-    let log = State::of(common).read_run(run_id)?;
-    // The run's own files, not whatever --topology says now, describe the dials it touched.
+    // The state is the one the flags or the topology given now name (the run's own
+    // topology file may be a path on another machine).
+    let given = super::backend::topology_if_present(common).ok().flatten();
+    let log = super::backend::runtime()?.block_on(async {
+        State::open(common, given.as_ref())
+            .await?
+            .read_run(run_id)
+            .await
+    })?;
+    // The run's own files, not whatever --topology says now, describe the dials it touched
+    // (when they are on this machine).
     let mut common = common.clone();
-    common.topology = log.header.topology_path.clone().into();
-    common.playbook = log.header.playbook_path.clone().into();
+    if Path::new(&log.header.topology_path).exists() {
+        common.topology = log.header.topology_path.clone().into();
+        common.playbook = log.header.playbook_path.clone().into();
+    }
+    // Keep the table the given topology named, whatever the run's own file says.
+    if common.state.is_none()
+        && let Some(shared) = given.as_ref().and_then(|t| t.state.as_ref())
+    {
+        common.state = Some(shared.url());
+    }
     let session = Session::open(&common, flags, log.header.operation.as_str())?;
     let ctx = &session.ctx;
+    if ctx.files.topology.name != log.header.topology {
+        return Err(CliError::Usage(format!(
+            "run {run_id} is of topology `{}`, not `{}`: pass its topology file with --topology",
+            log.header.topology, ctx.files.topology.name
+        )));
+    }
     ctx.block_on(async {
-        let (lock, history) = ctx.state.lock(&log.header.topology, run_id, Some(run_id))?;
-        let mut journal = ctx.state.open_journal(run_id)?;
-        let renew = renew_lease(lock);
+        let (lock, history) = ctx
+            .state
+            .lock(&log.header.topology, run_id, Some(run_id))
+            .await?;
+        // Read again under the lock: the run may have moved since.
+        let opened = match ctx.state.read_run(run_id).await {
+            Ok(log) => ctx
+                .state
+                .open_journal(run_id, &lock)
+                .await
+                .map(|journal| (log, journal)),
+            Err(e) => Err(e),
+        };
+        let (log, mut journal) = match opened {
+            Ok(opened) => opened,
+            Err(e) => {
+                lock.release().await;
+                return Err(e);
+            }
+        };
+        let heartbeat = Heartbeat::start(lock);
         let interrupts = watch_interrupts();
         let progress = LineProgress::new(std::io::stdout().is_terminal());
         let prompter = TtyPrompter;
@@ -426,13 +510,12 @@ pub fn recover(
         } else {
             executor.resume(&log, &mut journal).await
         };
-        renew.abort();
-        let _ = renew.await;
+        heartbeat.stop().await;
         let result = PhaseResult {
             run_id: Some(run_id.to_string()),
             outcome,
         };
-        finish(&session, &result);
+        finish(&session, &result).await;
         Ok(if rollback {
             Done::Rollback(result.outcome)
         } else {

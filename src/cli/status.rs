@@ -47,8 +47,8 @@ pub fn status(common: &Common, format: OutputFormat) -> Result<Done, CliError> {
     let backend = ctx.backends()?.traffic;
     let weights = ctx.block_on(crate::prepare::read_weights(backend.as_ref(), topology))?;
     let shares = plan::all_served_shares(topology, &weights);
-    let holder = ctx.state.lock_holder(&topology.name)?;
-    let runs = ctx.state.list_runs()?;
+    let holder = ctx.block_on(ctx.state.lock_holder(&topology.name))?;
+    let runs = ctx.block_on(ctx.state.list_runs())?;
     let active_run = runs
         .iter()
         .rev()
@@ -180,7 +180,7 @@ struct RunRow {
 /// Prints the run history, oldest first.
 pub fn runs(common: &Common, format: OutputFormat) -> Result<Done, CliError> {
     let ctx = Context::<()>::open(common, "runs", line_for(format))?;
-    let runs = ctx.state.list_runs()?;
+    let runs = ctx.block_on(ctx.state.list_runs())?;
     let rows: Vec<RunRow> = runs
         .iter()
         .map(|log| RunRow {

@@ -69,7 +69,7 @@ impl Executor<'_> {
         &self,
         plan: &Plan,
         header: RunHeader,
-        journal: &mut crate::journal::Journal,
+        journal: &mut crate::journal::RunJournal,
     ) -> Outcome {
         self.run_with(plan, header, journal).await
     }
@@ -126,7 +126,7 @@ impl Executor<'_> {
         );
         let (groups, live) = match self.static_preflight(plan).await {
             Ok(found) => found,
-            Err((reason, live)) => return refuse(sink, header, plan, live, reason),
+            Err((reason, live)) => return refuse(sink, header, plan, live, reason).await,
         };
         let (results, values) = checking::before_run(self, plan).await;
         let failing: Vec<String> = results
@@ -157,14 +157,14 @@ impl Executor<'_> {
                     state: RunState::Refused,
                 },
             ];
-            append_best_effort(sink, &records);
+            append_best_effort(sink, &records).await;
             return Outcome::DryRun { results };
         }
         if let Err(reason) = steady {
-            return refuse(sink, header, plan, live, reason);
+            return refuse(sink, header, plan, live, reason).await;
         }
         if let Err(e) = clock.check() {
-            return refuse(sink, header, plan, live, e);
+            return refuse(sink, header, plan, live, e).await;
         }
 
         // Before the first change: the run, its plan and its baseline, durably.
@@ -175,12 +175,16 @@ impl Executor<'_> {
             plan: Box::new(plan.clone()),
             baseline: live.clone(),
         };
-        let journaled = sink.append(&started).and_then(|()| {
-            sink.append(&Record::ChecksBaseline {
-                at: now(),
-                values: values.clone(),
-            })
-        });
+        let journaled = match sink.append(&started).await {
+            Ok(()) => {
+                sink.append(&Record::ChecksBaseline {
+                    at: now(),
+                    values: values.clone(),
+                })
+                .await
+            }
+            Err(e) => Err(e),
+        };
         if let Err(e) = journaled {
             return Outcome::Refused {
                 reason: format!("could not write the journal: {e}"),
@@ -219,16 +223,18 @@ impl Ctx<'_, '_> {
     }
 
     /// Appends a record; a failure stops the run where it is.
-    pub fn journal(&mut self, record: Record) -> Result<(), Stop> {
+    pub async fn journal(&mut self, record: Record) -> Result<(), Stop> {
         self.sink
             .append(&record)
+            .await
             .map_err(|e| Stop::Journal(format!("could not write the journal: {e}")))
     }
 
     /// Appends a result record (no fsync of its own: the next intent's makes it durable).
-    pub fn journal_result(&mut self, record: Record) -> Result<(), Stop> {
+    pub async fn journal_result(&mut self, record: Record) -> Result<(), Stop> {
         self.sink
             .append_result(&record)
+            .await
             .map_err(|e| Stop::Journal(format!("could not write the journal: {e}")))
     }
 
@@ -281,7 +287,8 @@ impl Ctx<'_, '_> {
                 percent: group.percent,
                 services: group.services.clone(),
                 weights: group.after.clone(),
-            })?;
+            })
+            .await?;
             self.touch(&group);
         }
         if entry != Entry::ChecksOnly {
@@ -357,7 +364,8 @@ impl Ctx<'_, '_> {
                 at: now(),
                 percent,
                 by: by.to_string(),
-            })?;
+            })
+            .await?;
             self.approved.insert(percent);
             self.emit(ProgressEvent::Approved {
                 percent,
@@ -405,7 +413,8 @@ impl Ctx<'_, '_> {
             at: now(),
             index: group.index,
             api_calls,
-        })?;
+        })
+        .await?;
         self.emit(ProgressEvent::Applied {
             index: group.index,
             batches: batches.len(),
@@ -442,7 +451,8 @@ impl Ctx<'_, '_> {
             at: now(),
             index: group.index,
             results: results.clone(),
-        })?;
+        })
+        .await?;
         if let Some(failed) = results.iter().find(|r| !r.ok) {
             return Err(Stop::Abort(format!(
                 "{}: {}",
@@ -461,13 +471,16 @@ impl Ctx<'_, '_> {
                 if self.plan.operation == Operation::Restore {
                     let raised = self.ex.restore_capacity;
                     if let Err(e) = self.restore_capacity(raised).await {
-                        return self.capacity_not_restored(e);
+                        return self.capacity_not_restored(e).await;
                     }
                 }
-                if let Err(Stop::Journal(e) | Stop::Abort(e)) = self.journal(Record::RunFinished {
-                    at: now(),
-                    state: RunState::Completed,
-                }) {
+                if let Err(Stop::Journal(e) | Stop::Abort(e)) = self
+                    .journal(Record::RunFinished {
+                        at: now(),
+                        state: RunState::Completed,
+                    })
+                    .await
+                {
                     // Every step is applied and checked; only the record of it is missing.
                     tracing::error!(error = %e, "completed, but the journal could not say so");
                 }
@@ -479,21 +492,26 @@ impl Ctx<'_, '_> {
                 self.emit(ProgressEvent::Aborted {
                     reason: reason.clone(),
                 });
-                if let Err(Stop::Journal(e) | Stop::Abort(e)) = self.journal(Record::Aborted {
-                    at: now(),
-                    reason: reason.clone(),
-                }) {
+                if let Err(Stop::Journal(e) | Stop::Abort(e)) = self
+                    .journal(Record::Aborted {
+                        at: now(),
+                        reason: reason.clone(),
+                    })
+                    .await
+                {
                     return self.journal_failed(format!("{reason}; then {e}"));
                 }
                 if self.touched.is_empty() && self.prescaled.is_empty() {
-                    let _ = self.journal(Record::RunFinished {
-                        at: now(),
-                        state: RunState::Refused,
-                    });
+                    let _ = self
+                        .journal(Record::RunFinished {
+                            at: now(),
+                            state: RunState::Refused,
+                        })
+                        .await;
                     return Outcome::Refused { reason };
                 }
                 match self.ex.playbook.on_abort {
-                    OnAbort::Pause => self.pause(reason),
+                    OnAbort::Pause => self.pause(reason).await,
                     OnAbort::Rollback => self.roll_back(reason).await,
                 }
             }
@@ -502,12 +520,14 @@ impl Ctx<'_, '_> {
 
     /// A restore brought traffic back, but the groups its evacuation pre-scaled could not be
     /// returned: the run is paused so that `kong resume` tries again.
-    fn capacity_not_restored(&mut self, e: String) -> Outcome {
+    async fn capacity_not_restored(&mut self, e: String) -> Outcome {
         let id = &self.run_id;
         let reason =
             format!("traffic is back at its baseline, but {e}; `kong resume {id}` tries again");
         tracing::error!(%reason, "capacity not restored");
-        if let Err(Stop::Journal(j) | Stop::Abort(j)) = self.journal(Record::Paused { at: now() }) {
+        if let Err(Stop::Journal(j) | Stop::Abort(j)) =
+            self.journal(Record::Paused { at: now() }).await
+        {
             return self.journal_failed(format!("{reason}; then {j}"));
         }
         self.emit(ProgressEvent::Paused {
@@ -516,12 +536,14 @@ impl Ctx<'_, '_> {
         Outcome::Paused { reason }
     }
 
-    fn pause(&mut self, reason: String) -> Outcome {
+    async fn pause(&mut self, reason: String) -> Outcome {
         let id = &self.run_id;
         let reason = format!(
             "{reason}; the run is paused where it is: `kong resume {id}` continues it, `kong rollback {id}` returns to the baseline"
         );
-        if let Err(Stop::Journal(e) | Stop::Abort(e)) = self.journal(Record::Paused { at: now() }) {
+        if let Err(Stop::Journal(e) | Stop::Abort(e)) =
+            self.journal(Record::Paused { at: now() }).await
+        {
             return self.journal_failed(format!("{reason}; then {e}"));
         }
         self.emit(ProgressEvent::Paused {
@@ -538,7 +560,7 @@ impl Ctx<'_, '_> {
         }
         let id = &self.run_id;
         let reason = format!(
-            "{e}; stopped where it is without acting further; once the state dir is writable, `kong rollback {id}` returns to the baseline (or `kong resume {id}` continues)"
+            "{e}; stopped where it is without acting further; once the journal can be written (and the lock is free), `kong rollback {id}` returns to the baseline (or `kong resume {id}` continues)"
         );
         self.emit(ProgressEvent::Paused {
             reason: reason.clone(),

@@ -2,7 +2,7 @@
 //! [`TrafficBackend`], journaling every intent before acting, verifying what the provider
 //! really holds, baking, checking the steady-state hypothesis, and rolling back.
 //!
-//! It never touches files except through [`Journal::append`], never plans (the plan is a
+//! It never touches the state except through [`RunJournal::append`], never plans (the plan is a
 //! value decided before), and never parses command-line input: the CLI builds an
 //! [`Executor`], owns the lock and its lease, and maps the [`Outcome`] to an exit code.
 //!
@@ -77,7 +77,7 @@ use async_trait::async_trait;
 use crate::backend::TrafficBackend;
 use crate::backend::scaling::ScalingBackend;
 use crate::checks::MetricSource;
-use crate::journal::{CapacityChange, CheckResult, Journal, Record};
+use crate::journal::{CapacityChange, CheckResult, Record, RunJournal};
 use crate::model::{Playbook, Topology};
 use crate::retry::RetryPolicy;
 
@@ -318,26 +318,32 @@ pub struct Executor<'a> {
     pub interrupts: tokio::sync::watch::Receiver<u32>,
 }
 
-/// Where the executor appends records: the run's [`Journal`], or a test double.
+/// Where the executor appends records: the run's [`RunJournal`], or a test double.
+#[async_trait]
 pub(crate) trait Sink: Send + Sync {
     /// Appends one record durably, or says why it could not.
-    fn append(&mut self, record: &Record) -> Result<(), String>;
+    async fn append(&mut self, record: &Record) -> Result<(), String>;
 
     /// Appends a record reporting something already done (`StepApplied`, `StepChecked`);
     /// it may become durable only with the next [`Sink::append`] (see
-    /// [`Journal::append_result`]).
-    fn append_result(&mut self, record: &Record) -> Result<(), String> {
-        self.append(record)
+    /// [`RunJournal::append_result`]).
+    async fn append_result(&mut self, record: &Record) -> Result<(), String> {
+        self.append(record).await
     }
 }
 
-impl Sink for Journal {
-    fn append(&mut self, record: &Record) -> Result<(), String> {
-        Journal::append(self, record).map_err(|e| e.to_string())
+#[async_trait]
+impl Sink for RunJournal {
+    async fn append(&mut self, record: &Record) -> Result<(), String> {
+        RunJournal::append(self, record)
+            .await
+            .map_err(|e| e.to_string())
     }
 
-    fn append_result(&mut self, record: &Record) -> Result<(), String> {
-        Journal::append_result(self, record).map_err(|e| e.to_string())
+    async fn append_result(&mut self, record: &Record) -> Result<(), String> {
+        RunJournal::append_result(self, record)
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 

@@ -125,7 +125,7 @@ fn capacity(plan: &Plan) -> Result<String, String> {
 
 /// A refusal after pre-flight: journals `RunStarted`, `Aborted` and `RunFinished{Refused}`
 /// (best effort: nothing changed either way).
-pub(crate) fn refuse(
+pub(crate) async fn refuse(
     sink: &mut dyn Sink,
     header: RunHeader,
     plan: &Plan,
@@ -149,13 +149,13 @@ pub(crate) fn refuse(
             state: RunState::Refused,
         },
     ];
-    append_best_effort(sink, &records);
+    append_best_effort(sink, &records).await;
     Outcome::Refused { reason }
 }
 
-pub(crate) fn append_best_effort(sink: &mut dyn Sink, records: &[Record]) {
+pub(crate) async fn append_best_effort(sink: &mut dyn Sink, records: &[Record]) {
     for record in records {
-        if let Err(e) = sink.append(record) {
+        if let Err(e) = sink.append(record).await {
             tracing::warn!(error = %e, "could not write the journal");
             return;
         }

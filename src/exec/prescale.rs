@@ -142,7 +142,8 @@ impl Ctx<'_, '_> {
         self.journal(Record::PrescaleIntent {
             at: now(),
             groups: changes.clone(),
-        })?;
+        })
+        .await?;
         for change in &changes {
             if !self
                 .prescaled
@@ -166,7 +167,7 @@ impl Ctx<'_, '_> {
         }
         self.wait_in_service(scaling, &targets, prescale.timeout)
             .await?;
-        self.journal(Record::PrescaleDone { at: now() })?;
+        self.journal(Record::PrescaleDone { at: now() }).await?;
         self.emit(ProgressEvent::Prescaled {
             groups: targets.len(),
         });
@@ -257,6 +258,7 @@ async fn restore_groups(
         at: now(),
         groups: lower.clone(),
     })
+    .await
     .map_err(|(Stop::Journal(e) | Stop::Abort(e))| {
         format!("{e}; still raised: {}", list(changes))
     })?;
@@ -279,6 +281,7 @@ async fn restore_groups(
         ));
     }
     ctx.journal(Record::CapacityRestored { at: now() })
+        .await
         .map_err(|(Stop::Journal(e) | Stop::Abort(e))| e)?;
     ctx.emit(ProgressEvent::CapacityRestored {
         groups: lower.len(),

@@ -19,7 +19,7 @@ use std::sync::atomic::AtomicU32;
 
 use tracing::Instrument;
 
-use crate::journal::{Journal, Record, RunLog, RunState, lock};
+use crate::journal::{Record, RunJournal, RunLog, RunState, lock};
 use crate::plan::{Plan, Weights};
 
 use super::clock::Clock;
@@ -63,12 +63,12 @@ fn refused(reason: String) -> Outcome {
 
 impl Executor<'_> {
     /// Continues a paused or dead run from its journal (see the module docs).
-    pub async fn resume(&self, log: &RunLog, journal: &mut Journal) -> Outcome {
+    pub async fn resume(&self, log: &RunLog, journal: &mut RunJournal) -> Outcome {
         self.resume_with(log, journal).await
     }
 
     /// Returns a run that is not over to its baseline (see the module docs).
-    pub async fn rollback(&self, log: &RunLog, journal: &mut Journal) -> Outcome {
+    pub async fn rollback(&self, log: &RunLog, journal: &mut RunJournal) -> Outcome {
         self.rollback_with(log, journal).await
     }
 
@@ -160,11 +160,14 @@ impl Executor<'_> {
             return refused(e);
         }
 
-        if let Err(e) = sink.append(&Record::Resumed {
-            at: now(),
-            host: lock::this_host(),
-            pid: std::process::id(),
-        }) {
+        if let Err(e) = sink
+            .append(&Record::Resumed {
+                at: now(),
+                host: lock::this_host(),
+                pid: std::process::id(),
+            })
+            .await
+        {
             return refused(format!("could not write the journal: {e}"));
         }
         tracing::info!(from = start, ?entry, "resuming");
@@ -301,11 +304,14 @@ impl Executor<'_> {
             return refused(format!("run {id} has no run_started record"));
         };
         let touched: Vec<String> = journal.touched.keys().cloned().collect();
-        if let Err(e) = sink.append(&Record::Resumed {
-            at: now(),
-            host: lock::this_host(),
-            pid: std::process::id(),
-        }) {
+        if let Err(e) = sink
+            .append(&Record::Resumed {
+                at: now(),
+                host: lock::this_host(),
+                pid: std::process::id(),
+            })
+            .await
+        {
             return Outcome::RollbackFailed {
                 reason: format!("could not write the journal: {e}; nothing was rolled back"),
                 left: touched,

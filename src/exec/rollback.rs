@@ -37,10 +37,13 @@ impl Ctx<'_, '_> {
             .filter(|d| !desired.contains_key(*d))
             .cloned()
             .collect();
-        if let Err(Stop::Journal(e) | Stop::Abort(e)) = self.journal(Record::RollbackIntent {
-            at: now(),
-            weights: desired.clone(),
-        }) {
+        if let Err(Stop::Journal(e) | Stop::Abort(e)) = self
+            .journal(Record::RollbackIntent {
+                at: now(),
+                weights: desired.clone(),
+            })
+            .await
+        {
             let outcome = Outcome::RollbackFailed {
                 reason: format!("{reason}; {e}, so nothing was rolled back"),
                 left: dials,
@@ -98,15 +101,19 @@ impl Ctx<'_, '_> {
                     .iter()
                     .map(|c| format!("group {} in {}", c.group, c.region))
                     .collect();
-                let _ = self.journal(Record::RollbackFailed {
-                    at: now(),
-                    reason: e.clone(),
-                    left: left.clone(),
-                });
-                let _ = self.journal(Record::RunFinished {
-                    at: now(),
-                    state: RunState::RollbackFailed,
-                });
+                let _ = self
+                    .journal(Record::RollbackFailed {
+                        at: now(),
+                        reason: e.clone(),
+                        left: left.clone(),
+                    })
+                    .await;
+                let _ = self
+                    .journal(Record::RunFinished {
+                        at: now(),
+                        state: RunState::RollbackFailed,
+                    })
+                    .await;
                 return Outcome::RollbackFailed {
                     reason: format!(
                         "{reason}; traffic is back at baseline, but {e}; retry with `kong rollback {}`",
@@ -115,14 +122,16 @@ impl Ctx<'_, '_> {
                     left,
                 };
             }
-            let journaled = self
-                .journal(Record::RollbackDone { at: now() })
-                .and_then(|()| {
+            let journaled = match self.journal(Record::RollbackDone { at: now() }).await {
+                Ok(()) => {
                     self.journal(Record::RunFinished {
                         at: now(),
                         state: RunState::RolledBack,
                     })
-                });
+                    .await
+                }
+                Err(e) => Err(e),
+            };
             self.emit(ProgressEvent::RollbackDone);
             let reason = match journaled {
                 Ok(()) => reason,
@@ -153,15 +162,19 @@ impl Ctx<'_, '_> {
             format!("{why}; the pre-scaled Auto Scaling groups stay raised until traffic is back")
         };
         tracing::error!(%why, left = ?left, "rollback failed");
-        let _ = self.journal(Record::RollbackFailed {
-            at: now(),
-            reason: why.clone(),
-            left: left.clone(),
-        });
-        let _ = self.journal(Record::RunFinished {
-            at: now(),
-            state: RunState::RollbackFailed,
-        });
+        let _ = self
+            .journal(Record::RollbackFailed {
+                at: now(),
+                reason: why.clone(),
+                left: left.clone(),
+            })
+            .await;
+        let _ = self
+            .journal(Record::RunFinished {
+                at: now(),
+                state: RunState::RollbackFailed,
+            })
+            .await;
         Outcome::RollbackFailed {
             reason: format!(
                 "{reason}; rollback failed: {why}; retry with `kong rollback {}`",

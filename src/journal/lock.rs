@@ -101,7 +101,7 @@ pub fn this_host() -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     /// Another live process holds it.
-    #[error("the lock for topology `{topology}` is held by run {} on {} (pid {}) since {}", .owner.run_id, .owner.host, .owner.pid, .owner.started_at)]
+    #[error("the lock for topology `{topology}` is held by run {} on {} (pid {}) since {}, lease until {}", .owner.run_id, .owner.host, .owner.pid, .owner.started_at, .owner.lease_expires_at)]
     Held {
         /// The topology.
         topology: String,
@@ -120,6 +120,8 @@ pub struct RunLock {
     file: File,
     owner_path: PathBuf,
     owner: LockOwner,
+    /// How long the lease lasts after each write of the owner.
+    lease: Duration,
 }
 
 /// `<locks>/<topology>.lock` and `<locks>/<topology>.owner.json`; characters that cannot be
@@ -177,6 +179,17 @@ impl RunLock {
         topology: &str,
         owner: LockOwner,
     ) -> Result<RunLock, LockError> {
+        RunLock::acquire_for(state_dir, topology, owner, LEASE)
+    }
+
+    /// [`RunLock::acquire`] with a lease of `lease` instead of [`LEASE`] (`--lock-lease`).
+    #[allow(clippy::result_large_err)]
+    pub fn acquire_for(
+        state_dir: &Path,
+        topology: &str,
+        owner: LockOwner,
+        lease: Duration,
+    ) -> Result<RunLock, LockError> {
         let (dir, lock_path, owner_path) = lock_paths(state_dir, topology);
         create_dir_durable(&dir)?;
         let file = OpenOptions::new()
@@ -220,6 +233,7 @@ impl RunLock {
             file,
             owner_path,
             owner,
+            lease,
         };
         // On error the drop releases the OS lock again.
         lock.write_owner(now)?;
@@ -237,7 +251,7 @@ impl RunLock {
     }
 
     fn write_owner(&mut self, now: jiff::Timestamp) -> Result<(), JournalError> {
-        let expiry = now.checked_add(LEASE).unwrap_or(jiff::Timestamp::MAX);
+        let expiry = now.checked_add(self.lease).unwrap_or(jiff::Timestamp::MAX);
         self.owner.lease_expires_at = expiry.to_string();
         let json = serde_json::to_vec_pretty(&self.owner).map_err(|e| JournalError::Io {
             path: self.owner_path.clone(),

@@ -1,4 +1,5 @@
-//! The run journal and the run lock, both local files in the state dir.
+//! The run journal and the run lock: local files in the state dir (below), or items of a
+//! DynamoDB table shared by machines ([`dynamo`]); [`StateStore`] is either.
 //!
 //! Layout under the state dir (default `.kong/`):
 //! - `runs/<run-id>/journal.jsonl`: one JSON [`Record`] per line. Every record that precedes
@@ -11,14 +12,17 @@
 //! The journal never decides anything: the executor writes intents and results, and
 //! recovery (resume, rollback) reads them back and reconciles against live weights.
 
+pub mod dynamo;
 mod fsutil;
 pub mod lock;
 mod records;
 mod runlog;
+mod state;
 mod store;
 #[cfg(test)]
 mod testing;
 
 pub use records::*;
 pub use runlog::*;
+pub use state::*;
 pub use store::*;

@@ -288,6 +288,119 @@ impl Record {
     }
 }
 
+impl Record {
+    /// The first number of the record that JSON cannot hold (NaN or an infinity), named by
+    /// its place, e.g. `checks_baseline.values[latency][us-west-2]`; `None` when every number
+    /// is finite.
+    ///
+    /// serde_json writes such a number as `null`, which does not read back as an `f64`: a
+    /// journal line holding one would turn into corruption the moment another record follows
+    /// it. Checking the numbers costs nothing next to re-parsing the line.
+    pub fn non_finite(&self) -> Option<String> {
+        let bad = |value: f64| !value.is_finite();
+        match self {
+            Record::RunStarted { plan, .. } => plan_non_finite(plan),
+            Record::ChecksBaseline { values, .. } => values.iter().find_map(|(check, regions)| {
+                regions
+                    .iter()
+                    .find(|(_, v)| bad(**v))
+                    .map(|(region, _)| format!("checks_baseline.values[{check}][{region}]"))
+            }),
+            Record::StepChecked { results, .. } => results
+                .iter()
+                .find(|r| r.value.is_some_and(bad))
+                .map(|r| format!("step_checked.results[{}].value", r.name)),
+            Record::StepIntent { .. }
+            | Record::StepApplied { .. }
+            | Record::PrescaleIntent { .. }
+            | Record::PrescaleDone { .. }
+            | Record::CapacityRestoreIntent { .. }
+            | Record::CapacityRestored { .. }
+            | Record::Approved { .. }
+            | Record::Aborted { .. }
+            | Record::Paused { .. }
+            | Record::Resumed { .. }
+            | Record::RollbackIntent { .. }
+            | Record::RollbackDone { .. }
+            | Record::RollbackFailed { .. }
+            | Record::RunFinished { .. } => None,
+        }
+    }
+}
+
+/// The first non-finite number of a plan. Destructured field by field, so that a number
+/// added to the plan later cannot be forgotten here.
+fn plan_non_finite(plan: &Plan) -> Option<String> {
+    let Plan {
+        operation: _,
+        region: _,
+        topology: _,
+        playbook: _,
+        topology_hash: _,
+        playbook_hash: _,
+        waves: _,
+        steps,
+        final_shares,
+        preflight,
+        baseline: _,
+        target: _,
+        notes: _,
+        figures,
+    } = plan;
+    let crate::plan::Figures {
+        load,
+        capacity,
+        declared_load: _,
+    } = figures;
+    for (kind, figures) in [("load", load), ("capacity", capacity)] {
+        for (service, regions) in figures {
+            if let Some((region, _)) = regions.iter().find(|(_, f)| !f.value.is_finite()) {
+                return Some(format!("plan.figures.{kind}[{service}][{region}]"));
+            }
+        }
+    }
+    for step in steps {
+        let crate::plan::PlanStep {
+            service,
+            wave: _,
+            percent,
+            changes: _,
+            shares,
+        } = step;
+        if let Some((region, _)) = shares.iter().find(|(_, v)| !v.is_finite()) {
+            return Some(format!("plan.steps[{service} {percent}%].shares[{region}]"));
+        }
+    }
+    for (service, shares) in final_shares {
+        if let Some((region, _)) = shares.iter().find(|(_, v)| !v.is_finite()) {
+            return Some(format!("plan.final_shares[{service}][{region}]"));
+        }
+    }
+    for row in preflight {
+        let crate::plan::PreflightRow {
+            service,
+            region,
+            projected_load,
+            capacity,
+            utilization,
+            max_utilization,
+            ok: _,
+            load_source: _,
+            capacity_source: _,
+        } = row;
+        let fields = [
+            ("projected_load", projected_load),
+            ("capacity", capacity),
+            ("utilization", utilization),
+            ("max_utilization", max_utilization),
+        ];
+        if let Some((name, _)) = fields.iter().find(|(_, v)| !v.is_finite()) {
+            return Some(format!("plan.preflight[{service} {region}].{name}"));
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::RunState;

@@ -34,8 +34,40 @@ pub enum JournalError {
         message: String,
     },
     /// No run with this id.
-    #[error("no run `{0}` in the state dir; `kong runs` lists them")]
+    #[error("no run `{0}` in the state; `kong runs` lists them")]
     UnknownRun(RunId),
+    /// The shared state refused or failed a call (after retrying what may pass on retry).
+    #[error("{0}")]
+    Store(String),
+    /// Another process took the run lock over (its lease had expired): this one must act no
+    /// further, not even write a record.
+    #[error("{}", lost_lock_message(.topology, .holder.as_deref()))]
+    LostLock {
+        /// The topology whose lock was lost.
+        topology: String,
+        /// Who holds it now, if known.
+        holder: Option<Box<super::lock::LockOwner>>,
+    },
+}
+
+impl JournalError {
+    /// Whether the writer lost its lock (fencing refused the write).
+    pub fn is_lost_lock(&self) -> bool {
+        matches!(self, JournalError::LostLock { .. })
+    }
+}
+
+fn lost_lock_message(topology: &str, holder: Option<&super::lock::LockOwner>) -> String {
+    let who = match holder {
+        Some(h) => format!(
+            "run {} on {} (pid {}) took it over (lease until {})",
+            h.run_id, h.host, h.pid, h.lease_expires_at
+        ),
+        None => "another process took it over".to_string(),
+    };
+    format!(
+        "lost the lock of topology `{topology}`: this process stalled past its lease and {who}; this process writes and changes nothing more"
+    )
 }
 
 /// The directory holding every run, under the state dir.
@@ -55,7 +87,7 @@ pub fn journal_path(state_dir: &Path, id: &str) -> PathBuf {
 
 /// Whether `id` can name a run directory: ASCII letters, digits, `-`, `_`, `.`, not starting
 /// with `.`. Guards against a user-given RUN such as `../../etc`.
-fn is_valid_run_id(id: &str) -> bool {
+pub(crate) fn is_valid_run_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 255
         && !id.starts_with('.')
@@ -152,12 +184,7 @@ impl Journal {
     }
 
     fn write_record(&mut self, record: &Record, sync: bool) -> Result<(), JournalError> {
-        let mut line = serde_json::to_vec(record).map_err(|e| self.invalid(e.to_string()))?;
-        // serde_json writes a NaN as `null`, which does not read back as an f64: such a
-        // line would turn into corruption the moment another record follows it.
-        if let Err(e) = serde_json::from_slice::<Record>(&line) {
-            return Err(self.invalid(format!("record would not read back: {e}")));
-        }
+        let mut line = encode(record).map_err(|e| self.invalid(e))?;
         line.push(b'\n');
         // One write of the whole line: a crash leaves at most a torn last line.
         if let Err(e) = self.file.write_all(&line) {
@@ -183,6 +210,17 @@ impl Journal {
             source: std::io::Error::new(std::io::ErrorKind::InvalidData, message),
         }
     }
+}
+
+/// One record as one JSON line (without its newline), refused when it would not read back
+/// (a NaN or an infinity, see [`Record::non_finite`]).
+pub(crate) fn encode(record: &Record) -> Result<Vec<u8>, String> {
+    if let Some(place) = record.non_finite() {
+        return Err(format!(
+            "record would not read back: {place} is not a finite number"
+        ));
+    }
+    serde_json::to_vec(record).map_err(|e| e.to_string())
 }
 
 /// A journal's valid records and where they end.
@@ -295,13 +333,18 @@ pub fn list_runs(state_dir: &Path) -> Result<Vec<RunLog>, JournalError> {
             }
         }
     }
+    sort_runs(&mut runs);
+    Ok(runs)
+}
+
+/// Orders runs by start time, then id (oldest first).
+pub(crate) fn sort_runs(runs: &mut [RunLog]) {
     runs.sort_by_cached_key(|run| {
         (
             run.header.started_at.parse::<jiff::Timestamp>().ok(),
             run.header.id.clone(),
         )
     });
-    Ok(runs)
 }
 
 /// A new run id for `operation region` started now:

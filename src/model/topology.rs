@@ -8,9 +8,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::decode::{Ctx, is_plain_name};
 use super::node::{Node, Pos, shorten};
+use super::types::{check_table_name, is_plain_region};
 use super::{
     AutoscalingBinding, BackendKind, CheckSource, CloudWatchSource, Dial, Metrics,
-    PrometheusSource, Region, Service, Topology,
+    PrometheusSource, Region, Service, SharedState, Topology,
 };
 use super::{dependencies, dials, playbook};
 
@@ -19,9 +20,12 @@ const TOPOLOGY_KEYS: &[&str] = &[
     "regions",
     "max_utilization",
     "backend",
+    "state",
     "metrics",
     "services",
 ];
+const STATE_KEYS: &[&str] = &["dynamodb"];
+const DYNAMODB_KEYS: &[&str] = &["table", "region"];
 const METRICS_KEYS: &[&str] = &["prometheus", "cloudwatch"];
 const PROMETHEUS_KEYS: &[&str] = &["url"];
 const CLOUDWATCH_KEYS: &[&str] = &["region"];
@@ -59,6 +63,10 @@ pub(crate) fn decode(ctx: &mut Ctx, root: &Node) -> Option<Topology> {
         .require(ctx, "max_utilization", "the topology")
         .and_then(|n| utilization(ctx, n, "max_utilization of the topology"));
     let backend = fields.get("backend").and_then(|n| backend(ctx, n));
+    let state = match fields.get_with_key("state") {
+        Some((key, n)) => state(ctx, key, n).map(Some),
+        None => Some(None),
+    };
     let metrics = match fields.get_with_key("metrics") {
         Some((key, n)) => metrics(ctx, key, n),
         None => Some(Metrics::default()),
@@ -82,6 +90,7 @@ pub(crate) fn decode(ctx: &mut Ctx, root: &Node) -> Option<Topology> {
             Some(_) => Some(backend?),
             None => None,
         },
+        state: state?,
         metrics: metrics?,
         services: services?,
     })
@@ -178,6 +187,43 @@ fn backend(ctx: &mut Ctx, node: &Node) -> Option<BackendKind> {
             None
         }
     }
+}
+
+/// `state: {dynamodb: {table: kong-state, region: us-east-1}}`.
+fn state(ctx: &mut Ctx, key: Pos, node: &Node) -> Option<SharedState> {
+    let fields = ctx.fields(node, key, "state", STATE_KEYS)?;
+    let Some((key, n)) = fields.get_with_key("dynamodb") else {
+        ctx.error(
+            key,
+            "state: expected `dynamodb: {table: NAME, region: REGION}` (the local state dir is the default: leave `state` out)",
+        );
+        return None;
+    };
+    let fields = ctx.fields(n, key, "state.dynamodb", DYNAMODB_KEYS)?;
+    let table_node = fields.require(ctx, "table", "state.dynamodb")?;
+    let table = ctx.non_empty(table_node, "state.dynamodb.table")?;
+    if let Err(e) = check_table_name(&table) {
+        ctx.error(table_node.pos, format!("{e} in state.dynamodb.table"));
+        return None;
+    }
+    let region = match fields.get("region") {
+        Some(r) => {
+            let region = ctx.non_empty(r, "state.dynamodb.region")?;
+            if !is_plain_region(&region) {
+                ctx.error(
+                    r.pos,
+                    format!(
+                        "invalid region `{}` in state.dynamodb.region: expected e.g. us-east-1",
+                        shorten(&region)
+                    ),
+                );
+                return None;
+            }
+            Some(region)
+        }
+        None => None,
+    };
+    Some(SharedState { table, region })
 }
 
 fn metrics(ctx: &mut Ctx, key: Pos, node: &Node) -> Option<Metrics> {

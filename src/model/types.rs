@@ -25,10 +25,84 @@ pub struct Topology {
     pub max_utilization: f64,
     /// The backend named in the file (`backend:`), if any.
     pub backend: Option<BackendKind>,
+    /// Shared state named in the file (`state: {dynamodb: {table, region}}`), if any.
+    pub state: Option<SharedState>,
     /// Where metrics live.
     pub metrics: Metrics,
     /// Services by name.
     pub services: BTreeMap<String, Service>,
+}
+
+/// A DynamoDB table holding the lock and the journal, shared by every machine running kong
+/// (`state: {dynamodb: {table, region}}`, or `--state dynamodb://TABLE?region=R`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SharedState {
+    /// The table's name.
+    pub table: String,
+    /// Its region; `None`: the AWS settings' region (`AWS_REGION`, the profile, `--aws-region`).
+    pub region: Option<String>,
+}
+
+impl SharedState {
+    /// `dynamodb://TABLE[?region=R]`, what [`SharedState::parse_url`] reads.
+    pub fn url(&self) -> String {
+        match &self.region {
+            Some(r) => format!("dynamodb://{}?region={r}", self.table),
+            None => format!("dynamodb://{}", self.table),
+        }
+    }
+
+    /// Parses `dynamodb://TABLE[?region=R]`.
+    pub fn parse_url(text: &str) -> Result<SharedState, String> {
+        let expected = "expected dynamodb://TABLE or dynamodb://TABLE?region=REGION";
+        let rest = text
+            .strip_prefix("dynamodb://")
+            .ok_or_else(|| format!("`{text}`: {expected}"))?;
+        let (table, query) = match rest.split_once('?') {
+            Some((table, query)) => (table, Some(query)),
+            None => (rest, None),
+        };
+        let table = table.trim_end_matches('/');
+        if let Err(e) = check_table_name(table) {
+            return Err(format!("`{text}`: {e}"));
+        }
+        let mut region = None;
+        for pair in query.into_iter().flat_map(|q| q.split('&')) {
+            match pair.split_once('=') {
+                Some(("region", r)) if is_plain_region(r) => region = Some(r.to_string()),
+                _ => {
+                    return Err(format!(
+                        "`{text}`: unknown or empty parameter `{pair}`; {expected}"
+                    ));
+                }
+            }
+        }
+        Ok(SharedState {
+            table: table.to_string(),
+            region,
+        })
+    }
+}
+
+/// Whether `r` looks like a region name (`us-east-1`): lowercase letters, digits and `-`.
+pub(crate) fn is_plain_region(r: &str) -> bool {
+    !r.is_empty()
+        && r.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// DynamoDB's rule for table names: 3 to 255 of `a-z A-Z 0-9 _ - .`.
+pub(crate) fn check_table_name(table: &str) -> Result<(), String> {
+    let ok_chars = table
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if (3..=255).contains(&table.len()) && ok_chars {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid DynamoDB table name `{table}`: expected 3 to 255 letters, digits, `_`, `-` or `.`"
+        ))
+    }
 }
 
 /// Which traffic backend moves the dials.

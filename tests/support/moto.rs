@@ -22,8 +22,18 @@ try:
 except ImportError as e:
     print("missing " + str(e), flush=True)
     sys.exit(3)
-server = ThreadedMotoServer(ip_address="127.0.0.1", port=int(sys.argv[1]), verbose=False)
-server.start()
+if len(sys.argv) > 2 and sys.argv[2] == "serial":
+    # One request at a time: moto's conditional writes are not atomic across its request
+    # threads (DynamoDB's are), which tests of racing lock holders would otherwise see.
+    import threading
+    from moto.server import DomainDispatcherApplication, create_backend_app
+    from werkzeug.serving import make_server
+    app = DomainDispatcherApplication(create_backend_app)
+    server = make_server("127.0.0.1", int(sys.argv[1]), app, threaded=False)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+else:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=int(sys.argv[1]), verbose=False)
+    server.start()
 print("ready", flush=True)
 sys.stdin.read()
 os._exit(0)
@@ -49,16 +59,25 @@ impl Moto {
 /// The moto server of this test binary, started on first use.
 pub fn moto() -> &'static Moto {
     static MOTO: OnceLock<Moto> = OnceLock::new();
-    MOTO.get_or_init(|| {
-        let mut last = String::new();
-        for _ in 0..3 {
-            match start() {
-                Ok(m) => return m,
-                Err(e) => last = e,
-            }
+    MOTO.get_or_init(|| start_server(false))
+}
+
+/// A moto server answering one request at a time, so that its conditional writes are atomic
+/// as DynamoDB's are (tests of processes racing for a lock).
+pub fn moto_serial() -> &'static Moto {
+    static MOTO: OnceLock<Moto> = OnceLock::new();
+    MOTO.get_or_init(|| start_server(true))
+}
+
+fn start_server(serial: bool) -> Moto {
+    let mut last = String::new();
+    for _ in 0..3 {
+        match start(serial) {
+            Ok(m) => return m,
+            Err(e) => last = e,
         }
-        panic!("{last}")
-    })
+    }
+    panic!("{last}")
 }
 
 fn free_port() -> u16 {
@@ -68,7 +87,7 @@ fn free_port() -> u16 {
         .expect("no free port on 127.0.0.1")
 }
 
-fn start() -> Result<Moto, String> {
+fn start(serial: bool) -> Result<Moto, String> {
     let install = format!(
         "`bash ops/test.sh` installs it (or: python3 -m pip install 'moto[server]=={MOTO_VERSION}')"
     );
@@ -77,6 +96,7 @@ fn start() -> Result<Moto, String> {
     let stderr = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
     let mut child = Command::new("python3")
         .args(["-c", SERVER, &port.to_string()])
+        .args(serial.then_some("serial"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(stderr)

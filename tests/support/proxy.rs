@@ -1,4 +1,5 @@
-//! A fault-injecting HTTP proxy between kong and moto (toxiproxy is not packaged here).
+//! A fault-injecting HTTP proxy between kong and moto (toxiproxy is not packaged here), for
+//! Route 53 and ELBv2 (XML errors) and DynamoDB (JSON errors, operation from `X-Amz-Target`).
 //!
 //! kong's `--endpoint-url` points at it; it forwards every request to moto and logs the AWS
 //! operation. Its [`Rules`] pick calls to spoil: Route 53 `Throttling` and
@@ -75,7 +76,8 @@ pub struct Rules {
     pub mode: Mode,
     /// The faults, used in turn.
     pub faults: Vec<Fault>,
-    /// Only these operations get faults (empty: all).
+    /// Only these operations get faults (empty: all). An entry `Operation:text` selects the
+    /// calls of `Operation` whose body contains `text` (e.g. `TransactWriteItems:step_intent`).
     pub operations: Vec<String>,
     /// Answer `PENDING` to this many more `GetChange` calls.
     pub pending_get_changes: u32,
@@ -275,6 +277,25 @@ fn operation(method: &str, path: &str, body: &[u8]) -> String {
         .unwrap_or_else(|| format!("{method} {path}"))
 }
 
+/// DynamoDB's answer for a fault (JSON protocol): `ThrottlingException`,
+/// `ProvisionedThroughputExceededException` (for `PriorRequestNotComplete`), or a 500.
+fn json_error_response(fault: &Fault, n: usize) -> Response<Full<Bytes>> {
+    let (status, code) = match fault {
+        Fault::Throttling => (400, "ThrottlingException"),
+        Fault::PriorRequestNotComplete => (400, "ProvisionedThroughputExceededException"),
+        _ => (500, "InternalServerError"),
+    };
+    let body = format!(
+        "{{\"__type\":\"com.amazonaws.dynamodb.v20120810#{code}\",\"message\":\"injected by the fault proxy\"}}"
+    );
+    Response::builder()
+        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header("content-type", "application/x-amz-json-1.0")
+        .header("x-amzn-requestid", format!("fault-proxy-{n}"))
+        .body(Full::new(Bytes::from(body)))
+        .unwrap_or_default()
+}
+
 fn error_response(fault: &Fault, route53: bool, n: usize) -> Response<Full<Bytes>> {
     let (status, kind, code, message) = match fault {
         Fault::Throttling => (400, "Sender", "Throttling", "Rate exceeded"),
@@ -324,14 +345,37 @@ async fn handle(
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "/".to_string());
-    let op = operation(&method, &path, &body);
+    // JSON protocols (DynamoDB) name the operation in a header.
+    let json_target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|t| t.to_str().ok())
+        .and_then(|t| t.rsplit('.').next())
+        .map(str::to_string);
+    let op = json_target
+        .clone()
+        .unwrap_or_else(|| operation(&method, &path, &body));
     let route53 = path.starts_with("/2013-04-01/");
 
     // Decide under the lock, act outside it.
     let (fault, pending, n) = {
         let mut st = lock(&state);
-        let selected = st.rules.operations.is_empty() || st.rules.operations.contains(&op);
-        let key = format!("{method} {path} {}", String::from_utf8_lossy(&body));
+        let text = String::from_utf8_lossy(&body);
+        let selected = st.rules.operations.is_empty()
+            || st.rules.operations.iter().any(|o| match o.split_once(':') {
+                Some((name, needle)) => name == op && text.contains(needle),
+                None => *o == op,
+            });
+        // A JSON body's key order may change between attempts (DynamoDB's SDK builds its
+        // maps anew): compare them in canonical order.
+        let canonical = json_target
+            .as_ref()
+            .and_then(|_| serde_json::from_slice::<serde_json::Value>(&body).ok())
+            .map(|v| v.to_string());
+        let key = format!(
+            "{method} {path} {}",
+            canonical.unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned())
+        );
         let seen = st.seen.entry(key).or_default();
         *seen += 1;
         let first = *seen == 1;
@@ -377,6 +421,9 @@ async fn handle(
 
     match &fault {
         Some(f @ (Fault::Throttling | Fault::PriorRequestNotComplete | Fault::ServerError)) => {
+            if json_target.is_some() {
+                return Ok(json_error_response(f, n));
+            }
             return Ok(error_response(f, route53, n));
         }
         Some(Fault::DropBeforeForward) => return Err(Dropped),

@@ -27,6 +27,7 @@ const TRANSIENT_CODES: &[&str] = &[
     "RequestThrottledException",
     "TooManyRequestsException",
     "RequestLimitExceeded",
+    "ProvisionedThroughputExceededException",
     "PriorRequestNotComplete",
     "ServiceUnavailable",
     "ServiceUnavailableException",
@@ -222,6 +223,7 @@ fn iam_prefix(service: &str) -> &str {
     match service {
         "route53" => "route53",
         "autoscaling" => "autoscaling",
+        "dynamodb" => "dynamodb",
         _ => "elasticloadbalancing",
     }
 }

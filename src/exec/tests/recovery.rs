@@ -5,7 +5,7 @@ use super::support::*;
 
 use crate::exec::steps;
 use crate::exec::{Outcome, ProgressEvent};
-use crate::journal::{Journal, RunState, read_run};
+use crate::journal::{Journal, RunJournal, RunState, read_run};
 use crate::model::OnAbort;
 
 /// A run killed right after the journal record `last` (e.g. `intent 4`), with the backend
@@ -244,7 +244,7 @@ async fn pause_and_resume_through_the_real_journal() {
     world.source = ScriptedSource::failing_at_group(1);
     let header = header(&world.plan);
     let id = header.id.clone();
-    let mut journal = Journal::create(dir.path(), &id).unwrap();
+    let mut journal = RunJournal::Local(Journal::create(dir.path(), &id).unwrap());
     let outcome = world
         .executor()
         .run(&world.plan, header, &mut journal)
@@ -254,7 +254,7 @@ async fn pause_and_resume_through_the_real_journal() {
 
     let log = read_run(dir.path(), &id).unwrap();
     assert_eq!(log.state, RunState::Paused);
-    let mut journal = Journal::open(dir.path(), &id).unwrap();
+    let mut journal = RunJournal::Local(Journal::open(dir.path(), &id).unwrap());
     let outcome = world.executor().resume(&log, &mut journal).await;
     assert_eq!(outcome, Outcome::Completed);
     drop(journal);

@@ -304,8 +304,9 @@ pub struct MemSink {
     pub fail_after: Option<usize>,
 }
 
+#[async_trait::async_trait]
 impl Sink for MemSink {
-    fn append(&mut self, record: &Record) -> Result<(), String> {
+    async fn append(&mut self, record: &Record) -> Result<(), String> {
         if self.fail_after.is_some_and(|n| self.records.len() >= n) {
             return Err("disk full (injected)".into());
         }
