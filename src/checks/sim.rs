@@ -38,10 +38,19 @@ struct Read {
     delta: Option<(u64, Arc<std::collections::BTreeSet<String>>)>,
 }
 
-/// The last read modelled: its id, its weights, the capacities it was modelled with and
-/// the metrics.
-type Memo =
-    Arc<std::sync::Mutex<Option<(u64, Arc<Weights>, Capacities, Arc<traffic::SimMetrics>)>>>;
+/// The last read modelled: its id, its weights, the capacities it was modelled with and the
+/// metrics. The weights are kept to compare a new read with, but not after an update by
+/// delta: keeping them would make the reader copy every dial's weights at its next change.
+type Memo = Arc<
+    std::sync::Mutex<
+        Option<(
+            u64,
+            Option<Arc<Weights>>,
+            Capacities,
+            Arc<traffic::SimMetrics>,
+        )>,
+    >,
+>;
 /// Capacities of the services bound to Auto Scaling groups, by service.
 type Capacities = std::collections::BTreeMap<String, std::collections::BTreeMap<String, f64>>;
 
@@ -140,7 +149,7 @@ impl SimSource {
                 .filter_map(|d| d.split_once('/').map(|(s, _)| s));
             Arc::make_mut(metrics).update(&read.topology, &read.weights, services);
             *seen_id = read.id;
-            *seen = read.weights.clone();
+            *seen = None;
             return Ok(metrics.clone());
         }
         // Auto Scaling groups change capacities without changing weights.
@@ -152,14 +161,14 @@ impl SimSource {
             .map(|s| (s.name.clone(), s.capacity.clone()))
             .collect();
         if let Some((seen_id, seen, seen_capacities, metrics)) = memo.as_mut()
-            && **seen == *read.weights
+            && seen.as_deref() == Some(&*read.weights)
             && *seen_capacities == capacities
         {
             *seen_id = read.id;
             return Ok(metrics.clone());
         }
         let metrics = Arc::new(traffic::metrics(&read.topology, &read.weights));
-        *memo = Some((read.id, read.weights, capacities, metrics.clone()));
+        *memo = Some((read.id, Some(read.weights), capacities, metrics.clone()));
         Ok(metrics)
     }
 
@@ -235,6 +244,8 @@ where
     {
         return Ok(read.clone());
     }
+    // Dropped first: the reader may then update what it read in place (no other copy).
+    *last = None;
     let started = std::time::Instant::now();
     let fresh = read().await?;
     *last = Some((started, fresh.clone()));
@@ -251,15 +262,14 @@ mod world {
 
     use crate::backend::sim::{Delta, SimWorld, WorldError, WorldReader};
     use crate::model::Topology;
-    use crate::plan::Weights;
 
     use super::Read;
 
-    /// The reader, the world it read reconciled with the topology, and the read it gave.
+    /// The reader and the read it gave last (its weights reconciled with the topology).
     #[derive(Default)]
     pub(super) struct Parsed {
         reader: WorldReader,
-        last: Option<(Weights, Read)>,
+        last: Option<Read>,
     }
 
     /// The world at `path` (the topology's initial world while there is no file), reconciled
@@ -272,9 +282,11 @@ mod world {
     ) -> Result<Read, WorldError> {
         let (world, delta) = parsed.reader.read(path, topology)?;
         match (delta, parsed.last.as_mut()) {
-            (Delta::Unchanged, Some((_, read))) => return Ok(read.clone()),
-            (Delta::Appended(dials), Some((weights, read))) => {
+            (Delta::Unchanged, Some(read)) => return Ok(read.clone()),
+            (Delta::Appended(dials), Some(read)) => {
                 let world = world.expect("a log is read over a snapshot");
+                // In place when no fetch holds the last read any more (the usual case).
+                let weights = Arc::make_mut(&mut read.weights);
                 for dial in &dials {
                     if let (Some(slot), Some(now)) =
                         (weights.get_mut(dial), world.weights.get(dial))
@@ -282,12 +294,8 @@ mod world {
                         slot.clone_from(now);
                     }
                 }
-                *read = Read {
-                    id: super::next_read_id(),
-                    topology: read.topology.clone(),
-                    weights: Arc::new(weights.clone()),
-                    delta: Some((read.id, Arc::new(dials))),
-                };
+                read.delta = Some((read.id, Arc::new(dials)));
+                read.id = super::next_read_id();
                 return Ok(read.clone());
             }
             _ => {}
@@ -303,10 +311,10 @@ mod world {
         let read = Read {
             id: super::next_read_id(),
             topology: serving,
-            weights: Arc::new(world.weights.clone()),
+            weights: Arc::new(world.weights),
             delta: None,
         };
-        parsed.last = Some((world.weights, read.clone()));
+        parsed.last = Some(read.clone());
         Ok(read)
     }
 }

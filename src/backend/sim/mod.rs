@@ -307,6 +307,20 @@ impl SimBackend {
     }
 }
 
+impl Drop for SimBackend {
+    /// Folds the change log into the snapshot, so that a world left by a process that ended
+    /// normally is one complete file (a process killed leaves the log, which readers apply).
+    fn drop(&mut self) {
+        let state = self.state.get_mut();
+        if let (Some(path), Some((_, log))) = (&self.path, state.persisted)
+            && log > 0
+            && let Err(e) = state.world.save(path)
+        {
+            tracing::warn!(error = %e, "simulator: could not fold the change log into the snapshot");
+        }
+    }
+}
+
 /// What a change overwrote, to undo it if it cannot be persisted.
 struct Previous {
     api_calls: u64,

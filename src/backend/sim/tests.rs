@@ -265,6 +265,15 @@ async fn a_change_after_the_first_appends_one_line_and_leaves_the_snapshot() {
         back.weights["edge-api/dns"]
     );
     assert_eq!((on_disk.api_calls, on_disk.changes), (2, 2));
+    // A backend that ends folds the log into the snapshot: one complete file.
+    drop(sim);
+    assert_eq!(SimWorld::load(&path, &topology).unwrap().unwrap(), on_disk);
+    let snapshot: SimWorld = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(snapshot, on_disk);
+    assert_eq!(
+        std::fs::metadata(SimWorld::log_path(&path)).unwrap().len(),
+        0
+    );
 }
 
 #[tokio::test]
