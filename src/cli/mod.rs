@@ -163,6 +163,9 @@ pub struct RunFlags {
 }
 
 /// The commands.
+// Parsed once per process and matched at once: boxing the larger variants would only add
+// noise to every command's arguments.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check every topology and playbook file; changes nothing.
