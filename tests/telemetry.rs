@@ -1,6 +1,7 @@
 //! Telemetry: a real executor run on the in-memory simulator exports `run`, `wave`, `step`
 //! and `check` spans that carry the run id and nest; and the `kong` binary sends them over
-//! OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, before it exits.
+//! OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, before it exits. An aborted run's span
+//! carries `abort.kind`.
 
 pub mod support {
     pub mod kong;
@@ -18,7 +19,7 @@ use kong::backend::sim::{SimBackend, SimFaults};
 use kong::checks::{SimSource, Sources};
 use kong::exec::{ExecOptions, Executor, Outcome, Progress, ProgressEvent, Prompter};
 use kong::journal::{Journal, RunHeader, RunJournal, new_run_id};
-use kong::model::{parse_playbook, parse_topology};
+use kong::model::{AbortKind, parse_playbook, parse_topology};
 use kong::plan::{Operation, PlanInput, plan};
 
 use support::kong::{Kong, STREAMING as TOPOLOGY};
@@ -55,8 +56,13 @@ impl Prompter for No {
 /// Evacuates us-east-1 of the streaming topology on an in-memory simulator; returns the
 /// outcome and the run id.
 async fn evacuate(state_dir: &std::path::Path) -> (Outcome, String) {
+    evacuate_with(state_dir, PLAYBOOK).await
+}
+
+/// [`evacuate`] with another playbook.
+async fn evacuate_with(state_dir: &std::path::Path, playbook: &str) -> (Outcome, String) {
     let topology = parse_topology("streaming.yaml", TOPOLOGY).expect("valid topology");
-    let playbook = parse_playbook("spans.yaml", PLAYBOOK, Some(&topology)).expect("valid");
+    let playbook = parse_playbook("spans.yaml", playbook, Some(&topology)).expect("valid");
     let backend = Arc::new(SimBackend::in_memory(&topology, SimFaults::default()));
     let observed = backend.weights().await;
     let input = PlanInput {
@@ -146,6 +152,11 @@ async fn run_wave_step_and_check_spans_carry_the_run_id_and_nest() {
     assert_eq!(attr(root, "run").as_deref(), Some(run.as_str()));
     assert_eq!(attr(root, "operation").as_deref(), Some("evacuate"));
     assert_eq!(attr(root, "region").as_deref(), Some("us-east-1"));
+    assert_eq!(
+        attr(root, "abort.kind"),
+        None,
+        "a completed run has no abort kind"
+    );
     assert!(
         !by_id.contains_key(&root.parent_span_id.to_string()),
         "run is the root"
@@ -194,6 +205,29 @@ async fn run_wave_step_and_check_spans_carry_the_run_id_and_nest() {
         root.instrumentation_scope.name(),
         kong::telemetry::SERVICE_NAME
     );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_aborted_run_span_carries_the_abort_kind() {
+    let exporter = InMemorySpanExporterBuilder::new().build();
+    let (subscriber, guard) = kong::telemetry::with_exporter(exporter.clone());
+    let state = tempfile::tempdir().unwrap();
+    // No destination serves a p99 of at most 1 ms: the steady state fails before the run.
+    let failing = PLAYBOOK.replace("max: 250", "max: 1");
+    let (outcome, run) = {
+        let _default = tracing::subscriber::set_default(subscriber);
+        evacuate_with(state.path(), &failing).await
+    };
+    let Outcome::Refused { abort } = &outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(abort.kind, AbortKind::CheckFailed, "{abort:?}");
+    guard.flush();
+    let spans = exporter.get_finished_spans().unwrap();
+    let runs: Vec<&SpanData> = spans.iter().filter(|s| s.name == "run").collect();
+    assert_eq!(runs.len(), 1, "one run span");
+    assert_eq!(attr(runs[0], "run").as_deref(), Some(run.as_str()));
+    assert_eq!(attr(runs[0], "abort.kind").as_deref(), Some("check_failed"));
 }
 
 #[test]

@@ -163,6 +163,10 @@ mod tests {
         }
     }
 
+    fn abort() -> crate::model::Abort {
+        crate::model::Abort::new(crate::model::AbortKind::Deadline, reason())
+    }
+
     fn reason() -> String {
         "x".to_string()
     }
@@ -176,24 +180,40 @@ mod tests {
         };
         assert_eq!(code(dry(&[true])), 0);
         assert_eq!(code(dry(&[true, false])), 3);
-        assert_eq!(code(Outcome::Refused { reason: reason() }), 3);
-        assert_eq!(code(Outcome::RolledBack { reason: reason() }), 4);
+        assert_eq!(code(Outcome::Refused { abort: abort() }), 3);
+        assert_eq!(code(Outcome::RolledBack { abort: abort() }), 4);
         let failed = Outcome::RollbackFailed {
-            reason: reason(),
+            abort: abort(),
             left: vec!["a/dns".into()],
         };
         assert_eq!(code(failed), 5);
-        assert_eq!(code(Outcome::Paused { reason: reason() }), 5);
+        assert_eq!(code(Outcome::Paused { abort: abort() }), 5);
+    }
+
+    #[test]
+    fn the_abort_kind_does_not_change_the_exit_code() {
+        for kind in crate::model::AbortKind::ALL {
+            let abort = || crate::model::Abort::new(kind, "x");
+            assert_eq!(
+                Done::Run(Outcome::Refused { abort: abort() }).exit_code(),
+                3
+            );
+            assert_eq!(
+                Done::Run(Outcome::RolledBack { abort: abort() }).exit_code(),
+                4
+            );
+            assert_eq!(Done::Run(Outcome::Paused { abort: abort() }).exit_code(), 5);
+        }
     }
 
     #[test]
     fn a_requested_rollback_that_reaches_the_baseline_is_done_as_asked() {
         assert_eq!(
-            Done::Rollback(Outcome::RolledBack { reason: reason() }).exit_code(),
+            Done::Rollback(Outcome::RolledBack { abort: abort() }).exit_code(),
             0
         );
         let failed = Outcome::RollbackFailed {
-            reason: reason(),
+            abort: abort(),
             left: vec![],
         };
         assert_eq!(Done::Rollback(failed).exit_code(), 5);
@@ -203,7 +223,7 @@ mod tests {
     fn a_drill_exits_with_its_worst_phase() {
         let drill = Done::Drill(vec![
             Outcome::Completed,
-            Outcome::RolledBack { reason: reason() },
+            Outcome::RolledBack { abort: abort() },
         ]);
         assert_eq!(drill.exit_code(), 4);
         assert_eq!(Done::Drill(vec![Outcome::Completed]).exit_code(), 0);

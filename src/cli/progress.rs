@@ -374,7 +374,7 @@ pub fn describe(event: &ProgressEvent) -> String {
         ProgressEvent::CapacityRestored { groups } => {
             format!("capacity restored: {groups} groups back at their original desired capacity")
         }
-        ProgressEvent::Aborted { reason } => format!("ABORT: {reason}"),
+        ProgressEvent::Aborted { kind, reason } => format!("ABORT ({kind}): {reason}"),
         ProgressEvent::RollbackStarted { dials } => {
             format!("rollback: restoring {dials} dials to baseline")
         }
@@ -477,7 +477,8 @@ mod tests {
             },
             ProgressEvent::Check(check(false, None, None)),
             ProgressEvent::Aborted {
-                reason: "check failed".into(),
+                kind: crate::model::AbortKind::CheckFailed,
+                reason: "check `p99` failed".into(),
             },
             ProgressEvent::RollbackStarted { dials: 3 },
             ProgressEvent::RollbackProgress { done: 1, total: 3 },

@@ -312,17 +312,20 @@ async fn finish(session: &Session, result: &PhaseResult) {
                 results.len()
             );
         }
-        Outcome::Refused { reason } => eprintln!("refused: {reason}; nothing was changed"),
-        Outcome::RolledBack { reason } => {
-            eprintln!("aborted: {reason}\nrolled back: traffic is back at its baseline (run {run})")
-        }
-        Outcome::RollbackFailed { reason, left } => eprintln!(
-            "aborted and the ROLLBACK DID NOT COMPLETE: {reason}\nnot at baseline: {}\nretry with `kong rollback {run}`; the journal is in {}",
+        Outcome::Refused { abort } => eprintln!("refused: {abort}; nothing was changed"),
+        Outcome::RolledBack { abort } => eprintln!(
+            "aborted ({}): {abort}\nrolled back: traffic is back at its baseline (run {run})",
+            abort.kind
+        ),
+        Outcome::RollbackFailed { abort, left } => eprintln!(
+            "aborted ({}) and the ROLLBACK DID NOT COMPLETE: {abort}\nnot at baseline: {}\nretry with `kong rollback {run}`; the journal is in {}",
+            abort.kind,
             left.join(", "),
             state.run_dir(run)
         ),
-        Outcome::Paused { reason } => eprintln!(
-            "paused: {reason}\ntraffic stays where it is; continue with `kong resume {run}` or return to baseline with `kong rollback {run}`"
+        Outcome::Paused { abort } => eprintln!(
+            "paused ({}): {abort}\ntraffic stays where it is; continue with `kong resume {run}` or return to baseline with `kong rollback {run}`",
+            abort.kind
         ),
     }
     if let Some(id) = &result.run_id

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use crate::journal::{CheckResult, Record, RunLog};
-use crate::model::Topology;
+use crate::model::{AbortKind, Topology};
 
 /// The time between two RFC 3339 times, as a person writes it, when both parse.
 fn time_between(from: &str, to: &str) -> Option<String> {
@@ -45,7 +45,27 @@ pub fn markdown(logs: &[RunLog], topology: Option<&Topology>) -> String {
     for log in logs {
         section(&mut out, log, topology);
     }
+    aborts_by_kind(&mut out, logs);
     out
+}
+
+/// `## Aborts by kind`: how many aborts of each kind the runs journaled (none: no section).
+fn aborts_by_kind(out: &mut String, logs: &[RunLog]) {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for kind in logs.iter().flat_map(RunLog::abort_kinds) {
+        // A journal written before kinds were recorded has none.
+        *counts
+            .entry(kind.map_or("unrecorded", AbortKind::as_str))
+            .or_default() += 1;
+    }
+    if counts.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "## Aborts by kind\n\n| kind | aborts |\n| --- | --- |");
+    for (kind, n) in counts {
+        let _ = writeln!(out, "| {kind} | {n} |");
+    }
+    let _ = writeln!(out);
 }
 
 fn section(out: &mut String, log: &RunLog, topology: Option<&Topology>) {
@@ -151,7 +171,7 @@ fn section(out: &mut String, log: &RunLog, topology: Option<&Topology>) {
                     ));
                 }
             }
-            Record::Aborted { at, reason } => {
+            Record::Aborted { at, reason, .. } => {
                 for (index, (wave, percent, services)) in std::mem::take(&mut pending) {
                     rows.push(row(
                         &step_shares,
@@ -320,4 +340,33 @@ fn capacity_changes(groups: &[crate::journal::CapacityChange]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::testing::every_record;
+
+    #[test]
+    fn the_report_counts_aborts_by_kind_and_old_journals_as_unrecorded() {
+        let mut old = every_record("r2");
+        for record in &mut old {
+            if let Record::Aborted { kind, .. } = record {
+                *kind = None;
+            }
+        }
+        let logs = [
+            RunLog::from_records(every_record("r1")).unwrap(),
+            RunLog::from_records(old).unwrap(),
+        ];
+        let md = markdown(&logs, None);
+        assert!(
+            md.contains(
+                "## Aborts by kind\n\n| kind | aborts |\n| --- | --- |\n| check_failed | 1 |\n| unrecorded | 1 |\n"
+            ),
+            "{md}"
+        );
+        let started = RunLog::from_records(every_record("r3")[..1].to_vec()).unwrap();
+        assert!(!markdown(&[started], None).contains("Aborts by kind"));
+    }
 }

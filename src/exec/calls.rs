@@ -13,18 +13,20 @@ use std::collections::BTreeMap;
 
 use crate::backend::scaling::{GroupRef, GroupState, ScalingBackend};
 use crate::backend::{BackendError, Batch, Receipt};
+use crate::model::{Abort, AbortKind};
 use crate::plan::Weights;
 
 use super::{Executor, ProgressEvent};
 
 /// Calls `f` until it succeeds, fails permanently, or `retry_attempts` calls were made.
-/// The error says how many attempts were made.
+/// The error says how many attempts were made; its kind is `retries_exhausted` when the
+/// last error was transient (the policy gave up), `provider` when it was permanent.
 async fn retrying<T, F, Fut>(
     ex: &Executor<'_>,
     operation: &str,
     calls: &AtomicU32,
     f: F,
-) -> Result<T, String>
+) -> Result<T, Abort>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, BackendError>>,
@@ -42,9 +44,17 @@ where
         })
         .await;
     calls.fetch_add(attempts, Ordering::Relaxed);
-    result.map_err(|error| match attempts {
-        1 => error.to_string(),
-        n => format!("{error} (gave up after {n} attempts)"),
+    result.map_err(|error| {
+        let kind = if error.is_transient() {
+            AbortKind::RetriesExhausted
+        } else {
+            AbortKind::Provider
+        };
+        let message = match attempts {
+            1 => error.to_string(),
+            n => format!("{error} (gave up after {n} attempts)"),
+        };
+        Abort::new(kind, message)
     })
 }
 
@@ -53,7 +63,7 @@ pub(crate) async fn read(
     ex: &Executor<'_>,
     dials: &[String],
     calls: &AtomicU32,
-) -> Result<Weights, String> {
+) -> Result<Weights, Abort> {
     if dials.is_empty() {
         return Ok(Weights::new());
     }
@@ -62,12 +72,12 @@ pub(crate) async fn read(
 
 /// Applies every batch concurrently (each retried), then waits for each to propagate
 /// (each retried). Every batch is attempted even when another fails; the error names each
-/// batch that failed.
+/// batch that failed (the kind is the first failure's).
 pub(crate) async fn apply_all(
     ex: &Executor<'_>,
     batches: &[Batch],
     calls: &AtomicU32,
-) -> Result<(), String> {
+) -> Result<(), Abort> {
     let applied = join_all(batches.iter().map(|batch| async move {
         let operation = format!("apply {}", batch.key);
         retrying(ex, &operation, calls, || ex.backend.apply(batch)).await
@@ -90,10 +100,12 @@ pub(crate) async fn apply_all(
     }))
     .await;
     errors.extend(waited.into_iter().filter_map(Result::err));
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors.join("; "))
+    match errors.first() {
+        None => Ok(()),
+        Some(first) => {
+            let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+            Err(Abort::new(first.kind, messages.join("; ")))
+        }
     }
 }
 
@@ -102,7 +114,7 @@ pub(crate) async fn describe_groups(
     ex: &Executor<'_>,
     scaling: &dyn ScalingBackend,
     groups: &[GroupRef],
-) -> Result<BTreeMap<GroupRef, GroupState>, String> {
+) -> Result<BTreeMap<GroupRef, GroupState>, Abort> {
     if groups.is_empty() {
         return Ok(BTreeMap::new());
     }
@@ -119,7 +131,7 @@ pub(crate) async fn set_desired(
     scaling: &dyn ScalingBackend,
     group: &GroupRef,
     desired: u32,
-) -> Result<(), String> {
+) -> Result<(), Abort> {
     let calls = AtomicU32::new(0);
     let operation = format!("set desired capacity of {group}");
     retrying(ex, &operation, &calls, || {

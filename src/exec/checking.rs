@@ -13,7 +13,7 @@ use tracing::Instrument;
 
 use crate::checks::{Scope, evaluate, guards};
 use crate::journal::CheckResult;
-use crate::model::{Check, Per};
+use crate::model::{Abort, Check, Per};
 use crate::plan::{Operation, Plan};
 
 use super::clock::Clock;
@@ -159,7 +159,7 @@ pub(crate) async fn after_step(
     services: &[String],
     baseline: &CheckValues,
     clock: &Clock,
-) -> Result<Vec<CheckResult>, String> {
+) -> Result<Vec<CheckResult>, Abort> {
     let regions = destinations(plan);
     let guard_checks = guards::checks(ex.topology, &ex.playbook.guards, services);
     let scopes = scopes(
@@ -189,7 +189,7 @@ pub(crate) async fn after_step(
             clock.sleep(wait).await?;
             last = evaluate_once(ex, check, &scope, base, false).await;
         }
-        Ok::<_, String>(last)
+        Ok::<_, Abort>(last)
     }))
     .await;
     results.into_iter().collect()

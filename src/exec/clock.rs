@@ -6,6 +6,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::model::{Abort, AbortKind};
+
 /// Interrupts and the deadline of one executor call.
 #[derive(Debug, Clone)]
 pub(crate) struct Clock {
@@ -45,16 +47,16 @@ impl Clock {
     }
 
     /// Why the run must stop now, if it must.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), Abort> {
         if self.presses() > 0 {
-            return Err("interrupted (Ctrl-C)".to_string());
+            return Err(ctrl_c());
         }
         if let Some((at, len)) = self.deadline
             && Instant::now() >= at
         {
-            return Err(format!(
-                "deadline of {} passed",
-                crate::model::format_duration(len)
+            return Err(Abort::new(
+                AbortKind::Deadline,
+                format!("deadline of {} passed", crate::model::format_duration(len)),
             ));
         }
         Ok(())
@@ -62,7 +64,7 @@ impl Clock {
 
     /// Resolves when the run must stop (Ctrl-C or the deadline), with the reason; never
     /// otherwise.
-    pub async fn stopped(&self) -> String {
+    pub async fn stopped(&self) -> Abort {
         let mut rx = self.interrupts.clone();
         let seen = self.seen;
         let interrupted = async move {
@@ -84,16 +86,16 @@ impl Clock {
         };
         tokio::select! {
             biased;
-            () = interrupted => "interrupted (Ctrl-C)".to_string(),
+            () = interrupted => ctrl_c(),
             () = deadline => self
                 .check()
                 .err()
-                .unwrap_or_else(|| "deadline passed".to_string()),
+                .unwrap_or_else(|| Abort::new(AbortKind::Deadline, "deadline passed")),
         }
     }
 
     /// Sleeps `d` (already scaled), unless Ctrl-C or the deadline comes first.
-    pub async fn sleep(&self, d: Duration) -> Result<(), String> {
+    pub async fn sleep(&self, d: Duration) -> Result<(), Abort> {
         self.check()?;
         tokio::select! {
             biased;
@@ -116,4 +118,9 @@ impl Clock {
         rx.mark_unchanged();
         rx
     }
+}
+
+/// Ctrl-C was pressed.
+fn ctrl_c() -> Abort {
+    Abort::new(AbortKind::Interrupted, "interrupted (Ctrl-C)")
 }

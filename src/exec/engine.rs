@@ -14,7 +14,7 @@ use tracing::Instrument;
 
 use crate::backend;
 use crate::journal::{CapacityChange, Record, RunHeader, RunState};
-use crate::model::OnAbort;
+use crate::model::{Abort, AbortKind, OnAbort};
 use crate::plan::Operation;
 use crate::plan::{Plan, Weights};
 
@@ -27,8 +27,8 @@ use super::{Executor, Outcome, ProgressEvent, Sink, calls, gates, now};
 /// Why the forward loop stopped early.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Stop {
-    /// Abort the run (the reason is journaled, then on_abort applies).
-    Abort(String),
+    /// Abort the run (the reason and its kind are journaled, then on_abort applies).
+    Abort(Abort),
     /// The journal could not be written: act no further.
     Journal(String),
 }
@@ -84,16 +84,21 @@ impl Executor<'_> {
             "run",
             run = %header.id,
             operation = %plan.operation,
-            region = %plan.region
+            region = %plan.region,
+            abort.kind = tracing::field::Empty
         );
-        let outcome = self.run_inner(plan, header, sink).instrument(span).await;
+        let outcome = self
+            .run_inner(plan, header, sink)
+            .instrument(span.clone())
+            .await;
+        record_abort_kind(&span, &outcome);
         self.finished(&outcome);
         outcome
     }
 
     /// Drills: waits the playbook's `hold` (scaled), unless Ctrl-C or the deadline cuts it
     /// short (the reason is returned). Changes nothing, journals nothing.
-    pub async fn hold(&self) -> Result<(), String> {
+    pub async fn hold(&self) -> Result<(), Abort> {
         let clock = Clock::new(
             self.interrupts.clone(),
             self.playbook.deadline,
@@ -126,7 +131,7 @@ impl Executor<'_> {
         );
         let (groups, live) = match self.static_preflight(plan).await {
             Ok(found) => found,
-            Err((reason, live)) => return refuse(sink, header, plan, live, reason).await,
+            Err((abort, live)) => return refuse(sink, header, plan, live, abort).await,
         };
         let (results, values) = checking::before_run(self, plan).await;
         let failing: Vec<String> = results
@@ -137,9 +142,12 @@ impl Executor<'_> {
         let steady = if failing.is_empty() {
             Ok(format!("{} check evaluations pass", results.len()))
         } else {
-            Err(format!(
-                "steady state does not hold before the run: {}",
-                steps::first_few(&failing, 3)
+            Err(Abort::new(
+                AbortKind::CheckFailed,
+                format!(
+                    "steady state does not hold before the run: {}",
+                    steps::first_few(&failing, 3)
+                ),
             ))
         };
         self.preflight_item("steady state", &steady);
@@ -160,8 +168,8 @@ impl Executor<'_> {
             append_best_effort(sink, &records).await;
             return Outcome::DryRun { results };
         }
-        if let Err(reason) = steady {
-            return refuse(sink, header, plan, live, reason).await;
+        if let Err(abort) = steady {
+            return refuse(sink, header, plan, live, abort).await;
         }
         if let Err(e) = clock.check() {
             return refuse(sink, header, plan, live, e).await;
@@ -187,7 +195,10 @@ impl Executor<'_> {
         };
         if let Err(e) = journaled {
             return Outcome::Refused {
-                reason: format!("could not write the journal: {e}"),
+                abort: Abort::new(
+                    AbortKind::Journal,
+                    format!("could not write the journal: {e}"),
+                ),
             };
         }
         self.emit(ProgressEvent::Started {
@@ -307,9 +318,9 @@ impl Ctx<'_, '_> {
     /// Step, first: the group's dials hold what the plan expects before it (drift).
     async fn expect_before(&self, group: &StepGroup, calls: &AtomicU32) -> Result<(), Stop> {
         let dials = group.dials();
-        let live = calls::read(self.ex, &dials, calls)
-            .await
-            .map_err(|e| Stop::Abort(format!("{}: cannot read live weights: {e}", label(group))))?;
+        let live = calls::read(self.ex, &dials, calls).await.map_err(|e| {
+            Stop::Abort(e.context(format!("{}: cannot read live weights", label(group))))
+        })?;
         let expected_word = if group.index == 0 {
             "the plan's baseline says"
         } else {
@@ -322,10 +333,13 @@ impl Ctx<'_, '_> {
         if drift.is_empty() {
             Ok(())
         } else {
-            Err(Stop::Abort(format!(
-                "drift before {}: {} (something else moved it)",
-                label(group),
-                steps::first_few(&drift, 3)
+            Err(Stop::Abort(Abort::new(
+                AbortKind::Drift,
+                format!(
+                    "drift before {}: {} (something else moved it)",
+                    label(group),
+                    steps::first_few(&drift, 3)
+                ),
             )))
         }
     }
@@ -350,14 +364,18 @@ impl Ctx<'_, '_> {
                     yes = self.ex.prompter.confirm(&question) => yes,
                 };
                 if !yes {
-                    return Err(Stop::Abort(format!(
-                        "approval denied before moving past {percent}%"
+                    return Err(Stop::Abort(Abort::new(
+                        AbortKind::GateDenied,
+                        format!("approval denied before moving past {percent}%"),
                     )));
                 }
                 "tty"
             } else {
-                return Err(Stop::Abort(format!(
-                    "approval required before moving past {percent}%: pass --approve or run on a terminal"
+                return Err(Stop::Abort(Abort::new(
+                    AbortKind::GateDenied,
+                    format!(
+                        "approval required before moving past {percent}%: pass --approve or run on a terminal"
+                    ),
                 )));
             };
             self.journal(Record::Approved {
@@ -381,13 +399,10 @@ impl Ctx<'_, '_> {
         let batches = backend::batches(self.ex.topology, &group.after);
         calls::apply_all(self.ex, &batches, calls)
             .await
-            .map_err(|e| Stop::Abort(format!("{}: {e}", label(group))))?;
+            .map_err(|e| Stop::Abort(e.context(label(group))))?;
         let dials = group.dials();
         let live = calls::read(self.ex, &dials, calls).await.map_err(|e| {
-            Stop::Abort(format!(
-                "{}: cannot read back the weights: {e}",
-                label(group)
-            ))
+            Stop::Abort(e.context(format!("{}: cannot read back the weights", label(group))))
         })?;
         let mismatch: Vec<String> = steps::mismatches(&group.after, &steps::select(&live, &dials))
             .iter()
@@ -402,10 +417,13 @@ impl Ctx<'_, '_> {
             })
             .collect();
         if !mismatch.is_empty() {
-            return Err(Stop::Abort(format!(
-                "read-back mismatch after {}: {} (something else moved it)",
-                label(group),
-                steps::first_few(&mismatch, 3)
+            return Err(Stop::Abort(Abort::new(
+                AbortKind::Drift,
+                format!(
+                    "read-back mismatch after {}: {} (something else moved it)",
+                    label(group),
+                    steps::first_few(&mismatch, 3)
+                ),
             )));
         }
         let api_calls = calls.load(Ordering::Relaxed);
@@ -454,10 +472,9 @@ impl Ctx<'_, '_> {
         })
         .await?;
         if let Some(failed) = results.iter().find(|r| !r.ok) {
-            return Err(Stop::Abort(format!(
-                "{}: {}",
-                label(group),
-                checking::describe_failure(failed)
+            return Err(Stop::Abort(Abort::new(
+                AbortKind::CheckFailed,
+                format!("{}: {}", label(group), checking::describe_failure(failed)),
             )));
         }
         self.emit(ProgressEvent::StepDone { index: group.index });
@@ -474,7 +491,7 @@ impl Ctx<'_, '_> {
                         return self.capacity_not_restored(e).await;
                     }
                 }
-                if let Err(Stop::Journal(e) | Stop::Abort(e)) = self
+                if let Err(stop) = self
                     .journal(Record::RunFinished {
                         at: now(),
                         state: RunState::Completed,
@@ -482,24 +499,27 @@ impl Ctx<'_, '_> {
                     .await
                 {
                     // Every step is applied and checked; only the record of it is missing.
+                    let e = stop.message();
                     tracing::error!(error = %e, "completed, but the journal could not say so");
                 }
                 Outcome::Completed
             }
             Err(Stop::Journal(e)) => self.journal_failed(e),
-            Err(Stop::Abort(reason)) => {
-                tracing::warn!(%reason, "aborted");
+            Err(Stop::Abort(abort)) => {
+                tracing::warn!(reason = %abort, kind = abort.kind.as_str(), "aborted");
                 self.emit(ProgressEvent::Aborted {
-                    reason: reason.clone(),
+                    kind: abort.kind,
+                    reason: abort.message.clone(),
                 });
-                if let Err(Stop::Journal(e) | Stop::Abort(e)) = self
+                if let Err(stop) = self
                     .journal(Record::Aborted {
                         at: now(),
-                        reason: reason.clone(),
+                        reason: abort.message.clone(),
+                        kind: Some(abort.kind),
                     })
                     .await
                 {
-                    return self.journal_failed(format!("{reason}; then {e}"));
+                    return self.journal_failed(format!("{abort}; then {}", stop.message()));
                 }
                 if self.touched.is_empty() && self.prescaled.is_empty() {
                     let _ = self
@@ -508,11 +528,11 @@ impl Ctx<'_, '_> {
                             state: RunState::Refused,
                         })
                         .await;
-                    return Outcome::Refused { reason };
+                    return Outcome::Refused { abort };
                 }
                 match self.ex.playbook.on_abort {
-                    OnAbort::Pause => self.pause(reason).await,
-                    OnAbort::Rollback => self.roll_back(reason).await,
+                    OnAbort::Pause => self.pause(abort).await,
+                    OnAbort::Rollback => self.roll_back(abort).await,
                 }
             }
         }
@@ -520,43 +540,44 @@ impl Ctx<'_, '_> {
 
     /// A restore brought traffic back, but the groups its evacuation pre-scaled could not be
     /// returned: the run is paused so that `kong resume` tries again.
-    async fn capacity_not_restored(&mut self, e: String) -> Outcome {
+    async fn capacity_not_restored(&mut self, e: Abort) -> Outcome {
+        let kind = e.kind;
         let id = &self.run_id;
         let reason =
             format!("traffic is back at its baseline, but {e}; `kong resume {id}` tries again");
         tracing::error!(%reason, "capacity not restored");
-        if let Err(Stop::Journal(j) | Stop::Abort(j)) =
-            self.journal(Record::Paused { at: now() }).await
-        {
-            return self.journal_failed(format!("{reason}; then {j}"));
+        if let Err(stop) = self.journal(Record::Paused { at: now() }).await {
+            return self.journal_failed(format!("{reason}; then {}", stop.message()));
         }
         self.emit(ProgressEvent::Paused {
             reason: reason.clone(),
         });
-        Outcome::Paused { reason }
+        Outcome::Paused {
+            abort: Abort::new(kind, reason),
+        }
     }
 
-    async fn pause(&mut self, reason: String) -> Outcome {
+    async fn pause(&mut self, abort: Abort) -> Outcome {
         let id = &self.run_id;
-        let reason = format!(
+        let abort = abort.map(|reason| format!(
             "{reason}; the run is paused where it is: `kong resume {id}` continues it, `kong rollback {id}` returns to the baseline"
-        );
-        if let Err(Stop::Journal(e) | Stop::Abort(e)) =
-            self.journal(Record::Paused { at: now() }).await
-        {
-            return self.journal_failed(format!("{reason}; then {e}"));
+        ));
+        if let Err(stop) = self.journal(Record::Paused { at: now() }).await {
+            return self.journal_failed(format!("{abort}; then {}", stop.message()));
         }
         self.emit(ProgressEvent::Paused {
-            reason: reason.clone(),
+            reason: abort.message.clone(),
         });
-        Outcome::Paused { reason }
+        Outcome::Paused { abort }
     }
 
     /// The journal cannot be written: nothing more may be done.
     fn journal_failed(&mut self, e: String) -> Outcome {
         tracing::error!(error = %e, "journal write failed; stopping where the run is");
         if self.touched.is_empty() && self.prescaled.is_empty() {
-            return Outcome::Refused { reason: e };
+            return Outcome::Refused {
+                abort: Abort::new(AbortKind::Journal, e),
+            };
         }
         let id = &self.run_id;
         let reason = format!(
@@ -565,7 +586,34 @@ impl Ctx<'_, '_> {
         self.emit(ProgressEvent::Paused {
             reason: reason.clone(),
         });
-        Outcome::Paused { reason }
+        Outcome::Paused {
+            abort: Abort::new(AbortKind::Journal, reason),
+        }
+    }
+}
+
+impl Stop {
+    /// The kind of the cause (`journal` for a journal that cannot be written).
+    pub fn kind(&self) -> AbortKind {
+        match self {
+            Stop::Abort(abort) => abort.kind,
+            Stop::Journal(_) => AbortKind::Journal,
+        }
+    }
+
+    /// The message, whichever the cause.
+    pub fn message(&self) -> &str {
+        match self {
+            Stop::Abort(abort) => &abort.message,
+            Stop::Journal(e) => e,
+        }
+    }
+}
+
+/// Sets the run span's `abort.kind` attribute when the run did not complete.
+pub(crate) fn record_abort_kind(span: &tracing::Span, outcome: &Outcome) {
+    if let Some(abort) = outcome.abort() {
+        span.record("abort.kind", abort.kind.as_str());
     }
 }
 

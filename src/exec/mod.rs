@@ -78,7 +78,7 @@ use crate::backend::TrafficBackend;
 use crate::backend::scaling::ScalingBackend;
 use crate::checks::MetricSource;
 use crate::journal::{CapacityChange, CheckResult, Record, RunJournal};
-use crate::model::{Playbook, Topology};
+use crate::model::{AbortKind, Playbook, Topology};
 use crate::retry::RetryPolicy;
 
 #[cfg(doc)]
@@ -263,6 +263,8 @@ pub enum ProgressEvent {
     },
     /// The run aborts.
     Aborted {
+        /// What kind of cause.
+        kind: AbortKind,
         /// Why.
         reason: String,
     },

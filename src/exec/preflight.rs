@@ -8,16 +8,17 @@ use std::collections::BTreeSet;
 use std::sync::atomic::AtomicU32;
 
 use crate::journal::{Record, RunHeader, RunState};
+use crate::model::{Abort, AbortKind};
 use crate::plan::{Plan, Weights};
 
 use super::steps::{self, StepGroup};
 use super::{Executor, Outcome, ProgressEvent, Sink, calls, gates, now};
 
 impl Executor<'_> {
-    pub(crate) fn preflight_item(&self, item: &'static str, result: &Result<String, String>) {
+    pub(crate) fn preflight_item(&self, item: &'static str, result: &Result<String, Abort>) {
         let (ok, detail) = match result {
             Ok(d) => (true, d.clone()),
-            Err(d) => (false, d.clone()),
+            Err(d) => (false, d.message.clone()),
         };
         self.emit(ProgressEvent::Preflight { item, ok, detail });
     }
@@ -27,14 +28,19 @@ impl Executor<'_> {
     pub(crate) async fn static_preflight(
         &self,
         plan: &Plan,
-    ) -> Result<(Vec<StepGroup>, Weights), (String, Weights)> {
+    ) -> Result<(Vec<StepGroup>, Weights), (Abort, Weights)> {
         let none = Weights::new();
         let groups = if plan.topology == self.topology.name {
-            steps::groups(plan).map_err(|e| format!("the plan is inconsistent: {e}"))
+            steps::groups(plan).map_err(|e| {
+                Abort::new(AbortKind::Invalid, format!("the plan is inconsistent: {e}"))
+            })
         } else {
-            Err(format!(
-                "the plan was made for topology {}, not {}",
-                plan.topology, self.topology.name
+            Err(Abort::new(
+                AbortKind::Invalid,
+                format!(
+                    "the plan was made for topology {}, not {}",
+                    plan.topology, self.topology.name
+                ),
             ))
         };
         self.preflight_item(
@@ -42,7 +48,7 @@ impl Executor<'_> {
             &groups
                 .as_ref()
                 .map(|g| format!("{} step groups", g.len()))
-                .map_err(String::clone),
+                .map_err(Abort::clone),
         );
         let groups = groups.map_err(|e| (e, none.clone()))?;
 
@@ -55,7 +61,7 @@ impl Executor<'_> {
         let live = calls::read(self, &dials, &calls)
             .await
             .map(|live| steps::select(&live, &dials))
-            .map_err(|e| (format!("cannot read live weights: {e}"), none.clone()))?;
+            .map_err(|e| (e.context("cannot read live weights"), none.clone()))?;
         let drift = steps::mismatches(&plan.baseline, &live)
             .iter()
             .map(|m| m.describe("the plan's baseline says"))
@@ -63,9 +69,12 @@ impl Executor<'_> {
         let drift = if drift.is_empty() {
             Ok(format!("{} dials at the plan's baseline", dials.len()))
         } else {
-            Err(format!(
-                "drift: {}; plan again against the live weights",
-                steps::first_few(&drift, 3)
+            Err(Abort::new(
+                AbortKind::Drift,
+                format!(
+                    "drift: {}; plan again against the live weights",
+                    steps::first_few(&drift, 3)
+                ),
             ))
         };
         self.preflight_item("drift", &drift);
@@ -83,20 +92,23 @@ impl Executor<'_> {
 pub(crate) fn approval_possible(
     options: &super::ExecOptions,
     gates: impl Iterator<Item = u32>,
-) -> Result<String, String> {
+) -> Result<String, Abort> {
     let gates: BTreeSet<u32> = gates.collect();
     match gates.first() {
         None => Ok("no approval gate is crossed".to_string()),
         Some(_) if options.approve => Ok("pre-approved with --approve".to_string()),
         Some(_) if options.interactive => Ok("will ask on the terminal".to_string()),
-        Some(first) => Err(format!(
-            "approval required before moving past {first}%: pass --approve or run on a terminal"
+        Some(first) => Err(Abort::new(
+            AbortKind::GateDenied,
+            format!(
+                "approval required before moving past {first}%: pass --approve or run on a terminal"
+            ),
         )),
     }
 }
 
 /// Every pre-flight row within its limit, else the failing rows with their numbers.
-fn capacity(plan: &Plan) -> Result<String, String> {
+fn capacity(plan: &Plan) -> Result<String, Abort> {
     let failing: Vec<String> = plan
         .preflight
         .iter()
@@ -119,7 +131,10 @@ fn capacity(plan: &Plan) -> Result<String, String> {
             plan.preflight.len()
         ))
     } else {
-        Err(format!("capacity: {}", steps::first_few(&failing, 3)))
+        Err(Abort::new(
+            AbortKind::Capacity,
+            format!("capacity: {}", steps::first_few(&failing, 3)),
+        ))
     }
 }
 
@@ -130,9 +145,9 @@ pub(crate) async fn refuse(
     header: RunHeader,
     plan: &Plan,
     live: Weights,
-    reason: String,
+    abort: Abort,
 ) -> Outcome {
-    tracing::warn!(%reason, "refused");
+    tracing::warn!(reason = %abort, kind = abort.kind.as_str(), "refused");
     let records = [
         Record::RunStarted {
             at: now(),
@@ -142,7 +157,8 @@ pub(crate) async fn refuse(
         },
         Record::Aborted {
             at: now(),
-            reason: format!("refused: {reason}"),
+            reason: format!("refused: {abort}"),
+            kind: Some(abort.kind),
         },
         Record::RunFinished {
             at: now(),
@@ -150,7 +166,7 @@ pub(crate) async fn refuse(
         },
     ];
     append_best_effort(sink, &records).await;
-    Outcome::Refused { reason }
+    Outcome::Refused { abort }
 }
 
 pub(crate) async fn append_best_effort(sink: &mut dyn Sink, records: &[Record]) {

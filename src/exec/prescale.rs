@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crate::backend::scaling::{GroupRef, ScalingBackend};
 use crate::journal::{CapacityChange, Record};
-use crate::model::Topology;
+use crate::model::{Abort, AbortKind, Topology};
 use crate::plan::{Operation, Plan};
 
 use super::engine::{Ctx, Stop};
@@ -80,22 +80,26 @@ impl Ctx<'_, '_> {
             return Ok(());
         }
         let Some(scaling) = self.ex.scaling else {
-            return Err(Stop::Abort(
-                "prescale: no scaling backend to reach the Auto Scaling groups".to_string(),
-            ));
+            return Err(Stop::Abort(Abort::new(
+                AbortKind::Capacity,
+                "prescale: no scaling backend to reach the Auto Scaling groups",
+            )));
         };
         self.clock.check().map_err(Stop::Abort)?;
         let groups: Vec<GroupRef> = needed.keys().cloned().collect();
         let states = calls::describe_groups(self.ex, scaling, &groups)
             .await
-            .map_err(|e| Stop::Abort(format!("prescale: {e}")))?;
+            .map_err(|e| Stop::Abort(e.context("prescale")))?;
         // What each group must reach in service: the need, within its max size.
         let mut targets: BTreeMap<GroupRef, u32> = BTreeMap::new();
         let mut changes: Vec<CapacityChange> = Vec::new();
         let mut too_small = Vec::new();
         for (group, need) in &needed {
             let Some(state) = states.get(group) else {
-                return Err(Stop::Abort(format!("prescale: {group} was not described")));
+                return Err(Stop::Abort(Abort::new(
+                    AbortKind::Capacity,
+                    format!("prescale: {group} was not described"),
+                )));
             };
             if *need > state.max {
                 too_small.push(format!(
@@ -115,9 +119,12 @@ impl Ctx<'_, '_> {
             }
         }
         if !too_small.is_empty() {
-            return Err(Stop::Abort(format!(
-                "prescale: {}; raise the max size or evacuate less",
-                too_small.join("; ")
+            return Err(Stop::Abort(Abort::new(
+                AbortKind::Capacity,
+                format!(
+                    "prescale: {}; raise the max size or evacuate less",
+                    too_small.join("; ")
+                ),
             )));
         }
         // A resumed run raises again what its intent said, from the original capacity.
@@ -163,7 +170,7 @@ impl Ctx<'_, '_> {
             self.clock.check().map_err(Stop::Abort)?;
             calls::set_desired(self.ex, scaling, &group_ref(change), change.to)
                 .await
-                .map_err(|e| Stop::Abort(format!("prescale: {e}")))?;
+                .map_err(|e| Stop::Abort(e.context("prescale")))?;
         }
         self.wait_in_service(scaling, &targets, prescale.timeout)
             .await?;
@@ -188,7 +195,7 @@ impl Ctx<'_, '_> {
         loop {
             let states = calls::describe_groups(self.ex, scaling, &groups)
                 .await
-                .map_err(|e| Stop::Abort(format!("prescale: {e}")))?;
+                .map_err(|e| Stop::Abort(e.context("prescale")))?;
             let short: Vec<String> = targets
                 .iter()
                 .filter_map(|(group, target)| {
@@ -202,10 +209,13 @@ impl Ctx<'_, '_> {
             }
             let left = until.saturating_duration_since(tokio::time::Instant::now());
             if left.is_zero() {
-                return Err(Stop::Abort(format!(
-                    "prescale: instances not in service after {}: {}",
-                    crate::model::format_duration(timeout),
-                    short.join("; ")
+                return Err(Stop::Abort(Abort::new(
+                    AbortKind::Capacity,
+                    format!(
+                        "prescale: instances not in service after {}: {}",
+                        crate::model::format_duration(timeout),
+                        short.join("; ")
+                    ),
                 )));
             }
             self.emit(ProgressEvent::WaitingInService { short });
@@ -218,14 +228,17 @@ impl Ctx<'_, '_> {
 
     /// Returns every group of `changes` whose desired capacity is above its original
     /// (`from`) to it; journals the intent first. The error names the groups left raised.
-    pub async fn restore_capacity(&mut self, changes: &[CapacityChange]) -> Result<(), String> {
+    pub async fn restore_capacity(&mut self, changes: &[CapacityChange]) -> Result<(), Abort> {
         if changes.is_empty() {
             return Ok(());
         }
         let Some(scaling) = self.ex.scaling else {
-            return Err(format!(
-                "no scaling backend to return {} to the original desired capacity",
-                list(changes)
+            return Err(Abort::new(
+                AbortKind::Capacity,
+                format!(
+                    "no scaling backend to return {} to the original desired capacity",
+                    list(changes)
+                ),
             ));
         };
         restore_groups(self, scaling, changes).await
@@ -236,12 +249,12 @@ async fn restore_groups(
     ctx: &mut Ctx<'_, '_>,
     scaling: &dyn ScalingBackend,
     changes: &[CapacityChange],
-) -> Result<(), String> {
+) -> Result<(), Abort> {
     let ex: &Executor<'_> = ctx.ex;
     let groups: Vec<GroupRef> = changes.iter().map(group_ref).collect();
     let states = calls::describe_groups(ex, scaling, &groups)
         .await
-        .map_err(|e| format!("{e}; still raised: {}", list(changes)))?;
+        .map_err(|e| e.map(|m| format!("{m}; still raised: {}", list(changes))))?;
     let lower: Vec<CapacityChange> = changes
         .iter()
         .filter_map(|c| {
@@ -259,8 +272,11 @@ async fn restore_groups(
         groups: lower.clone(),
     })
     .await
-    .map_err(|(Stop::Journal(e) | Stop::Abort(e))| {
-        format!("{e}; still raised: {}", list(changes))
+    .map_err(|stop| {
+        Abort::new(
+            stop.kind(),
+            format!("{}; still raised: {}", stop.message(), list(changes)),
+        )
     })?;
     if !lower.is_empty() {
         ctx.emit(ProgressEvent::Scaling {
@@ -268,21 +284,25 @@ async fn restore_groups(
             groups: lower.clone(),
         });
     }
-    let mut failed = Vec::new();
+    let mut failed: Vec<Abort> = Vec::new();
     for change in &lower {
         if let Err(e) = calls::set_desired(ex, scaling, &group_ref(change), change.to).await {
             failed.push(e);
         }
     }
-    if !failed.is_empty() {
-        return Err(format!(
-            "cannot return the Auto Scaling groups to their original desired capacity: {}",
-            failed.join("; ")
+    if let Some(first) = failed.first() {
+        let messages: Vec<&str> = failed.iter().map(|e| e.message.as_str()).collect();
+        return Err(Abort::new(
+            first.kind,
+            format!(
+                "cannot return the Auto Scaling groups to their original desired capacity: {}",
+                messages.join("; ")
+            ),
         ));
     }
     ctx.journal(Record::CapacityRestored { at: now() })
         .await
-        .map_err(|(Stop::Journal(e) | Stop::Abort(e))| e)?;
+        .map_err(|stop| Abort::new(stop.kind(), stop.message()))?;
     ctx.emit(ProgressEvent::CapacityRestored {
         groups: lower.len(),
     });

@@ -20,10 +20,11 @@ use std::sync::atomic::AtomicU32;
 use tracing::Instrument;
 
 use crate::journal::{Record, RunJournal, RunLog, RunState, lock};
+use crate::model::{Abort, AbortKind};
 use crate::plan::{Plan, Weights};
 
 use super::clock::Clock;
-use super::engine::{Ctx, Entry};
+use super::engine::{Ctx, Entry, record_abort_kind};
 use super::preflight::approval_possible;
 use super::steps::{self, StepGroup};
 use super::{Executor, Outcome, ProgressEvent, Sink, gates, now};
@@ -57,8 +58,13 @@ fn journaled(log: &RunLog) -> Option<Journaled<'_>> {
     })
 }
 
-fn refused(reason: String) -> Outcome {
-    Outcome::Refused { reason }
+fn refused(abort: Abort) -> Outcome {
+    Outcome::Refused { abort }
+}
+
+/// Refused: the run's state, its journal or its plan does not allow it.
+fn invalid(reason: String) -> Outcome {
+    refused(Abort::new(AbortKind::Invalid, reason))
 }
 
 impl Executor<'_> {
@@ -73,16 +79,20 @@ impl Executor<'_> {
     }
 
     pub(crate) async fn resume_with(&self, log: &RunLog, sink: &mut dyn Sink) -> Outcome {
-        let outcome = self.resume_inner(log, sink).instrument(run_span(log)).await;
+        let span = run_span(log);
+        let outcome = self.resume_inner(log, sink).instrument(span.clone()).await;
+        record_abort_kind(&span, &outcome);
         self.finished(&outcome);
         outcome
     }
 
     pub(crate) async fn rollback_with(&self, log: &RunLog, sink: &mut dyn Sink) -> Outcome {
+        let span = run_span(log);
         let outcome = self
             .rollback_inner(log, sink)
-            .instrument(run_span(log))
+            .instrument(span.clone())
             .await;
+        record_abort_kind(&span, &outcome);
         self.finished(&outcome);
         outcome
     }
@@ -92,33 +102,33 @@ impl Executor<'_> {
         match log.state {
             RunState::Running | RunState::Paused => {}
             RunState::RollingBack | RunState::RollbackFailed => {
-                return refused(format!(
+                return invalid(format!(
                     "run {id} is {}; finish it with `kong rollback {id}`",
                     log.state.describe()
                 ));
             }
             state => {
-                return refused(format!(
+                return invalid(format!(
                     "run {id} is {}; there is nothing to resume",
                     state.describe()
                 ));
             }
         }
         if log.header.dry_run {
-            return refused(format!(
+            return invalid(format!(
                 "run {id} was a dry run; there is nothing to resume"
             ));
         }
         let Some(journal) = journaled(log) else {
-            return refused(format!("run {id} has no run_started record"));
+            return invalid(format!("run {id} has no run_started record"));
         };
         let groups = match steps::groups(journal.plan) {
             Ok(groups) => groups,
-            Err(e) => return refused(format!("the journaled plan is inconsistent: {e}")),
+            Err(e) => return invalid(format!("the journaled plan is inconsistent: {e}")),
         };
         let (start, entry, last) = match where_to_continue(log, &groups) {
             Ok(found) => found,
-            Err(e) => return refused(e),
+            Err(e) => return invalid(e),
         };
 
         let mut approved: BTreeSet<u32> = log
@@ -168,7 +178,10 @@ impl Executor<'_> {
             })
             .await
         {
-            return refused(format!("could not write the journal: {e}"));
+            return refused(Abort::new(
+                AbortKind::Journal,
+                format!("could not write the journal: {e}"),
+            ));
         }
         tracing::info!(from = start, ?entry, "resuming");
         self.emit(ProgressEvent::Resumed {
@@ -219,14 +232,14 @@ impl Executor<'_> {
         start: usize,
         entry: Entry,
         last: Option<usize>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Abort> {
         let expected = steps::weights_after(&plan.baseline, groups, last);
         let pending = (entry == Entry::Reapply).then(|| &groups[start]);
         let dials: Vec<String> = touched.keys().cloned().collect();
         let calls = AtomicU32::new(0);
         let live = super::calls::read(self, &dials, &calls)
             .await
-            .map_err(|e| format!("cannot read live weights: {e}"))?;
+            .map_err(|e| e.context("cannot read live weights"))?;
         let mut applied = Vec::new();
         let mut not_applied = Vec::new();
         let mut foreign = Vec::new();
@@ -260,9 +273,12 @@ impl Executor<'_> {
             }
         }
         if !foreign.is_empty() {
-            return Err(format!(
-                "{}; something else moved it: run `kong rollback {id}`",
-                steps::first_few(&foreign, 3)
+            return Err(Abort::new(
+                AbortKind::Drift,
+                format!(
+                    "{}; something else moved it: run `kong rollback {id}`",
+                    steps::first_few(&foreign, 3)
+                ),
             ));
         }
         if let Some(group) = pending {
@@ -280,18 +296,18 @@ impl Executor<'_> {
         let id = &log.header.id;
         match log.state {
             RunState::Completed => {
-                return refused(format!(
+                return invalid(format!(
                     "run {id} is already completed; to bring traffic back use `kong restore {}`",
                     log.header.region
                 ));
             }
             RunState::RolledBack => {
-                return refused(format!(
+                return invalid(format!(
                     "run {id} is already rolled back; traffic is at its baseline"
                 ));
             }
             RunState::Refused => {
-                return refused(format!(
+                return invalid(format!(
                     "run {id} changed nothing (refused or dry run); there is nothing to roll back"
                 ));
             }
@@ -301,7 +317,7 @@ impl Executor<'_> {
             | RunState::RollbackFailed => {}
         }
         let Some(journal) = journaled(log) else {
-            return refused(format!("run {id} has no run_started record"));
+            return invalid(format!("run {id} has no run_started record"));
         };
         let touched: Vec<String> = journal.touched.keys().cloned().collect();
         if let Err(e) = sink
@@ -313,7 +329,10 @@ impl Executor<'_> {
             .await
         {
             return Outcome::RollbackFailed {
-                reason: format!("could not write the journal: {e}; nothing was rolled back"),
+                abort: Abort::new(
+                    AbortKind::Journal,
+                    format!("could not write the journal: {e}; nothing was rolled back"),
+                ),
                 left: touched,
             };
         }
@@ -332,8 +351,11 @@ impl Executor<'_> {
             clock: Clock::new(self.interrupts.clone(), None, self.options.time_scale),
             prescaled: log.prescaled(),
         };
-        ctx.roll_back(format!("rollback of run {id} requested"))
-            .await
+        ctx.roll_back(Abort::new(
+            AbortKind::Requested,
+            format!("rollback of run {id} requested"),
+        ))
+        .await
     }
 }
 
@@ -376,7 +398,8 @@ fn run_span(log: &RunLog) -> tracing::Span {
         "run",
         run = %log.header.id,
         operation = %log.header.operation,
-        region = %log.header.region
+        region = %log.header.region,
+        abort.kind = tracing::field::Empty
     )
 }
 

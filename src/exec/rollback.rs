@@ -17,16 +17,18 @@ use tracing::Instrument;
 
 use crate::backend;
 use crate::journal::{Record, RunState};
+use crate::model::Abort;
 use crate::plan::Weights;
 
 use super::clock::Clock;
-use super::engine::{Ctx, Stop};
+use super::engine::Ctx;
 use super::steps;
 use super::{Executor, Outcome, ProgressEvent, calls, now};
 
 impl Ctx<'_, '_> {
-    /// Restores the baseline of every touched dial; `reason` says why (the abort).
-    pub async fn roll_back(&mut self, reason: String) -> Outcome {
+    /// Restores the baseline of every touched dial; `abort` says why (its kind is the
+    /// outcome's).
+    pub async fn roll_back(&mut self, abort: Abort) -> Outcome {
         // Presses from here on only report progress (the one that aborted is already seen).
         let mut presses = self.clock.subscribe();
         let dials: Vec<String> = self.touched.keys().cloned().collect();
@@ -37,15 +39,16 @@ impl Ctx<'_, '_> {
             .filter(|d| !desired.contains_key(*d))
             .cloned()
             .collect();
-        if let Err(Stop::Journal(e) | Stop::Abort(e)) = self
+        if let Err(stop) = self
             .journal(Record::RollbackIntent {
                 at: now(),
                 weights: desired.clone(),
             })
             .await
         {
+            let e = stop.message();
             let outcome = Outcome::RollbackFailed {
-                reason: format!("{reason}; {e}, so nothing was rolled back"),
+                abort: abort.map(|reason| format!("{reason}; {e}, so nothing was rolled back")),
                 left: dials,
             };
             return outcome;
@@ -104,7 +107,7 @@ impl Ctx<'_, '_> {
                 let _ = self
                     .journal(Record::RollbackFailed {
                         at: now(),
-                        reason: e.clone(),
+                        reason: e.message.clone(),
                         left: left.clone(),
                     })
                     .await;
@@ -114,11 +117,11 @@ impl Ctx<'_, '_> {
                         state: RunState::RollbackFailed,
                     })
                     .await;
+                let id = &self.run_id;
                 return Outcome::RollbackFailed {
-                    reason: format!(
-                        "{reason}; traffic is back at baseline, but {e}; retry with `kong rollback {}`",
-                        self.run_id
-                    ),
+                    abort: abort.map(|reason| format!(
+                        "{reason}; traffic is back at baseline, but {e}; retry with `kong rollback {id}`"
+                    )),
                     left,
                 };
             }
@@ -133,14 +136,15 @@ impl Ctx<'_, '_> {
                 Err(e) => Err(e),
             };
             self.emit(ProgressEvent::RollbackDone);
-            let reason = match journaled {
-                Ok(()) => reason,
-                Err(Stop::Journal(e) | Stop::Abort(e)) => format!(
-                    "{reason}; traffic is back at baseline but {e} (a later `kong rollback {}` is harmless)",
-                    self.run_id
-                ),
+            let id = &self.run_id;
+            let abort = match journaled {
+                Ok(()) => abort,
+                Err(stop) => abort.map(|reason| format!(
+                    "{reason}; traffic is back at baseline but {} (a later `kong rollback {id}` is harmless)",
+                    stop.message()
+                )),
             };
-            return Outcome::RolledBack { reason };
+            return Outcome::RolledBack { abort };
         }
 
         let why = match (applied, read_error, unknown.is_empty()) {
@@ -175,11 +179,11 @@ impl Ctx<'_, '_> {
                 state: RunState::RollbackFailed,
             })
             .await;
+        let id = &self.run_id;
         Outcome::RollbackFailed {
-            reason: format!(
-                "{reason}; rollback failed: {why}; retry with `kong rollback {}`",
-                self.run_id
-            ),
+            abort: abort.map(|reason| {
+                format!("{reason}; rollback failed: {why}; retry with `kong rollback {id}`")
+            }),
             left,
         }
     }

@@ -20,7 +20,7 @@ mod runlog;
 mod state;
 mod store;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 
 pub use records::*;
 pub use runlog::*;

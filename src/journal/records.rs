@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Operation, Weights};
+use crate::model::{AbortKind, Operation, Weights};
 use crate::plan::Plan;
 
 /// A run's identifier, e.g. `20261123-090312-evacuate-us-east-1-3f9a`; sorts by start time.
@@ -218,6 +218,9 @@ pub enum Record {
         at: String,
         /// Why.
         reason: String,
+        /// What kind of cause; absent in journals written before kinds were recorded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kind: Option<AbortKind>,
     },
     /// The run is paused (`on_abort: pause`).
     Paused {

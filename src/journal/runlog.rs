@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::model::Weights;
+use crate::model::{AbortKind, Weights};
 use crate::plan::Plan;
 
 use super::{CapacityChange, Record, RunHeader, RunState};
@@ -193,6 +193,18 @@ impl RunLog {
         })
     }
 
+    /// The kind of every abort of the run, in order (`None`: a journal written before kinds
+    /// were recorded).
+    pub fn abort_kinds(&self) -> Vec<Option<AbortKind>> {
+        self.records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Aborted { kind, .. } => Some(*kind),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Provider calls made by every applied step group.
     pub fn api_calls_total(&self) -> u64 {
         self.records
@@ -245,6 +257,7 @@ mod tests {
         let aborted = Record::Aborted {
             at: at(),
             reason: "x".to_string(),
+            kind: Some(AbortKind::Drift),
         };
         assert_eq!(state_after(vec![intent(0), aborted]), RunState::Running);
     }
@@ -334,6 +347,7 @@ mod tests {
             log.aborted_reason(),
             Some("check `latency` failed in us-west-2")
         );
+        assert_eq!(log.abort_kinds(), vec![Some(AbortKind::CheckFailed)]);
         assert_eq!(log.api_calls_total(), 3);
         assert_eq!(log.finished_at(), Some(AT));
         assert!(log.records.iter().all(|r| r.at() == AT));
@@ -354,6 +368,37 @@ mod tests {
         assert_eq!(log.api_calls_total(), 2);
         assert_eq!(log.checks_baseline(), None);
         assert_eq!(log.aborted_reason(), None);
+        assert!(log.abort_kinds().is_empty());
         assert_eq!(log.finished_at(), None);
+    }
+
+    #[test]
+    fn an_abort_record_written_before_kinds_still_reads_without_one() {
+        let old =
+            r#"{"event":"aborted","at":"2026-01-01T00:00:00Z","reason":"interrupted (Ctrl-C)"}"#;
+        let record: Record = serde_json::from_str(old).expect("an old abort record parses");
+        assert_eq!(
+            record,
+            Record::Aborted {
+                at: "2026-01-01T00:00:00Z".to_string(),
+                reason: "interrupted (Ctrl-C)".to_string(),
+                kind: None,
+            }
+        );
+        let log = log(vec![run_started("r1", AT), record]);
+        assert_eq!(log.abort_kinds(), vec![None]);
+        assert_eq!(log.aborted_reason(), Some("interrupted (Ctrl-C)"));
+    }
+
+    #[test]
+    fn an_abort_record_carries_its_kind_in_snake_case() {
+        let record = Record::Aborted {
+            at: AT.to_string(),
+            reason: "deadline of 2m passed".to_string(),
+            kind: Some(AbortKind::Deadline),
+        };
+        let json = serde_json::to_string(&record).unwrap();
+        assert!(json.contains(r#""kind":"deadline""#), "{json}");
+        assert_eq!(serde_json::from_str::<Record>(&json).unwrap(), record);
     }
 }

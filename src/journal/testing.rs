@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::model::AbortKind;
 use crate::plan::{Change, Operation, Plan, PlanStep, PreflightRow, Weights};
 
 use super::{CheckResult, Journal, Record, RunHeader, RunState};
@@ -174,6 +175,7 @@ pub(crate) fn every_record(id: &str) -> Vec<Record> {
         Record::Aborted {
             at: at(),
             reason: "check `latency` failed in us-west-2".to_string(),
+            kind: Some(AbortKind::CheckFailed),
         },
         Record::Paused { at: at() },
         Record::Resumed {

@@ -4,6 +4,7 @@
 //! Loading never panics on any input and reports every problem of a file at once, each at
 //! its line and column.
 
+mod abort;
 mod decode;
 mod dependencies;
 mod diagnostic;
@@ -16,6 +17,7 @@ mod topology;
 mod types;
 mod vocab;
 
+pub use abort::{Abort, AbortKind};
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use duration::{format_duration, parse_duration};
 pub use load::{load_playbook, load_topology, parse_playbook, parse_topology};

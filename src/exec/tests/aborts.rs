@@ -12,6 +12,7 @@ use crate::backend::BatchKey;
 use crate::exec::steps;
 use crate::exec::{Outcome, ProgressEvent};
 use crate::journal::{Record, RunState};
+use crate::model::{Abort, AbortKind};
 
 #[tokio::test(start_paused = true)]
 async fn failed_check_at_step_2_rolls_back_to_the_exact_baseline() {
@@ -20,9 +21,11 @@ async fn failed_check_at_step_2_rolls_back_to_the_exact_baseline() {
     let mut sink = MemSink::default();
     let outcome = world.run(&mut sink).await;
     assert!(matches!(outcome, Outcome::RolledBack { .. }), "{outcome:?}");
-    let Outcome::RolledBack { reason } = &outcome else {
+    let Outcome::RolledBack { abort } = &outcome else {
         panic!("{outcome:?}")
     };
+    assert_eq!(abort.kind, AbortKind::CheckFailed, "{abort:?}");
+    let reason = &abort.message;
     assert!(
         reason.contains("step group 2 (wave 0, 100%)") && reason.contains("check \"errors\""),
         "{reason}"
@@ -40,6 +43,15 @@ async fn failed_check_at_step_2_rolls_back_to_the_exact_baseline() {
         ]
     );
     assert_eq!(sink.log().state, RunState::RolledBack);
+    // The journal and the progress event carry the kind as well.
+    assert_eq!(sink.log().abort_kinds(), vec![Some(AbortKind::CheckFailed)]);
+    assert!(events_of(&world).iter().any(|e| matches!(
+        e,
+        ProgressEvent::Aborted {
+            kind: AbortKind::CheckFailed,
+            ..
+        }
+    )));
     let Some(Record::RollbackIntent { weights, .. }) = sink
         .records
         .iter()
@@ -98,9 +110,11 @@ async fn failing_rollback_exits_5_and_names_what_is_left() {
         matches!(outcome, Outcome::RollbackFailed { .. }),
         "{outcome:?}"
     );
-    let Outcome::RollbackFailed { reason, left } = &outcome else {
+    let Outcome::RollbackFailed { abort, left } = &outcome else {
         panic!("{outcome:?}")
     };
+    assert_eq!(abort.kind, AbortKind::CheckFailed, "{abort:?}");
+    let reason = &abort.message;
     assert!(reason.contains("rollback failed: wave 1"), "{reason}");
     // Wave 1 could not be restored, so its callers in wave 0 were left alone too.
     assert_eq!(left, &["api/dns", "auth/dns", "edge/alb", "edge/dns"]);
@@ -130,9 +144,11 @@ async fn read_back_mismatch_aborts_and_rolls_back() {
         }
     });
     let outcome = world.run(&mut MemSink::default()).await;
-    let Outcome::RolledBack { reason } = &outcome else {
+    let Outcome::RolledBack { abort } = &outcome else {
         panic!("{outcome:?}")
     };
+    assert_eq!(abort.kind, AbortKind::Drift, "{abort:?}");
+    let reason = &abort.message;
     assert!(
         reason.contains("read-back mismatch after step group 2")
             && reason
@@ -174,6 +190,27 @@ async fn transient_failures_are_retried_and_the_run_completes() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_permanent_provider_error_aborts_without_retrying_as_kind_provider() {
+    let world = World::new();
+    world.backend.faults(|call, _| {
+        if call == 1 {
+            Fault::Permanent
+        } else {
+            Fault::None
+        }
+    });
+    let mut sink = MemSink::default();
+    let outcome = world.run(&mut sink).await;
+    let Outcome::RolledBack { abort } = &outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(abort.kind, AbortKind::Provider, "{abort:?}");
+    assert!(!abort.message.contains("gave up"), "{abort:?}");
+    assert_eq!(sink.log().abort_kinds(), vec![Some(AbortKind::Provider)]);
+    assert_at_baseline(&world);
+}
+
+#[tokio::test(start_paused = true)]
 async fn persistent_transient_failures_exhaust_retries_then_roll_back() {
     let world = World::new();
     let aborted = Arc::new(AtomicBool::new(false));
@@ -192,9 +229,11 @@ async fn persistent_transient_failures_exhaust_retries_then_roll_back() {
         }
     });
     let outcome = world.run(&mut MemSink::default()).await;
-    let Outcome::RolledBack { reason } = &outcome else {
+    let Outcome::RolledBack { abort } = &outcome else {
         panic!("{outcome:?}")
     };
+    assert_eq!(abort.kind, AbortKind::RetriesExhausted, "{abort:?}");
+    let reason = &abort.message;
     assert!(
         reason.contains("step group 3") && reason.contains("gave up after 4 attempts"),
         "{reason}"
@@ -223,7 +262,7 @@ async fn ctrl_c_during_bake_rolls_back_and_a_second_press_only_reports_progress(
     assert_eq!(
         outcome,
         Outcome::RolledBack {
-            reason: "interrupted (Ctrl-C)".into()
+            abort: Abort::new(AbortKind::Interrupted, "interrupted (Ctrl-C)"),
         }
     );
     assert_at_baseline(&world);
@@ -254,7 +293,7 @@ async fn deadline_aborts_during_a_bake() {
     assert_eq!(
         outcome,
         Outcome::RolledBack {
-            reason: "deadline of 3m20s passed".into()
+            abort: Abort::new(AbortKind::Deadline, "deadline of 3m20s passed"),
         }
     );
     assert_eq!(start.elapsed(), Duration::from_secs(200));
@@ -271,9 +310,11 @@ async fn journal_write_failure_stops_without_acting_further() {
     };
     let outcome = world.run(&mut sink).await;
     assert!(matches!(outcome, Outcome::Paused { .. }), "{outcome:?}");
-    let Outcome::Paused { reason } = &outcome else {
+    let Outcome::Paused { abort } = &outcome else {
         panic!("{outcome:?}")
     };
+    assert_eq!(abort.kind, AbortKind::Journal, "{abort:?}");
+    let reason = &abort.message;
     assert!(
         reason.contains("could not write the journal") && reason.contains("kong rollback run-1"),
         "{reason}"
@@ -301,9 +342,11 @@ async fn pause_on_abort_holds_and_names_resume_and_rollback() {
     let mut sink = MemSink::default();
     let outcome = world.run(&mut sink).await;
     assert!(matches!(outcome, Outcome::Paused { .. }));
-    let Outcome::Paused { reason } = &outcome else {
+    let Outcome::Paused { abort } = &outcome else {
         panic!("{outcome:?}")
     };
+    assert_eq!(abort.kind, AbortKind::CheckFailed, "{abort:?}");
+    let reason = &abort.message;
     assert!(
         reason.contains("kong resume run-1") && reason.contains("kong rollback run-1"),
         "{reason}"

@@ -21,6 +21,7 @@ use crate::backend;
 use crate::exec::steps;
 use crate::exec::{Outcome, ProgressEvent};
 use crate::journal::{Record, RunState};
+use crate::model::{Abort, AbortKind};
 
 pub(super) fn events_of(world: &World) -> Vec<ProgressEvent> {
     world.progress.events()
@@ -134,9 +135,11 @@ async fn preflight_capacity_failure_refuses_with_numbers_and_changes_nothing() {
     let mut sink = MemSink::default();
     let outcome = world.run(&mut sink).await;
     assert!(matches!(outcome, Outcome::Refused { .. }));
-    let Outcome::Refused { reason } = &outcome else {
+    let Outcome::Refused { abort } = &outcome else {
         panic!("{outcome:?}")
     };
+    assert_eq!(abort.kind, AbortKind::Capacity, "{abort:?}");
+    let reason = &abort.message;
     let row = &world.plan.preflight[0];
     assert!(
         reason.contains(&row.service) && reason.contains(&row.region),
@@ -150,6 +153,7 @@ async fn preflight_capacity_failure_refuses_with_numbers_and_changes_nothing() {
         ["run_started", "aborted", "finished Refused"],
         "a refused run leaves its reason and nothing else"
     );
+    assert_eq!(sink.log().abort_kinds(), vec![Some(AbortKind::Capacity)]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -158,9 +162,11 @@ async fn drift_at_start_refuses_naming_the_dial() {
     let baseline = world.plan.baseline["api/dns"]["usw2"];
     world.backend.inner.set("api/dns", "usw2", baseline + 7);
     let outcome = world.run(&mut MemSink::default()).await;
-    let Outcome::Refused { reason } = &outcome else {
+    let Outcome::Refused { abort } = &outcome else {
         panic!("{outcome:?}")
     };
+    assert_eq!(abort.kind, AbortKind::Drift, "{abort:?}");
+    let reason = &abort.message;
     assert!(
         reason.contains(&format!(
             "drift: dial api/dns member usw2 is {}, the plan's baseline says {baseline}",
@@ -179,8 +185,10 @@ async fn approval_gate_without_approve_or_terminal_refuses_before_any_change() {
     assert_eq!(
         outcome,
         Outcome::Refused {
-            reason: "approval required before moving past 50%: pass --approve or run on a terminal"
-                .into()
+            abort: Abort::new(
+                AbortKind::GateDenied,
+                "approval required before moving past 50%: pass --approve or run on a terminal"
+            ),
         }
     );
     assert_no_apply(&world);
@@ -228,7 +236,10 @@ async fn terminal_approval_yes_continues_and_no_aborts_and_rolls_back() {
     assert_eq!(
         outcome,
         Outcome::RolledBack {
-            reason: "approval denied before moving past 50%".into()
+            abort: Abort::new(
+                AbortKind::GateDenied,
+                "approval denied before moving past 50%"
+            ),
         }
     );
     assert_at_baseline(&world);
@@ -239,9 +250,11 @@ async fn steady_state_failing_before_the_run_refuses() {
     let mut world = World::new();
     world.source = ScriptedSource::new(|n, _, _| Some(if n == 0 { 9.0 } else { 1.0 }));
     let outcome = world.run(&mut MemSink::default()).await;
-    let Outcome::Refused { reason } = &outcome else {
+    let Outcome::Refused { abort } = &outcome else {
         panic!("{outcome:?}")
     };
+    assert_eq!(abort.kind, AbortKind::CheckFailed, "{abort:?}");
+    let reason = &abort.message;
     assert!(
         reason.starts_with("steady state does not hold before the run: check \"errors\""),
         "{reason}"
@@ -339,7 +352,10 @@ async fn a_plan_for_another_topology_is_refused() {
     assert_eq!(
         outcome,
         Outcome::Refused {
-            reason: "the plan was made for topology elsewhere, not test".into()
+            abort: Abort::new(
+                AbortKind::Invalid,
+                "the plan was made for topology elsewhere, not test"
+            ),
         }
     );
 }
@@ -360,6 +376,9 @@ async fn hold_waits_the_scaled_hold_and_ctrl_c_cuts_it_short() {
     };
     let start = tokio::time::Instant::now();
     let (held, ()) = tokio::join!(executor.hold(), press);
-    assert_eq!(held, Err("interrupted (Ctrl-C)".to_string()));
+    assert_eq!(
+        held,
+        Err(Abort::new(AbortKind::Interrupted, "interrupted (Ctrl-C)"))
+    );
     assert_eq!(start.elapsed(), Duration::from_secs(5));
 }

@@ -15,7 +15,7 @@ use crate::backend::scaling::{GroupRef, ScalingBackend};
 use crate::backend::sim::{SimBackend, SimFaults, SimGroup};
 use crate::exec::{Outcome, ProgressEvent};
 use crate::journal::{CapacityChange, Record, RunState};
-use crate::model::{AutoscalingBinding, Prescale};
+use crate::model::{AbortKind, AutoscalingBinding, Prescale};
 use crate::plan::{self, Operation, PlanInput};
 
 const NEEDED: u32 = 19;
@@ -204,9 +204,11 @@ async fn prescale_timeout_aborts_and_rollback_returns_the_groups_without_moving_
     .await;
     let mut sink = MemSink::default();
     let outcome = world.run(&mut sink).await;
-    let Outcome::RolledBack { reason } = &outcome else {
+    let Outcome::RolledBack { abort } = &outcome else {
         panic!("{outcome:?}");
     };
+    assert_eq!(abort.kind, AbortKind::Capacity, "{abort:?}");
+    let reason = &abort.message;
     assert!(matches!(outcome, Outcome::RolledBack { .. }));
     assert!(
         reason.contains("not in service after 10m")
@@ -296,9 +298,11 @@ async fn prescale_refuses_when_the_max_size_cannot_hold_the_load() {
     let world = world(sized(10, 10, 15), sized(10, 10, 30), Duration::ZERO).await;
     let mut sink = MemSink::default();
     let outcome = world.run(&mut sink).await;
-    let Outcome::Refused { reason } = &outcome else {
+    let Outcome::Refused { abort } = &outcome else {
         panic!("{outcome:?}");
     };
+    assert_eq!(abort.kind, AbortKind::Capacity, "{abort:?}");
+    let reason = &abort.message;
     assert!(
         reason.contains("group api-us-west-2 in us-west-2 needs 19 instances")
             && reason.contains("max size is 15"),
@@ -326,7 +330,7 @@ async fn run_stopped_after_the_prescale_intent_is_rolled_back_to_the_original_ca
     };
     let outcome = world.run(&mut sink).await;
     assert!(
-        matches!(&outcome, Outcome::Paused { reason } if reason.contains("kong rollback")),
+        matches!(&outcome, Outcome::Paused { abort } if abort.message.contains("kong rollback")),
         "capacity changed, so this is not a refusal: {outcome:?}"
     );
     assert_eq!(desired(&world, "us-west-2").await, NEEDED);
@@ -472,9 +476,11 @@ async fn restore_that_cannot_return_the_groups_pauses_naming_them() {
     *world.backend.inner.weights.lock().unwrap() = evacuated;
     let mut sink = MemSink::default();
     let outcome = world.run(&mut sink).await;
-    let Outcome::Paused { reason } = &outcome else {
+    let Outcome::Paused { abort } = &outcome else {
         panic!("{outcome:?}");
     };
+    assert_eq!(abort.kind, AbortKind::Provider, "{abort:?}");
+    let reason = &abort.message;
     assert!(matches!(outcome, Outcome::Paused { .. }));
     assert!(
         reason.contains("traffic is back at its baseline")

@@ -6,7 +6,7 @@ use super::support::*;
 use crate::exec::steps;
 use crate::exec::{Outcome, ProgressEvent};
 use crate::journal::{Journal, RunJournal, RunState, read_run};
-use crate::model::OnAbort;
+use crate::model::{Abort, AbortKind, OnAbort};
 
 /// A run killed right after the journal record `last` (e.g. `intent 4`), with the backend
 /// holding the weights after group `applied_through` (`None`: baseline).
@@ -128,9 +128,11 @@ async fn resume_refuses_a_dial_that_is_neither_intent_nor_previous_weights() {
     let before = sink.records.len();
     let outcome = world.resume(&mut sink).await;
     assert!(matches!(outcome, Outcome::Refused { .. }));
-    let Outcome::Refused { reason } = &outcome else {
+    let Outcome::Refused { abort } = &outcome else {
         panic!("{outcome:?}")
     };
+    assert_eq!(abort.kind, AbortKind::Drift, "{abort:?}");
+    let reason = &abort.message;
     assert!(
         reason.contains("dial api/dns is at")
             && reason.contains("neither the intent of step group 4")
@@ -159,9 +161,11 @@ async fn resume_refuses_drift_on_a_dial_an_earlier_step_left() {
     let (world, mut sink) = crashed("checked 4", Some(4)).await;
     world.backend.inner.set("edge/dns", "usw2", 1);
     let outcome = world.resume(&mut sink).await;
-    let Outcome::Refused { reason } = &outcome else {
+    let Outcome::Refused { abort } = &outcome else {
         panic!("{outcome:?}")
     };
+    assert_eq!(abort.kind, AbortKind::Drift, "{abort:?}");
+    let reason = &abort.message;
     assert!(
         reason.contains("dial edge/dns is at") && reason.contains("the run left it at"),
         "{reason}"
@@ -205,9 +209,10 @@ async fn rollback_of_a_completed_run_points_to_restore() {
     assert_eq!(
         outcome,
         Outcome::Refused {
-            reason:
+            abort: Abort::new(
+                AbortKind::Invalid,
                 "run run-1 is already completed; to bring traffic back use `kong restore us-east-1`"
-                    .into()
+            ),
         }
     );
     let outcome = world.resume(&mut sink).await;
@@ -228,8 +233,10 @@ async fn resume_with_a_gate_ahead_needs_approval() {
     assert_eq!(
         outcome,
         Outcome::Refused {
-            reason: "approval required before moving past 50%: pass --approve or run on a terminal"
-                .into()
+            abort: Abort::new(
+                AbortKind::GateDenied,
+                "approval required before moving past 50%: pass --approve or run on a terminal"
+            ),
         }
     );
     world.options.approve = true;

@@ -9,7 +9,7 @@ use crate::backend::sim::{SimBackend, SimFaults};
 use crate::backend::{self, TrafficBackend};
 use crate::checks::SimSource;
 use crate::exec::{Executor, Outcome, steps};
-use crate::model::{Check, CheckSource, Per, SimMetric, Threshold, Topology};
+use crate::model::{AbortKind, Check, CheckSource, Per, SimMetric, Threshold, Topology};
 
 /// Destination error rate at most 1%, the region's total.
 fn error_rate_check() -> Check {
@@ -101,9 +101,11 @@ async fn an_overloaded_destination_fails_its_checks_and_the_run_rolls_back() {
         }
     }
     let (outcome, backend, plan) = run_on_sim(topology).await;
-    let Outcome::RolledBack { reason } = &outcome else {
+    let Outcome::RolledBack { abort } = &outcome else {
         panic!("{outcome:?}")
     };
+    assert_eq!(abort.kind, AbortKind::CheckFailed, "{abort:?}");
+    let reason = &abort.message;
     assert!(reason.contains("destination error rate"), "{reason}");
     assert_eq!(backend.weights().await, plan.baseline);
 }
@@ -133,9 +135,11 @@ async fn the_latency_ratio_guard_aborts_an_evacuation_no_playbook_check_would_st
     let mut guarded = unguarded;
     guarded.guards = crate::model::Guards::default();
     let (outcome, backend, plan) = run_playbook_on_sim(past_the_knee(), guarded).await;
-    let Outcome::RolledBack { reason } = &outcome else {
+    let Outcome::RolledBack { abort } = &outcome else {
         panic!("{outcome:?}")
     };
+    assert_eq!(abort.kind, AbortKind::CheckFailed, "{abort:?}");
+    let reason = &abort.message;
     assert!(reason.contains("guard: latency ratio"), "{reason}");
     assert_eq!(backend.weights().await, plan.baseline);
 }
@@ -157,9 +161,11 @@ async fn the_utilization_guard_holds_each_service_to_its_max_utilization() {
         service.max_utilization = Some(0.6);
     }
     let (outcome, backend, plan) = run_plan_on_sim(stricter, playbook, plan).await;
-    let Outcome::RolledBack { reason } = &outcome else {
+    let Outcome::RolledBack { abort } = &outcome else {
         panic!("{outcome:?}")
     };
+    assert_eq!(abort.kind, AbortKind::CheckFailed, "{abort:?}");
+    let reason = &abort.message;
     assert!(reason.contains("guard: utilization"), "{reason}");
     assert!(reason.contains(" for "), "names the service: {reason}");
     assert_eq!(backend.weights().await, plan.baseline);
