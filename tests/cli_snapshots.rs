@@ -104,9 +104,45 @@ impl Ran {
     fn text(&self) -> String {
         format!(
             "$ kong {}\nexit {}\n--- stdout\n{}--- stderr\n{}",
-            self.args, self.code, self.stdout, self.stderr
+            self.args,
+            self.code,
+            checks_in_order(&self.stdout),
+            self.stderr
         )
     }
+}
+
+/// The checks of one round are evaluated concurrently and printed as each completes: each
+/// run of consecutive `check` progress lines is put in a fixed order (their text after the
+/// time stamp), the rest is left as printed.
+fn checks_in_order(stdout: &str) -> String {
+    let is_check = |line: &str| {
+        line.split_once(' ')
+            .is_some_and(|(_, text)| text.starts_with("check "))
+    };
+    let lines: Vec<&str> = stdout.lines().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let mut j = i;
+        while j < lines.len() && is_check(lines[j]) {
+            j += 1;
+        }
+        if j > i {
+            let mut block = lines[i..j].to_vec();
+            block.sort_by_key(|line| line.split_once(' ').map(|(_, text)| text));
+            for line in block {
+                out.push_str(line);
+                out.push('\n');
+            }
+            i = j;
+        } else {
+            out.push_str(lines[i]);
+            out.push('\n');
+            i += 1;
+        }
+    }
+    out
 }
 
 /// Asserts the snapshot of `ran` with what changes from run to run redacted.
