@@ -154,6 +154,7 @@ mod tests {
             load_query: None,
             max_utilization: None,
             autoscaling: Default::default(),
+            pinned: Default::default(),
             dials,
         }
     }

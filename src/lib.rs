@@ -12,4 +12,5 @@ pub mod journal;
 pub mod live;
 pub mod model;
 pub mod plan;
+pub mod report;
 pub mod telemetry;

@@ -155,7 +155,7 @@ fn unknown_key_names_the_allowed_keys_and_the_likely_one() {
         files.bad_topology(&text),
         [files.at(
             "topology.yaml",
-            "8:5: unknown key `laod` in service `a`, expected one of: depends_on, capacity, load, load_query, max_utilization, autoscaling, dials (did you mean `load`?)"
+            "8:5: unknown key `laod` in service `a`, expected one of: depends_on, capacity, load, load_query, max_utilization, autoscaling, dials, pinned (did you mean `load`?)"
         )]
     );
 }

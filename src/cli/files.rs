@@ -1,4 +1,4 @@
-//! Finding, reading and hashing the user's topology and playbook files.
+//! Finding, reading and hashing the user's topology and playbook files; writing reports.
 
 use std::path::{Path, PathBuf};
 
@@ -166,4 +166,39 @@ pub fn backend_line(kind: BackendKind, common: &Common) -> String {
         ),
         BackendKind::Aws => "backend: aws (REAL traffic: Route 53 and ELBv2)".to_string(),
     }
+}
+
+/// Files a report was written to.
+#[derive(Debug)]
+pub struct WrittenReport {
+    /// The Markdown report.
+    pub markdown: PathBuf,
+    /// The HTML report.
+    pub html: PathBuf,
+}
+
+/// Writes `{stem}.md`, its charts `{stem}-NAME.svg` and `{stem}.html` into `dir`.
+pub fn write_report(
+    dir: &Path,
+    stem: &str,
+    logs: &[crate::journal::RunLog],
+    topology: &Topology,
+    playbook: &Playbook,
+) -> std::io::Result<WrittenReport> {
+    let input = crate::report::Input {
+        logs,
+        topology: Some(topology),
+        playbook: Some(playbook),
+    };
+    for chart in crate::report::charts(&input) {
+        std::fs::write(dir.join(format!("{stem}-{}.svg", chart.name)), &chart.svg)?;
+    }
+    let markdown = dir.join(format!("{stem}.md"));
+    std::fs::write(
+        &markdown,
+        crate::report::markdown(&input, Some(&format!("{stem}-"))),
+    )?;
+    let html = dir.join(format!("{stem}.html"));
+    std::fs::write(&html, crate::report::html(&input))?;
+    Ok(WrittenReport { markdown, html })
 }

@@ -1,376 +1,92 @@
-//! `kong report RUN`: a Markdown write-up of one run (or of a drill's two runs), built only
-//! from the journal, so it can be produced after a crash too.
+//! `kong report RUN [--format markdown|html]`: the report of one run (a drill's evacuation
+//! brings its restore along), built only from the journal, so it can be produced after a
+//! crash too. Rendering is `crate::report`'s; this command reads and writes files.
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
+use std::path::Path;
 
-use super::{CliError, Common};
-use crate::journal::{self, CheckResult, Record, RunLog};
-use crate::model::Topology;
+use super::{CliError, Common, ReportFormat};
+use crate::journal::{self, RunLog};
+use crate::plan::Operation;
+use crate::report::{self, Input};
 
-/// Prints the report of a run; a drill's evacuation shows its restore too.
-pub fn run(common: &Common, run_id: &str, out: Option<&std::path::Path>) -> Result<i32, CliError> {
+/// Prints (or writes to `out`) the report of a run.
+pub fn run(
+    common: &Common,
+    run_id: &str,
+    format: ReportFormat,
+    out: Option<&Path>,
+) -> Result<i32, CliError> {
     let log = journal::read_run(&common.state_dir, &run_id.to_string()).map_err(|e| match e {
         journal::JournalError::UnknownRun(_) => CliError::Usage(e.to_string()),
         other => CliError::Unexpected(other.into()),
     })?;
-    // The topology, when its file is still there, gives the shares before the first step.
-    let topology =
-        crate::model::load_topology(std::path::Path::new(&log.header.topology_path)).ok();
-    let report = markdown(&[log], topology.as_ref());
-    match out {
-        Some(path) => std::fs::write(path, &report)
-            .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", path.display())))?,
-        None => print!("{report}"),
+    let logs = with_drill_restore(&common.state_dir, log);
+    // The files, when still there, give the shares before the first step and the hypothesis.
+    let topology = crate::model::load_topology(Path::new(&logs[0].header.topology_path)).ok();
+    let playbook = topology.as_ref().and_then(|t| {
+        crate::model::load_playbook(Path::new(&logs[0].header.playbook_path), Some(t)).ok()
+    });
+    let input = Input {
+        logs: &logs,
+        topology: topology.as_ref(),
+        playbook: playbook.as_ref(),
+    };
+    let write = |path: &Path, text: &str| {
+        std::fs::write(path, text)
+            .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", path.display())))
+    };
+    match (format, out) {
+        (ReportFormat::Html, Some(path)) => write(path, &report::html(&input))?,
+        (ReportFormat::Html, None) => print!("{}", report::html(&input)),
+        (ReportFormat::Markdown, out) => {
+            // The charts go beside the report: beside FILE, or in the run's directory.
+            let (dir, stem) = match out {
+                Some(path) => (
+                    path.parent().map(Path::to_path_buf).unwrap_or_default(),
+                    path.file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| "report".to_string()),
+                ),
+                None => (
+                    journal::run_dir(&common.state_dir, run_id),
+                    "report".to_string(),
+                ),
+            };
+            let prefix = match out {
+                Some(_) => format!("{stem}-"),
+                None => format!("{}/{stem}-", dir.display()),
+            };
+            for chart in report::charts(&input) {
+                write(&dir.join(format!("{stem}-{}.svg", chart.name)), &chart.svg)?;
+            }
+            let text = report::markdown(&input, Some(&prefix));
+            match out {
+                Some(path) => write(path, &text)?,
+                None => print!("{text}"),
+            }
+        }
     }
     Ok(0)
 }
 
-/// Seconds between two RFC 3339 times, when both parse.
-fn seconds_between(from: &str, to: &str) -> Option<f64> {
-    let a: jiff::Timestamp = from.parse().ok()?;
-    let b: jiff::Timestamp = to.parse().ok()?;
-    Some((b.as_millisecond() - a.as_millisecond()) as f64 / 1000.0)
-}
-
-fn fmt_secs(s: f64) -> String {
-    if s >= 60.0 {
-        format!(
-            "{}m{:02}s",
-            (s / 60.0).floor() as u64,
-            (s % 60.0).round() as u64
-        )
-    } else {
-        format!("{s:.1}s")
+/// `[log]`, or `[evacuation, restore]` when `log` is a drill's evacuation whose restore ran.
+fn with_drill_restore(state_dir: &Path, log: RunLog) -> Vec<RunLog> {
+    if log.header.command != "drill" || log.header.operation != Operation::Evacuate {
+        return vec![log];
     }
-}
-
-fn time_of(at: &str) -> String {
-    // 2026-11-23T09:03:12.345Z -> 09:03:12
-    at.split('T')
-        .nth(1)
-        .map(|t| t.chars().take(8).collect())
-        .unwrap_or_else(|| at.to_string())
-}
-
-fn fmt_shares(shares: &BTreeMap<String, f64>) -> String {
-    shares
-        .iter()
-        .map(|(r, s)| format!("{r} {:.1}%", s * 100.0))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn fmt_check(c: &CheckResult) -> String {
-    let value = c
-        .value
-        .map(|v| format!("{v:.4}"))
-        .unwrap_or_else(|| "no data".to_string());
-    let mut region = c
-        .region
-        .as_deref()
-        .map(|r| format!(" @{r}"))
-        .unwrap_or_default();
-    if let Some(service) = &c.service {
-        region.push_str(&format!(" for {service}"));
+    let restore = journal::list_runs(state_dir).ok().and_then(|runs| {
+        runs.into_iter()
+            .filter(|r| {
+                r.header.command == "drill"
+                    && r.header.operation == Operation::Restore
+                    && r.header.region == log.header.region
+                    && r.header.topology == log.header.topology
+                    && r.header.id > log.header.id
+            })
+            .min_by(|a, b| a.header.id.cmp(&b.header.id))
+    });
+    match restore {
+        Some(r) => vec![log, r],
+        None => vec![log],
     }
-    let mark = if c.ok { "✅" } else { "❌" };
-    let detail = c
-        .detail
-        .as_deref()
-        .map(|d| format!(" ({d})"))
-        .unwrap_or_default();
-    format!(
-        "{mark} {}{region}: {value} vs {}{detail}",
-        c.name, c.threshold
-    )
-}
-
-/// The Markdown report of one or more runs (a drill passes its evacuation and restore).
-pub fn markdown(logs: &[RunLog], topology: Option<&Topology>) -> String {
-    let mut out = String::new();
-    for log in logs {
-        section(&mut out, log, topology);
-    }
-    out
-}
-
-fn section(out: &mut String, log: &RunLog, topology: Option<&Topology>) {
-    let h = &log.header;
-    let plan = log.plan();
-    let _ = writeln!(
-        out,
-        "# kong {} {} — run `{}`\n",
-        h.operation, h.region, h.id
-    );
-    let _ = writeln!(out, "| | |\n| --- | --- |");
-    let _ = writeln!(
-        out,
-        "| command | `{}`{} |",
-        h.command,
-        if h.dry_run { " (dry run)" } else { "" }
-    );
-    let _ = writeln!(out, "| backend | `{}` |", h.backend);
-    let _ = writeln!(out, "| topology | `{}` ({}) |", h.topology, h.topology_path);
-    let _ = writeln!(
-        out,
-        "| playbook | `{}` ({}) |",
-        plan.playbook, h.playbook_path
-    );
-    let _ = writeln!(out, "| host | {} (pid {}) |", h.host, h.pid);
-    let _ = writeln!(out, "| started | {} |", h.started_at);
-    if let Some(end) = log.finished_at() {
-        let dur = seconds_between(&h.started_at, end)
-            .map(fmt_secs)
-            .unwrap_or_default();
-        let _ = writeln!(out, "| finished | {end} ({dur}) |");
-    }
-    let _ = writeln!(
-        out,
-        "| outcome | **{}** |",
-        super::run::state_name(log.state)
-    );
-    if let Some(reason) = log.aborted_reason() {
-        let _ = writeln!(out, "| abort reason | {reason} |");
-    }
-    let _ = writeln!(out, "| waves | {} |", plan.waves.len());
-    let _ = writeln!(out, "| API calls | {} |", log.api_calls_total());
-    let _ = writeln!(out);
-
-    // Shares of each service before and after each step group, from the plan.
-    let mut before: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
-    if let Some(topology) = topology {
-        for service in plan.final_shares.keys() {
-            if let Some(svc) = topology.services.get(service) {
-                before.insert(
-                    service.clone(),
-                    crate::plan::served_shares(topology, svc, &plan.baseline),
-                );
-            }
-        }
-    }
-    // Each step's shares by (service, wave, percent), indexed once rather than searched
-    // for on every row (a big plan has tens of thousands of steps).
-    let mut step_shares: StepShares = BTreeMap::new();
-    for step in &plan.steps {
-        step_shares
-            .entry((step.service.as_str(), step.wave, step.percent))
-            .or_insert(&step.shares);
-    }
-    let _ = writeln!(out, "## Timeline\n");
-    let _ = writeln!(
-        out,
-        "| time | step | wave | % | services | shares before → after | checks | API calls | took |"
-    );
-    let _ = writeln!(
-        out,
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-    );
-    let mut intent_at: BTreeMap<usize, String> = BTreeMap::new();
-    let mut calls: BTreeMap<usize, u32> = BTreeMap::new();
-    let mut pending: BTreeMap<usize, (usize, u32, Vec<String>)> = BTreeMap::new();
-    let mut rows: Vec<String> = Vec::new();
-    for record in &log.records {
-        match record {
-            Record::StepIntent {
-                at,
-                index,
-                wave,
-                percent,
-                services,
-                ..
-            } => {
-                intent_at.insert(*index, at.clone());
-                pending.insert(*index, (*wave, *percent, services.clone()));
-            }
-            Record::StepApplied {
-                index, api_calls, ..
-            } => {
-                calls.insert(*index, *api_calls);
-            }
-            Record::StepChecked { at, index, results } => {
-                if let Some((wave, percent, services)) = pending.remove(index) {
-                    rows.push(row(
-                        &step_shares,
-                        &mut before,
-                        intent_at.get(index).map(String::as_str),
-                        Some(at),
-                        *index,
-                        wave,
-                        percent,
-                        &services,
-                        results,
-                        calls.get(index).copied(),
-                    ));
-                }
-            }
-            Record::Aborted { at, reason } => {
-                for (index, (wave, percent, services)) in std::mem::take(&mut pending) {
-                    rows.push(row(
-                        &step_shares,
-                        &mut before,
-                        intent_at.get(&index).map(String::as_str),
-                        Some(at),
-                        index,
-                        wave,
-                        percent,
-                        &services,
-                        &[],
-                        calls.get(&index).copied(),
-                    ));
-                }
-                rows.push(format!(
-                    "| {} | **abort** | | | | {reason} | | | |",
-                    time_of(at)
-                ));
-            }
-            Record::Approved { at, percent, by } => {
-                rows.push(format!(
-                    "| {} | approval | | >{percent} | | approved by {by} | | | |",
-                    time_of(at)
-                ));
-            }
-            Record::Paused { at } => {
-                rows.push(format!("| {} | **paused** | | | | | | | |", time_of(at)))
-            }
-            Record::Resumed { at, host, pid } => rows.push(format!(
-                "| {} | resumed | | | | by {host} (pid {pid}) | | | |",
-                time_of(at)
-            )),
-            Record::RollbackIntent { at, weights } => rows.push(format!(
-                "| {} | **rollback** | | | | restoring {} dials to baseline | | | |",
-                time_of(at),
-                weights.len()
-            )),
-            Record::RollbackDone { at } => rows.push(format!(
-                "| {} | rollback done | | | | every touched dial read back at baseline | | | |",
-                time_of(at)
-            )),
-            Record::PrescaleIntent { at, groups } => rows.push(format!(
-                "| {} | prescale | | | | {} | | | |",
-                time_of(at),
-                capacity_changes(groups)
-            )),
-            Record::PrescaleDone { at } => rows.push(format!(
-                "| {} | prescale done | | | | enough instances in service | | | |",
-                time_of(at)
-            )),
-            Record::CapacityRestoreIntent { at, groups } => rows.push(format!(
-                "| {} | capacity restore | | | | {} | | | |",
-                time_of(at),
-                capacity_changes(groups)
-            )),
-            Record::CapacityRestored { at } => rows.push(format!(
-                "| {} | capacity restored | | | | groups back at their original desired capacity | | | |",
-                time_of(at)
-            )),
-            Record::RollbackFailed { at, reason, left } => rows.push(format!(
-                "| {} | **rollback failed** | | | | {reason}; left: {} | | | |",
-                time_of(at),
-                left.join(", ")
-            )),
-            _ => {}
-        }
-    }
-    for (index, (wave, percent, services)) in pending {
-        rows.push(row(
-            &step_shares,
-            &mut before,
-            intent_at.get(&index).map(String::as_str),
-            None,
-            index,
-            wave,
-            percent,
-            &services,
-            &[],
-            calls.get(&index).copied(),
-        ));
-    }
-    for r in rows {
-        let _ = writeln!(out, "{r}");
-    }
-    let _ = writeln!(out);
-    if let Some(values) = log.checks_baseline()
-        && !values.is_empty()
-    {
-        let _ = writeln!(out, "## Checks measured before the first change\n");
-        let _ = writeln!(out, "| check | region | value |\n| --- | --- | --- |");
-        for (check, by_region) in values {
-            for (region, v) in by_region {
-                let region = if region.is_empty() {
-                    "(global)"
-                } else {
-                    region
-                };
-                let _ = writeln!(out, "| {check} | {region} | {v:.4} |");
-            }
-        }
-        let _ = writeln!(out);
-    }
-}
-
-/// A plan's step shares by (service, wave, percent).
-type StepShares<'p> = BTreeMap<(&'p str, usize, u32), &'p BTreeMap<crate::plan::Name, f64>>;
-
-#[allow(clippy::too_many_arguments)]
-fn row(
-    step_shares: &StepShares<'_>,
-    before: &mut BTreeMap<String, BTreeMap<String, f64>>,
-    started: Option<&str>,
-    ended: Option<&String>,
-    index: usize,
-    wave: usize,
-    percent: u32,
-    services: &[String],
-    results: &[CheckResult],
-    api_calls: Option<u32>,
-) -> String {
-    let mut shares = Vec::new();
-    for service in services {
-        let after: Option<BTreeMap<String, f64>> = step_shares
-            .get(&(service.as_str(), wave, percent))
-            .map(|shares| shares.iter().map(|(r, v)| (r.to_string(), *v)).collect());
-        if let Some(after) = after {
-            let prev = before
-                .get(service.as_str())
-                .map(fmt_shares)
-                .unwrap_or_else(|| "baseline".to_string());
-            shares.push(format!("{service}: {prev} → {}", fmt_shares(&after)));
-            // The next step of this service starts from here.
-            before.insert(service.clone(), after);
-        }
-    }
-    let checks = if results.is_empty() {
-        "—".to_string()
-    } else {
-        results
-            .iter()
-            .map(fmt_check)
-            .collect::<Vec<_>>()
-            .join("<br>")
-    };
-    let took = match (started, ended) {
-        (Some(s), Some(e)) => seconds_between(s, e).map(fmt_secs).unwrap_or_default(),
-        _ => String::new(),
-    };
-    format!(
-        "| {} | {} | {wave} | {percent} | {} | {} | {checks} | {} | {took} |",
-        started.map(time_of).unwrap_or_default(),
-        index + 1,
-        services.join(", "),
-        shares.join("<br>"),
-        api_calls.map(|c| c.to_string()).unwrap_or_default(),
-    )
-}
-
-/// `group web in us-west-2: desired 4 -> 9, ...`.
-fn capacity_changes(groups: &[crate::journal::CapacityChange]) -> String {
-    if groups.is_empty() {
-        return "no group needed more instances".to_string();
-    }
-    groups
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
 }

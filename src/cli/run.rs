@@ -67,6 +67,7 @@ impl Session {
             approve,
             dry_run,
             time_scale,
+            verbose: _,
         } = *flags;
         if !(time_scale.is_finite() && time_scale >= 1.0) {
             return Err(CliError::Usage(format!(
@@ -375,7 +376,9 @@ async fn phase(
         Journal::create(&common.state_dir, &run_id).map_err(|e| CliError::Unexpected(e.into()))?;
     println!("run {run_id}: journal {}", journal.path().display());
     let renew = renew_lease(lock);
-    let progress = LineProgress::new(std::io::stdout().is_terminal());
+    let progress = LineProgress::new(std::io::stdout().is_terminal())
+        .verbose(flags.verbose)
+        .with_shares(topology, &plan);
     let prompter = TtyPrompter;
     if !still_raised.is_empty() {
         println!(
@@ -447,10 +450,16 @@ fn finish(common: &Common, session: &Session, result: &PhaseResult) -> i32 {
     if let Some(id) = &result.run_id
         && let Ok(log) = journal::read_run(&common.state_dir, id)
     {
-        let report = super::report::markdown(&[log], Some(&session.loaded.topology));
-        let path = common.state_dir.join("runs").join(id).join("report.md");
-        if std::fs::write(&path, report).is_ok() {
-            println!("report: {}", path.display());
+        let dir = journal::run_dir(&common.state_dir, id);
+        let loaded = &session.loaded;
+        if let Ok(written) =
+            files::write_report(&dir, "report", &[log], &loaded.topology, &loaded.playbook)
+        {
+            println!(
+                "report: {} (HTML: {})",
+                written.markdown.display(),
+                written.html.display()
+            );
         }
     }
     code
@@ -528,6 +537,9 @@ pub fn drill(
         if let Err(reason) = holder.hold().await {
             println!("hold cut short ({reason}): restoring {region} now");
         }
+        if let Some(id) = &evacuation.run_id {
+            residual_at_end_of_hold(common, &holder, id).await;
+        }
         let restore = phase(
             common,
             &session,
@@ -548,19 +560,61 @@ pub fn drill(
             }
         }
         if let Some(first) = evacuation.run_id.as_ref() {
-            let path = common
-                .state_dir
-                .join("runs")
-                .join(first)
-                .join("drill-report.md");
-            let report = super::report::markdown(&logs, Some(&session.loaded.topology));
-            if std::fs::write(&path, &report).is_ok() {
-                println!("drill report: {}", path.display());
+            let dir = journal::run_dir(&common.state_dir, first);
+            let loaded = &session.loaded;
+            match files::write_report(
+                &dir,
+                "drill-report",
+                &logs,
+                &loaded.topology,
+                &loaded.playbook,
+            ) {
+                Ok(written) => println!(
+                    "drill report: {} (HTML: {})",
+                    written.markdown.display(),
+                    written.html.display()
+                ),
+                Err(e) => eprintln!("could not write the drill report in {}: {e}", dir.display()),
             }
-            print!("\n{report}");
         }
         Ok(code.max(restore_code))
     })
+}
+
+/// Measures the residual traffic at the end of a drill's hold and journals it in the
+/// evacuation's journal (for the report); a failure to do so is said, and changes nothing.
+async fn residual_at_end_of_hold(common: &Common, holder: &Executor<'_>, evacuation: &str) {
+    let id = evacuation.to_string();
+    let Ok(log) = journal::read_run(&common.state_dir, &id) else {
+        return;
+    };
+    let Some(record) = holder.residual(log.plan(), "end of hold").await else {
+        return;
+    };
+    if let journal::Record::Residual {
+        when,
+        region,
+        max_residual,
+        services,
+        ..
+    } = &record
+    {
+        let over = journal::residual_over(*max_residual, services);
+        println!(
+            "{}",
+            super::progress::describe(&crate::exec::ProgressEvent::Residual {
+                when: when.clone(),
+                region: region.clone(),
+                measured: services.len(),
+                max_residual: *max_residual,
+                over,
+            })
+        );
+    }
+    let appended = Journal::open(&common.state_dir, &id).and_then(|mut j| j.append(&record));
+    if let Err(e) = appended {
+        eprintln!("could not journal the residual traffic at the end of the hold: {e}");
+    }
 }
 
 /// `kong resume RUN` / `kong rollback RUN`: continue or undo a paused or interrupted run.
@@ -587,7 +641,9 @@ pub fn recover(
             .map_err(|e| CliError::Unexpected(e.into()))?;
         let renew = renew_lease(lock);
         let interrupts = watch_interrupts();
-        let progress = LineProgress::new(std::io::stdout().is_terminal());
+        let progress = LineProgress::new(std::io::stdout().is_terminal())
+            .verbose(flags.verbose)
+            .with_shares(&session.loaded.topology, log.plan());
         let prompter = TtyPrompter;
         let raised = match log.header.operation {
             Operation::Restore => {

@@ -18,12 +18,31 @@ use crate::plan::Weights;
 
 use super::{Executor, ProgressEvent};
 
+/// Provider calls made by one step (or rollback batch), for the journal.
+#[derive(Debug, Default)]
+pub(crate) struct Calls {
+    made: AtomicU32,
+    retried: AtomicU32,
+}
+
+impl Calls {
+    /// Every attempt, retries included.
+    pub fn made(&self) -> u32 {
+        self.made.load(Ordering::Relaxed)
+    }
+
+    /// The attempts that repeated a failed call.
+    pub fn retried(&self) -> u32 {
+        self.retried.load(Ordering::Relaxed)
+    }
+}
+
 /// Calls `f` until it succeeds, fails permanently, or `retry_attempts` calls were made.
 /// The error says how many attempts were made.
 async fn retrying<T, F, Fut>(
     ex: &Executor<'_>,
     operation: &str,
-    calls: &AtomicU32,
+    calls: &Calls,
     mut f: F,
 ) -> Result<T, String>
 where
@@ -49,7 +68,10 @@ where
     })
     .await;
     let attempts = attempts.into_inner();
-    calls.fetch_add(attempts, Ordering::Relaxed);
+    calls.made.fetch_add(attempts, Ordering::Relaxed);
+    calls
+        .retried
+        .fetch_add(attempts.saturating_sub(1), Ordering::Relaxed);
     result.map_err(|error| match attempts {
         1 => error.to_string(),
         n => format!("{error} (gave up after {n} attempts)"),
@@ -60,7 +82,7 @@ where
 pub(crate) async fn read(
     ex: &Executor<'_>,
     dials: &[String],
-    calls: &AtomicU32,
+    calls: &Calls,
 ) -> Result<Weights, String> {
     if dials.is_empty() {
         return Ok(Weights::new());
@@ -74,7 +96,7 @@ pub(crate) async fn read(
 pub(crate) async fn apply_all(
     ex: &Executor<'_>,
     batches: &[Batch],
-    calls: &AtomicU32,
+    calls: &Calls,
 ) -> Result<(), String> {
     let applied = join_all(batches.iter().map(|batch| async move {
         let operation = format!("apply {}", batch.key);
@@ -114,7 +136,7 @@ pub(crate) async fn describe_groups(
     if groups.is_empty() {
         return Ok(BTreeMap::new());
     }
-    let calls = AtomicU32::new(0);
+    let calls = Calls::default();
     retrying(ex, "describe Auto Scaling groups", &calls, || {
         scaling.describe(groups)
     })
@@ -128,7 +150,7 @@ pub(crate) async fn set_desired(
     group: &GroupRef,
     desired: u32,
 ) -> Result<(), String> {
-    let calls = AtomicU32::new(0);
+    let calls = Calls::default();
     let operation = format!("set desired capacity of {group}");
     retrying(ex, &operation, &calls, || {
         scaling.set_desired(group, desired)

@@ -40,6 +40,7 @@ fn service(name: &str, capacity: [f64; 3], load: [f64; 3], dials: Vec<Dial>) -> 
         load_query: None,
         max_utilization: None,
         autoscaling: Default::default(),
+        pinned: Default::default(),
         dials,
     }
 }
@@ -130,6 +131,7 @@ pub(crate) fn topology_with(services: Vec<(&str, Vec<Row<'_>>)>) -> Topology {
             load_query: None,
             max_utilization: None,
             autoscaling: Default::default(),
+            pinned: Default::default(),
             dials: vec![Dial {
                 id: "sim".to_string(),
                 kind: DialKind::Sim,

@@ -346,6 +346,7 @@ pub fn kind(record: &Record) -> String {
         Record::PrescaleDone { .. } => "prescale_done".into(),
         Record::CapacityRestoreIntent { .. } => "capacity_restore_intent".into(),
         Record::CapacityRestored { .. } => "capacity_restored".into(),
+        Record::Residual { when, .. } => format!("residual {when}"),
     }
 }
 
@@ -387,6 +388,7 @@ fn service(name: &str, depends_on: &[&str], dials: Vec<Dial>) -> Service {
         load_query: None,
         max_utilization: None,
         autoscaling: Default::default(),
+        pinned: Default::default(),
         dials,
     }
 }
@@ -462,6 +464,8 @@ pub fn playbook() -> Playbook {
         approval: Approval::default(),
         guards: crate::model::Guards::off(),
         prescale: None,
+        hypothesis: None,
+        drain: Default::default(),
     }
 }
 
