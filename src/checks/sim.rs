@@ -11,8 +11,8 @@ use async_trait::async_trait;
 
 use crate::backend::TrafficBackend;
 use crate::backend::sim::{SimBackend, SimWorld, traffic};
+use crate::model::Weights;
 use crate::model::{Check, CheckSource, Topology};
-use crate::plan::Weights;
 
 use super::{MetricSource, Scope, SourceError};
 
@@ -209,10 +209,10 @@ mod tests {
     use super::*;
     use crate::backend::TrafficBackend;
     use crate::backend::sim::SimFaults;
-    use crate::backend::sim::testing::streaming;
     use crate::backend::{Batch, BatchKey};
     use crate::checks::evaluate;
     use crate::model::{Per, SimMetric, Threshold};
+    use crate::testing::streaming;
 
     fn at<'a>(check: &'a Check, region: Option<&'a str>) -> Scope<'a> {
         Scope {

@@ -1,28 +1,12 @@
-//! Finding, reading and hashing the user's topology and playbook files; writing reports.
+//! Finding, reading and hashing the user's topology and playbook files.
 
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
 use super::{BackendArg, CliError, Common};
-use crate::model::{self, BackendKind, Diagnostic, Diagnostics, Playbook, Topology};
-
-/// A topology and playbook loaded, validated and hashed.
-#[derive(Debug)]
-pub struct Loaded {
-    /// The validated topology.
-    pub topology: Topology,
-    /// The validated playbook.
-    pub playbook: Playbook,
-    /// The topology file used.
-    pub topology_path: PathBuf,
-    /// The playbook file used.
-    pub playbook_path: PathBuf,
-    /// SHA-256 of the topology file.
-    pub topology_hash: String,
-    /// SHA-256 of the playbook file.
-    pub playbook_hash: String,
-}
+use crate::model::{self, BackendKind, Diagnostic, Diagnostics, Topology};
+use crate::prepare::Loaded;
 
 /// The YAML files of a directory, sorted; a file path as itself.
 pub fn yaml_files(path: &Path) -> Result<Vec<PathBuf>, CliError> {
@@ -166,39 +150,4 @@ pub fn backend_line(kind: BackendKind, common: &Common) -> String {
         ),
         BackendKind::Aws => "backend: aws (REAL traffic: Route 53 and ELBv2)".to_string(),
     }
-}
-
-/// Files a report was written to.
-#[derive(Debug)]
-pub struct WrittenReport {
-    /// The Markdown report.
-    pub markdown: PathBuf,
-    /// The HTML report.
-    pub html: PathBuf,
-}
-
-/// Writes `{stem}.md`, its charts `{stem}-NAME.svg` and `{stem}.html` into `dir`.
-pub fn write_report(
-    dir: &Path,
-    stem: &str,
-    logs: &[crate::journal::RunLog],
-    topology: &Topology,
-    playbook: &Playbook,
-) -> std::io::Result<WrittenReport> {
-    let input = crate::report::Input {
-        logs,
-        topology: Some(topology),
-        playbook: Some(playbook),
-    };
-    for chart in crate::report::charts(&input) {
-        std::fs::write(dir.join(format!("{stem}-{}.svg", chart.name)), &chart.svg)?;
-    }
-    let markdown = dir.join(format!("{stem}.md"));
-    std::fs::write(
-        &markdown,
-        crate::report::markdown(&input, Some(&format!("{stem}-"))),
-    )?;
-    let html = dir.join(format!("{stem}.html"));
-    std::fs::write(&html, crate::report::html(&input))?;
-    Ok(WrittenReport { markdown, html })
 }

@@ -1,26 +1,33 @@
 //! `kong report RUN [--format markdown|html]`: the report of one run (a drill's evacuation
 //! brings its restore along), built only from the journal, so it can be produced after a
-//! crash too. Rendering is `crate::report`'s; this command reads and writes files.
+//! crash too. Rendering is `crate::report`'s; writing is [`super::run_report`]'s.
 
 use std::path::Path;
 
-use super::{CliError, Common, ReportFormat};
-use crate::journal::{self, RunLog};
+use super::context::{Context, Line, State};
+use super::exit::Done;
+use super::{CliError, Common, ReportFormat, run_report};
+use crate::journal::RunLog;
 use crate::plan::Operation;
 use crate::report::{self, Input};
 
-/// Prints (or writes to `out`) the report of a run.
+/// Prints the report of a run, or writes it to `out` (Markdown: charts as `FILE-NAME.svg`
+/// beside it; on stdout, the charts go to the run's directory). The backend line goes to
+/// stderr when the report itself is on stdout.
 pub fn run(
     common: &Common,
     run_id: &str,
     format: ReportFormat,
     out: Option<&Path>,
-) -> Result<i32, CliError> {
-    let log = journal::read_run(&common.state_dir, &run_id.to_string()).map_err(|e| match e {
-        journal::JournalError::UnknownRun(_) => CliError::Usage(e.to_string()),
-        other => CliError::Unexpected(other.into()),
-    })?;
-    let logs = with_drill_restore(&common.state_dir, log);
+) -> Result<Done, CliError> {
+    let line = if out.is_some() {
+        Line::Stdout
+    } else {
+        Line::Stderr
+    };
+    let ctx = Context::<()>::open(common, "report", line)?;
+    let log = ctx.state.read_run(run_id)?;
+    let logs = with_drill_restore(&ctx.state, log);
     // The files, when still there, give the shares before the first step and the hypothesis.
     let topology = crate::model::load_topology(Path::new(&logs[0].header.topology_path)).ok();
     let playbook = topology.as_ref().and_then(|t| {
@@ -38,43 +45,33 @@ pub fn run(
     match (format, out) {
         (ReportFormat::Html, Some(path)) => write(path, &report::html(&input))?,
         (ReportFormat::Html, None) => print!("{}", report::html(&input)),
-        (ReportFormat::Markdown, out) => {
-            // The charts go beside the report: beside FILE, or in the run's directory.
-            let (dir, stem) = match out {
-                Some(path) => (
-                    path.parent().map(Path::to_path_buf).unwrap_or_default(),
-                    path.file_stem()
-                        .map(|s| s.to_string_lossy().into_owned())
-                        .unwrap_or_else(|| "report".to_string()),
-                ),
-                None => (
-                    journal::run_dir(&common.state_dir, run_id),
-                    "report".to_string(),
-                ),
-            };
-            let prefix = match out {
-                Some(_) => format!("{stem}-"),
-                None => format!("{}/{stem}-", dir.display()),
-            };
-            for chart in report::charts(&input) {
-                write(&dir.join(format!("{stem}-{}.svg", chart.name)), &chart.svg)?;
-            }
-            let text = report::markdown(&input, Some(&prefix));
-            match out {
-                Some(path) => write(path, &text)?,
-                None => print!("{text}"),
-            }
+        (ReportFormat::Markdown, Some(path)) => {
+            let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+            let stem = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "report".to_string());
+            run_report::write_charts(&dir, &stem, &input)
+                .map_err(|e| CliError::Usage(format!("cannot write the charts: {e}")))?;
+            write(path, &report::markdown(&input, Some(&format!("{stem}-"))))?;
+        }
+        (ReportFormat::Markdown, None) => {
+            let dir = ctx.state.run_dir(run_id);
+            run_report::write_charts(&dir, "report", &input)
+                .map_err(|e| CliError::Usage(format!("cannot write the charts: {e}")))?;
+            let prefix = format!("{}/report-", dir.display());
+            print!("{}", report::markdown(&input, Some(&prefix)));
         }
     }
-    Ok(0)
+    Ok(Done::Ok)
 }
 
 /// `[log]`, or `[evacuation, restore]` when `log` is a drill's evacuation whose restore ran.
-fn with_drill_restore(state_dir: &Path, log: RunLog) -> Vec<RunLog> {
+fn with_drill_restore(state: &State, log: RunLog) -> Vec<RunLog> {
     if log.header.command != "drill" || log.header.operation != Operation::Evacuate {
         return vec![log];
     }
-    let restore = journal::list_runs(state_dir).ok().and_then(|runs| {
+    let restore = state.list_runs().ok().and_then(|runs| {
         runs.into_iter()
             .filter(|r| {
                 r.header.command == "drill"

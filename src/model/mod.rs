@@ -14,11 +14,13 @@ mod node;
 mod playbook;
 mod topology;
 mod types;
+mod vocab;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
-pub use duration::parse_duration;
+pub use duration::{format_duration, parse_duration};
 pub use load::{load_playbook, load_topology, parse_playbook, parse_topology};
 pub use types::*;
+pub use vocab::*;
 
 #[cfg(test)]
 mod tests;

@@ -2,7 +2,7 @@
 //! declared ones (load read from a metric query, capacity from Auto Scaling groups), and
 //! where each came from, so the plan can say which figures were live.
 //!
-//! Resolving them is I/O and happens before planning (`crate::live`); here they are plain
+//! Resolving them is I/O and happens before planning (`crate::prepare`); here they are plain
 //! values: [`Figures::apply`] gives the topology the planner sees, [`annotate`] marks the
 //! plan's pre-flight rows and adds notes.
 
@@ -121,11 +121,11 @@ fn round1(v: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::testing;
+    use crate::testing;
 
     #[test]
     fn apply_replaces_only_the_figures_given() {
-        let t = testing::example_topology();
+        let t = testing::streaming();
         let mut figures = Figures::default();
         figures.load.entry("edge-api".into()).or_default().insert(
             "us-west-2".into(),

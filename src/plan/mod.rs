@@ -1,7 +1,8 @@
 //! The pure planner: topology + playbook + observed weights -> a deterministic [`Plan`].
 //!
-//! Nothing in this module performs I/O, reads a clock or awaits: `.ci/run` greps for
-//! `tokio`, `std::fs`, `aws_` and `SystemTime` here and fails if it finds them.
+//! Nothing in this module performs I/O, reads a clock or awaits: `ops/test.sh` greps
+//! `src/plan` for `tokio`, `std::fs`, `aws_`, `SystemTime`, `Instant::now`, `async fn` and
+//! `reqwest` outside comments and fails if it finds them.
 
 mod types;
 
@@ -29,7 +30,5 @@ pub use shares::{all_served_shares, served_shares};
 pub use waves::waves;
 #[cfg(test)]
 mod proptests;
-#[cfg(test)]
-mod testing;
 #[cfg(test)]
 mod tests;

@@ -40,17 +40,19 @@ pub(crate) fn rows(
             } else {
                 0.0
             };
-            PreflightRow {
+            let mut row = PreflightRow {
                 service: service.name.clone(),
                 region: r.clone(),
                 projected_load,
                 capacity,
                 utilization,
                 max_utilization,
-                ok: projected_load <= capacity * max_utilization + EPSILON,
+                ok: false,
                 load_source: Default::default(),
                 capacity_source: Default::default(),
-            }
+            };
+            row.ok = row.fits();
+            row
         })
         .collect()
 }

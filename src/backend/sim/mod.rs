@@ -12,8 +12,6 @@
 pub mod exposition;
 mod faults;
 mod scaling;
-#[cfg(test)]
-pub(crate) mod testing;
 pub mod traffic;
 mod world;
 
@@ -26,17 +24,16 @@ use rand::{RngExt, SeedableRng};
 use serde::Serialize;
 use tokio::sync::Mutex;
 
-use crate::model::Topology;
-use crate::plan::Weights;
+use crate::model::{DialWeights, Topology, Weights};
 
-use super::{BackendError, Batch, DialWeights, Receipt, TrafficBackend, batch_key};
+use super::{BackendError, Batch, Receipt, TrafficBackend, validate_batch};
 
 pub use faults::{
     ENV_API_LATENCY_MS, ENV_FAIL_APPLIES, ENV_FAILURE_RATE, ENV_IN_SERVICE_DELAY_MS,
-    ENV_READ_LATENCY_MS, ENV_SEED, FaultsError, SimFaults, Tamper,
+    ENV_READ_LATENCY_MS, ENV_SEED, ENV_VARS, FaultsError, SimFaults, Tamper,
 };
 pub use traffic::{MetricValues, SimMetrics, metrics};
-pub use world::{SimGroup, SimWorld, WORLD_FORMAT, WorldError, group_key, write_atomic};
+pub use world::{SimGroup, SimWorld, WORLD_FORMAT, WorldError, group_key};
 
 /// Calls the simulator has served since it was opened (in this process).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -186,7 +183,7 @@ impl SimBackend {
         let mut state = self.state.lock().await;
         for dial in weights.keys() {
             if !state.world.weights.contains_key(dial) {
-                return Err(permanent(
+                return Err(BackendError::permanent(
                     "set_weights",
                     dial,
                     "no such dial in the topology",
@@ -216,56 +213,14 @@ impl SimBackend {
                 Some(p) => state.world.groups.insert(key, p),
                 None => state.world.groups.remove(&key),
             };
-            return Err(transient("set_group", group, e.to_string()));
+            return Err(BackendError::transient("set_group", group, e.to_string()));
         }
         Ok(())
     }
 
     /// Checks a batch against the provider rules without changing anything.
     fn validate(&self, batch: &Batch) -> Result<(), BackendError> {
-        let target = batch.key.to_string();
-        let fail = |message: String| permanent("apply", &target, message);
-        for (dial_ref, desired) in &batch.weights {
-            let dial = dial_ref
-                .split_once('/')
-                .and_then(|(service, id)| {
-                    self.topology
-                        .services
-                        .get(service)
-                        .and_then(|s| s.dials.iter().find(|d| d.id == id))
-                })
-                .ok_or_else(|| fail(format!("no dial {dial_ref} in the topology")))?;
-            let key = batch_key(&self.topology, dial_ref);
-            if key != batch.key {
-                return Err(fail(format!(
-                    "dial {dial_ref} belongs to {key}, not to this batch"
-                )));
-            }
-            if let Some(member) = desired.keys().find(|m| !dial.members.contains_key(*m)) {
-                return Err(fail(format!("dial {dial_ref} has no member {member}")));
-            }
-            if let Some(member) = dial.members.keys().find(|m| !desired.contains_key(*m)) {
-                // ELBv2 replaces the whole forward action: a missing target group would be
-                // removed, so a batch must name every member.
-                return Err(fail(format!(
-                    "batch for dial {dial_ref} lacks member {member} (a batch sets every member)"
-                )));
-            }
-            let max = dial.max_weight();
-            if let Some((member, weight)) = desired.iter().find(|(_, w)| **w > max) {
-                return Err(fail(format!(
-                    "weight {weight} of {dial_ref} member {member} is out of range 0..={max}"
-                )));
-            }
-            if !desired.is_empty() && desired.values().all(|w| *w == 0) {
-                // Route 53 spreads traffic evenly over all-zero records: that would undo an
-                // evacuation, so kong must never ask for it.
-                return Err(fail(format!(
-                    "every member of dial {dial_ref} would be 0, which spreads traffic evenly"
-                )));
-            }
-        }
-        Ok(())
+        validate_batch(&self.topology, batch)
     }
 
     /// Writes the world to its file (nothing in memory).
@@ -274,9 +229,11 @@ impl SimBackend {
             return Ok(());
         };
         match serde_json::to_vec_pretty(world) {
-            Ok(bytes) => tokio::task::spawn_blocking(move || write_atomic(&path, &bytes))
-                .await
-                .unwrap_or_else(|e| Err(std::io::Error::other(e))),
+            Ok(bytes) => {
+                tokio::task::spawn_blocking(move || crate::fsutil::write_atomic(&path, &bytes))
+                    .await
+                    .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+            }
             Err(e) => Err(std::io::Error::other(e)),
         }
     }
@@ -326,22 +283,6 @@ fn snapshot_dials<'a>(world: &SimWorld, dials: impl Iterator<Item = &'a String>)
     }
 }
 
-fn permanent(operation: &str, target: &str, message: impl Into<String>) -> BackendError {
-    BackendError::Permanent {
-        operation: operation.to_string(),
-        target: target.to_string(),
-        message: message.into(),
-    }
-}
-
-fn transient(operation: &str, target: &str, message: impl Into<String>) -> BackendError {
-    BackendError::Transient {
-        operation: operation.to_string(),
-        target: target.to_string(),
-        message: message.into(),
-    }
-}
-
 #[async_trait]
 impl TrafficBackend for SimBackend {
     fn name(&self) -> &'static str {
@@ -362,7 +303,9 @@ impl TrafficBackend for SimBackend {
                     .weights
                     .get(dial)
                     .map(|w| (dial.clone(), w.clone()))
-                    .ok_or_else(|| permanent("read", dial, "no such dial in the topology"))
+                    .ok_or_else(|| {
+                        BackendError::permanent("read", dial, "no such dial in the topology")
+                    })
             })
             .collect()
     }
@@ -379,7 +322,7 @@ impl TrafficBackend for SimBackend {
         if state.fails_left > 0 {
             state.fails_left -= 1;
             state.stats.failed_applies += 1;
-            return Err(transient(
+            return Err(BackendError::transient(
                 "apply",
                 &target,
                 format!(
@@ -390,7 +333,7 @@ impl TrafficBackend for SimBackend {
         }
         if state.failure_rate > 0.0 && state.rng.random::<f64>() < state.failure_rate {
             state.stats.failed_applies += 1;
-            return Err(transient(
+            return Err(BackendError::transient(
                 "apply",
                 &target,
                 format!(

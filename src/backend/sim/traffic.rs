@@ -21,8 +21,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::model::{Region, SimMetric, Topology};
-use crate::plan::{Weights, served_shares};
+use crate::model::{Region, SimMetric, Topology, Weights};
+use crate::plan::served_shares;
 
 /// Utilization below which error rate and latency stay at their base values.
 pub const KNEE: f64 = 0.7;
@@ -253,8 +253,8 @@ pub fn error_rate(u: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::sim::testing::{streaming, topology_with};
     use crate::plan::initial_weights;
+    use crate::testing::{streaming, topology_with};
 
     fn grid() -> Vec<f64> {
         (0..=1200).map(|i| f64::from(i) / 100.0).collect()

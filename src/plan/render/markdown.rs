@@ -47,7 +47,7 @@ pub fn markdown(plan: &Plan) -> String {
 }
 
 fn verdict(plan: &Plan) -> String {
-    let failed = plan.preflight.iter().filter(|row| !row.ok).count();
+    let failed = plan.preflight.iter().filter(|row| !row.fits()).count();
     if failed == 0 {
         "✅ every destination stays within its limit.".into()
     } else {
@@ -90,7 +90,7 @@ fn preflight(out: &mut String, plan: &Plan) {
             figure_mark(row.capacity_source),
             percent(row.utilization),
             percent(row.max_utilization),
-            if row.ok { "✅" } else { "❌" },
+            if row.fits() { "✅" } else { "❌" },
         );
     }
 }

@@ -306,7 +306,7 @@ pub(crate) mod fixture {
         plan.waves.clear();
         plan.steps.clear();
         plan.target.clear();
-        plan.preflight.retain(|row| row.ok);
+        plan.preflight.retain(PreflightRow::fits);
         plan.notes.clear();
         plan
     }
