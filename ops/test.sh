@@ -51,6 +51,17 @@ print(f"ops/iam-policy-readonly.json: {len(readonly)} read-only actions")
 PY
 # --- end GitHub workflows ---
 
+# --- Chromium: renders the HTML report headless in tests/report_browser.rs (issue 12) ---
+step "Chromium (headless, for the HTML report test)"
+if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then
+  sudo_cmd=""
+  if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
+  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
+fi
+chromium --version 2>&1 | head -1
+# --- end Chromium ---
+
 step "format"
 cargo fmt --all -- --check
 

@@ -14,6 +14,7 @@ pub mod journal;
 pub mod model;
 pub mod plan;
 pub mod prepare;
+pub mod report;
 pub mod retry;
 pub mod telemetry;
 #[cfg(test)]

@@ -82,6 +82,7 @@ pub(crate) fn service(
         load_query: None,
         max_utilization: None,
         autoscaling: Default::default(),
+        pinned: Default::default(),
         dials,
     }
 }
@@ -113,6 +114,8 @@ pub(crate) fn playbook(steps: &[u32]) -> Playbook {
         approval: Approval::default(),
         guards: crate::model::Guards::default(),
         prescale: None,
+        hypothesis: None,
+        drain: Default::default(),
     }
 }
 

@@ -156,7 +156,7 @@ fn unknown_key_names_the_allowed_keys_and_the_likely_one() {
         files.bad_topology(&text),
         [files.at(
             "topology.yaml",
-            "8:5: unknown key `laod` in service `a`, expected one of: depends_on, capacity, load, load_query, max_utilization, autoscaling, dials (did you mean `load`?)"
+            "8:5: unknown key `laod` in service `a`, expected one of: depends_on, capacity, load, load_query, max_utilization, autoscaling, dials, pinned (did you mean `load`?)"
         )]
     );
 }
@@ -169,7 +169,7 @@ fn unknown_key_in_playbook_is_an_error() {
         files.bad_playbook(&text),
         [files.at(
             "playbook.yaml",
-            "4:1: unknown key `rollback_on_error` in the playbook, expected one of: name, steps, bake, propagation, hold, deadline, on_abort, checks, approval, guards, prescale"
+            "4:1: unknown key `rollback_on_error` in the playbook, expected one of: name, steps, bake, propagation, hold, deadline, on_abort, checks, approval, guards, prescale, hypothesis, drain"
         )]
     );
 }

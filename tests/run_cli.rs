@@ -65,7 +65,7 @@ fn evacuate_then_restore_returns_to_baseline_and_replanning_is_empty() {
     let id = runs[0]["id"].as_str().unwrap();
     let report = w.run(&["report", id]);
     assert_eq!(report.code, 0);
-    assert!(report.stdout.contains("## Timeline"), "{}", report.stdout);
+    assert!(report.stdout.contains("## Steps"), "{}", report.stdout);
     assert!(
         report.stdout.contains("p99"),
         "report lists check values: {}",
@@ -84,12 +84,108 @@ fn drill_evacuates_holds_restores_and_reports() {
         "{}",
         out.stdout
     );
+    let report = drill_report(&w, &out.stdout, "md");
     assert!(
-        out.stdout.contains("# kong restore us-east-1"),
-        "drill prints the report: {}",
-        out.stdout
+        report.starts_with("# kong drill us-east-1: completed"),
+        "{report}"
     );
     assert_eq!(w.weights(), baseline);
+}
+
+/// The drill report `kong drill` printed the path of (`md` or `html`).
+fn drill_report(w: &Kong, out: &str, ext: &str) -> String {
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("drill report: "))
+        .unwrap_or_else(|| panic!("drill prints the report's path: {out}"));
+    let md = line
+        .trim_start_matches("drill report: ")
+        .split(" (HTML: ")
+        .next()
+        .unwrap();
+    let path = match ext {
+        "md" => w.path(md),
+        _ => w.path(line.split(" (HTML: ").nth(1).unwrap().trim_end_matches(')')),
+    };
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The example topology with `playback`'s us-east-1 clients 3% pinned (they ignore DNS).
+fn pin_playback(w: &Kong) {
+    let topology = std::fs::read_to_string(w.path("topology.yaml")).unwrap();
+    let pinned = topology.replacen(
+        "  playback:\n    depends_on: [license, manifest, profile]\n",
+        "  playback:\n    depends_on: [license, manifest, profile]\n    pinned: {us-east-1: 0.03}\n",
+        1,
+    );
+    assert_ne!(pinned, topology, "the example topology declares playback");
+    w.write("topology.yaml", &pinned);
+}
+
+#[test]
+fn drill_with_a_pinned_service_reports_it_as_a_hidden_dependency_with_the_verdict_first() {
+    let w = Kong::streaming(FAST_PLAYBOOK);
+    pin_playback(&w);
+    w.write(
+        "playbook.yaml",
+        &format!(
+            "{FAST_PLAYBOOK}hypothesis: \"us-west-2 and eu-west-1 absorb us-east-1 with p99 under 250 ms\"\ndrain: {{max_residual: 1%}}\n"
+        ),
+    );
+    let run = w.run(&["drill", "us-east-1", "--yes", "--time-scale", "100"]);
+    assert_eq!(
+        run.code,
+        0,
+        "a finding alone does not fail the drill:\n{}",
+        run.text()
+    );
+    let out = run.stdout;
+    assert!(
+        out.contains("residual traffic after evacuation: 1 of"),
+        "the terminal says it: {out}"
+    );
+    let report = drill_report(&w, &out, "md");
+    let head: Vec<&str> = report.lines().take(5).collect();
+    let head = head.join("\n");
+    assert!(
+        head.contains("**Hypothesis:** us-west-2 and eu-west-1 absorb us-east-1"),
+        "{head}"
+    );
+    assert!(head.contains("**Verdict:** **held**"), "{head}");
+    let summary = report.split("## ").next().unwrap();
+    assert!(
+        summary.lines().count() <= 40,
+        "the summary fits on one screen ({} lines):\n{summary}",
+        summary.lines().count()
+    );
+    assert!(
+        summary.contains("**hidden dependency**: `playback` still serves 3.0% of its us-east-1 traffic (210 req/s) after evacuation"),
+        "{summary}"
+    );
+    assert!(report.contains("| playback | 3.0% | 210 |"), "{report}");
+    assert!(
+        !summary.contains("`edge-api` still serves"),
+        "a service that follows DNS is not a finding: {summary}"
+    );
+}
+
+#[test]
+fn residual_traffic_above_the_limit_fails_the_drill_when_the_playbook_says_so() {
+    let w = Kong::streaming(FAST_PLAYBOOK);
+    pin_playback(&w);
+    w.write(
+        "playbook.yaml",
+        &format!("{FAST_PLAYBOOK}drain: {{max_residual: 1%, fail: true}}\n"),
+    );
+    let baseline = w.weights();
+    let run = w.run(&["drill", "us-east-1", "--yes", "--time-scale", "100"]);
+    assert_eq!(run.code, 4, "aborted and rolled back:\n{}", run.text());
+    let err = run.stderr;
+    assert!(
+        err.contains("residual traffic in us-east-1 above 1.0%") && err.contains("playback 3.0%"),
+        "{err}"
+    );
+    assert_eq!(w.weights(), baseline, "rolled back to the baseline");
 }
 
 #[test]

@@ -141,7 +141,7 @@ pub fn render_threshold(threshold: &Threshold, baseline: Option<f64>) -> String 
 
 /// A measured number, short: integers as such, others with at most four decimals (or in
 /// scientific notation when smaller than that shows).
-fn num(v: f64) -> String {
+pub fn num(v: f64) -> String {
     if !v.is_finite() {
         return v.to_string();
     }

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 
 use crate::model::Check;
 
-pub use evaluate::{evaluate, render_threshold};
+pub use evaluate::{evaluate, num, render_threshold};
 pub use prometheus::Prometheus;
 pub use result::CheckResult;
 pub use sim::SimSource;

@@ -107,6 +107,15 @@ pub enum BackendArg {
     Aws,
 }
 
+/// Output format of `kong report`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Markdown, with the charts as SVG files beside it.
+    Markdown,
+    /// One self-contained HTML page, charts inline.
+    Html,
+}
+
 /// Output format of `kong plan`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PlanFormat {
@@ -160,6 +169,10 @@ pub struct RunFlags {
     /// Simulator only: divide bake, propagation and hold waits by N (demos, tests).
     #[arg(long, default_value_t = 1.0, value_name = "N")]
     pub time_scale: f64,
+    /// Print every check evaluation (default: one line per step sums them up; a check is
+    /// printed on its own only when it fails or comes within 10% of its threshold).
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
 }
 
 /// The commands.
@@ -276,11 +289,15 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// A Markdown report of one run with its timeline, for a game-day write-up.
+    /// The report of one run (a drill's evacuation with its restore): summary, charts and
+    /// every step, for a game-day write-up.
     Report {
         /// The run id (see `kong runs`).
         run: String,
-        /// Write the report to FILE instead of stdout.
+        /// Markdown (charts as SVG files beside it) or one self-contained HTML page.
+        #[arg(long, value_enum, default_value = "markdown")]
+        format: ReportFormat,
+        /// Write the report to FILE instead of stdout (Markdown: charts as FILE-NAME.svg).
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
         #[command(flatten)]
@@ -472,7 +489,12 @@ pub fn run(cli: Cli) -> Result<Done, CliError> {
         Command::Resume { run, flags, common } => run::recover(&common, &flags, &run, false),
         Command::Rollback { run, flags, common } => run::recover(&common, &flags, &run, true),
         Command::Runs { format, common } => status::runs(&common, format),
-        Command::Report { run, out, common } => report::run(&common, &run, out.as_deref()),
+        Command::Report {
+            run,
+            format,
+            out,
+            common,
+        } => report::run(&common, &run, format, out.as_deref()),
         Command::Sim {
             command: SimCommand::Serve { listen, common },
         } => sim_serve::run(&common, &listen),

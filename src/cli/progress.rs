@@ -14,14 +14,169 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 use crate::exec::{Progress, ProgressEvent, first_few};
-use crate::model::format_duration;
+use crate::journal::CheckResult;
+use crate::model::{Topology, format_duration};
+use crate::plan::Plan;
+use crate::report::{ShareMap, Traffic, bound, few};
 
 /// `KONG_PROGRESS=plain`: plain lines even on a terminal.
 pub const ENV_PROGRESS: &str = "KONG_PROGRESS";
 
 /// Renders executor events: live on a terminal, plain lines otherwise.
+///
+/// Checks are summed up in one line per step (`14 checks ok, closest: p99 @eu-west-1
+/// 120/250`); a check gets a line of its own only when it fails or comes within 10% of its
+/// threshold, or always with `-v`.
 pub struct LineProgress {
     mode: Mode,
+    verbose: bool,
+    follow: Mutex<Follow>,
+}
+
+/// A check within this fraction of its threshold is printed on its own.
+const NEAR: f64 = 0.1;
+
+/// What the display remembers between events: the step's checks, and the region shares.
+#[derive(Default)]
+struct Follow {
+    checks: Vec<CheckResult>,
+    /// The step group under way: (index, wave, percent, services).
+    step: Option<(usize, usize, u32, Vec<String>)>,
+    shares: Option<SharesView>,
+}
+
+/// The run's topology and plan, to follow the share each region serves.
+struct SharesView {
+    topology: Topology,
+    plan: Plan,
+    shares: ShareMap,
+}
+
+impl SharesView {
+    fn by_region(&self) -> Vec<(String, f64)> {
+        crate::report::Traffic::new(&self.topology, self.shares.clone()).by_region(None)
+    }
+}
+
+impl Follow {
+    /// The lines to print for `event` (`None`: its [`describe`] line).
+    fn lines(&mut self, event: &ProgressEvent, verbose: bool) -> Option<Vec<String>> {
+        match event {
+            ProgressEvent::StepStarted {
+                index,
+                total,
+                wave,
+                percent,
+                services,
+            } => {
+                self.checks.clear();
+                self.step = Some((*index, *wave, *percent, services.clone()));
+                Some(vec![format!(
+                    "step {}/{total}: wave {wave}, {percent}%: {}",
+                    index + 1,
+                    few(services, 4)
+                )])
+            }
+            ProgressEvent::Applied { .. } => {
+                if let (Some(view), Some((_, wave, percent, services))) =
+                    (self.shares.as_mut(), self.step.as_ref())
+                {
+                    let mut traffic =
+                        Traffic::new(&view.topology, std::mem::take(&mut view.shares));
+                    traffic.apply(&view.plan, *wave, *percent, services);
+                    view.shares = traffic.shares;
+                }
+                None
+            }
+            ProgressEvent::RollbackDone => {
+                if let Some(view) = self.shares.as_mut() {
+                    view.shares = Traffic::at_baseline(&view.topology, &view.plan).shares;
+                }
+                None
+            }
+            ProgressEvent::Check(c) => {
+                self.checks.push(c.clone());
+                let near = c
+                    .value
+                    .zip(bound(&c.threshold))
+                    .is_some_and(|(v, b)| b.margin(v) < NEAR);
+                Some(if verbose || !c.ok || near {
+                    vec![describe(event)]
+                } else {
+                    Vec::new()
+                })
+            }
+            ProgressEvent::StepDone { index } => Some(vec![format!(
+                "step {} healthy: {}",
+                index + 1,
+                checks_summary(&std::mem::take(&mut self.checks))
+            )]),
+            ProgressEvent::Aborted { .. } => {
+                let mut lines = Vec::new();
+                if !self.checks.is_empty()
+                    && let Some((index, ..)) = &self.step
+                {
+                    lines.push(format!(
+                        "step {}: {}",
+                        index + 1,
+                        checks_summary(&std::mem::take(&mut self.checks))
+                    ));
+                }
+                lines.push(describe(event));
+                Some(lines)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// `14 checks ok, closest: p99 @eu-west-1 120/250`, or `13 of 14 checks ok, 1 FAILED, ...`.
+pub fn checks_summary(checks: &[CheckResult]) -> String {
+    if checks.is_empty() {
+        return "no checks".to_string();
+    }
+    let failed = checks.iter().filter(|c| !c.ok).count();
+    let mut out = if failed == 0 {
+        format!("{} checks ok", checks.len())
+    } else {
+        format!(
+            "{} of {} checks ok, {failed} FAILED",
+            checks.len() - failed,
+            checks.len()
+        )
+    };
+    let closest = checks
+        .iter()
+        .filter_map(|c| Some((c, bound(&c.threshold)?, c.value?)))
+        .min_by(|a, b| a.1.margin(a.2).total_cmp(&b.1.margin(b.2)));
+    if let Some((c, b, v)) = closest {
+        let region = c
+            .region
+            .as_deref()
+            .map(|r| format!(" @{r}"))
+            .unwrap_or_default();
+        let service = c
+            .service
+            .as_deref()
+            .map(|s| format!(" for {s}"))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            ", closest: {}{region}{service} {}/{}",
+            c.name,
+            crate::report::num(round3(v)),
+            crate::report::num(round3(b.limit))
+        ));
+    }
+    out
+}
+
+/// Three significant digits, for a summary line.
+fn round3(v: f64) -> f64 {
+    if v == 0.0 || !v.is_finite() {
+        return v;
+    }
+    let mag = 10f64.powf(v.abs().log10().floor() - 2.0);
+    (v / mag).round() * mag
 }
 
 enum Mode {
@@ -42,6 +197,8 @@ impl LineProgress {
         if tty && !plain {
             LineProgress {
                 mode: Mode::Live(Mutex::new(Live::new())),
+                verbose: false,
+                follow: Mutex::default(),
             }
         } else {
             LineProgress::lines(tty, Box::new(std::io::stdout()))
@@ -55,23 +212,64 @@ impl LineProgress {
                 short,
                 out: Mutex::new(out),
             },
+            verbose: false,
+            follow: Mutex::default(),
         }
+    }
+
+    /// `-v`: every check evaluation on its own line.
+    pub fn verbose(mut self, verbose: bool) -> LineProgress {
+        self.verbose = verbose;
+        self
+    }
+
+    /// Follows the share each region serves through `plan` (a live table on a terminal).
+    pub fn with_shares(self, topology: &Topology, plan: &Plan) -> LineProgress {
+        let shares = Traffic::at_baseline(topology, plan).shares;
+        let view = SharesView {
+            topology: topology.clone(),
+            plan: plan.clone(),
+            shares,
+        };
+        if let Mode::Live(live) = &self.mode {
+            live.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .show_shares(&view.by_region());
+        }
+        self.follow
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .shares = Some(view);
+        self
     }
 }
 
 impl Progress for LineProgress {
     fn event(&self, event: &ProgressEvent) {
+        let mut follow = self.follow.lock().unwrap_or_else(PoisonError::into_inner);
+        let lines = follow
+            .lines(event, self.verbose)
+            .unwrap_or_else(|| vec![describe(event)]);
         match &self.mode {
             Mode::Lines { short, out } => {
-                let line = stamped(*short, &describe(event));
                 let mut out = out.lock().unwrap_or_else(PoisonError::into_inner);
-                let _ = writeln!(out, "{line}");
+                for line in lines {
+                    let _ = writeln!(out, "{}", stamped(*short, &line));
+                }
                 let _ = out.flush();
             }
-            Mode::Live(live) => live
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .event(event),
+            Mode::Live(live) => {
+                let mut live = live.lock().unwrap_or_else(PoisonError::into_inner);
+                live.lines = lines;
+                live.event(event);
+                if matches!(
+                    event,
+                    ProgressEvent::Applied { .. } | ProgressEvent::RollbackDone
+                ) && let Some(view) = &follow.shares
+                {
+                    live.show_shares(&view.by_region());
+                }
+            }
         }
     }
 }
@@ -97,6 +295,10 @@ struct Live {
     at: StepsAt,
     /// A wait's countdown, or the rollback's progress.
     below: Option<ProgressBar>,
+    /// The share each region serves: one bar per region, kept on screen.
+    shares: Vec<ProgressBar>,
+    /// What to print for the current event (see [`Follow::lines`]).
+    lines: Vec<String>,
 }
 
 #[derive(Default)]
@@ -115,6 +317,34 @@ impl Live {
             steps: None,
             at: StepsAt::default(),
             below: None,
+            shares: Vec::new(),
+            lines: Vec::new(),
+        }
+    }
+
+    /// Prints the lines chosen for the current event.
+    fn say(&mut self) {
+        for line in std::mem::take(&mut self.lines) {
+            self.println(&line);
+        }
+    }
+
+    /// Draws (or updates) the table of region shares.
+    fn show_shares(&mut self, shares: &[(String, f64)]) {
+        if self.shares.len() != shares.len() {
+            for bar in self.shares.drain(..) {
+                bar.finish_and_clear();
+            }
+            for (region, _) in shares {
+                let bar = self.multi.add(ProgressBar::new(1000));
+                bar.set_style(style("{prefix:>14} [{bar:30}] {msg}"));
+                bar.set_prefix(region.clone());
+                self.shares.push(bar);
+            }
+        }
+        for (bar, (_, share)) in self.shares.iter().zip(shares) {
+            bar.set_position((share * 1000.0).round() as u64);
+            bar.set_message(format!("{:.1}%", share * 100.0));
         }
     }
 
@@ -135,7 +365,7 @@ impl Live {
                 total,
                 wave,
                 percent,
-                services,
+                services: _,
             } => {
                 self.at = StepsAt {
                     position: *index as u64,
@@ -144,11 +374,7 @@ impl Live {
                     phase: "applying",
                 };
                 self.show_steps();
-                self.println(&format!(
-                    "step {}/{total}: wave {wave}, {percent}%: {}",
-                    index + 1,
-                    first_few(services, 5)
-                ));
+                self.say();
             }
             ProgressEvent::Applied { .. } => {
                 // Not a line of its own: the bar says where the run is.
@@ -159,14 +385,15 @@ impl Live {
                 self.at.position = *index as u64 + 1;
                 self.at.phase = "healthy";
                 self.show_steps();
+                self.say();
             }
             ProgressEvent::ApprovalRequested { .. } => {
                 // The prompt is written on the terminal: no bar may draw over it.
                 self.hide_steps();
-                self.println(&describe(event));
+                self.say();
             }
             ProgressEvent::Approved { .. } => {
-                self.println(&describe(event));
+                self.say();
                 self.show_steps();
             }
             ProgressEvent::Waiting { what, duration } => {
@@ -174,7 +401,7 @@ impl Live {
             }
             ProgressEvent::RollbackStarted { dials } => {
                 self.hide_steps();
-                self.println(&describe(event));
+                self.say();
                 let bar = self.multi.add(ProgressBar::new(*dials as u64));
                 bar.set_style(style("rollback [{bar:30}] {pos}/{len} dials restored"));
                 bar.tick();
@@ -186,20 +413,20 @@ impl Live {
                     bar.set_position(*done as u64);
                 }
                 // A second Ctrl-C during the rollback asks for progress: say it.
-                None => self.println(&describe(event)),
+                None => self.say(),
             },
             ProgressEvent::RollbackDone => {
                 if let Some(bar) = self.below.take() {
                     bar.finish_and_clear();
                 }
-                self.println(&describe(event));
+                self.say();
             }
             ProgressEvent::Finished { .. } => {
                 self.hide_steps();
                 if let Some(bar) = self.below.take() {
                     bar.finish_and_clear();
                 }
-                self.println(&describe(event));
+                self.say();
             }
             ProgressEvent::Preflight { .. }
             | ProgressEvent::Started { .. }
@@ -212,7 +439,8 @@ impl Live {
             | ProgressEvent::WaitingInService { .. }
             | ProgressEvent::Prescaled { .. }
             | ProgressEvent::CapacityRestored { .. }
-            | ProgressEvent::Paused { .. } => self.println(&describe(event)),
+            | ProgressEvent::Residual { .. }
+            | ProgressEvent::Paused { .. } => self.say(),
         }
     }
 
@@ -277,6 +505,9 @@ impl Live {
 impl Drop for Live {
     fn drop(&mut self) {
         self.hide_steps();
+        for bar in self.shares.drain(..) {
+            bar.finish_and_clear();
+        }
         let _ = self.multi.clear();
     }
 }
@@ -320,7 +551,7 @@ pub fn describe(event: &ProgressEvent) -> String {
         } => format!(
             "step {}/{total}: wave {wave}, {percent}%: {}",
             index + 1,
-            services.join(", ")
+            few(services, 4)
         ),
         ProgressEvent::ApprovalRequested { percent } => {
             format!("approval needed before moving past {percent}%")
@@ -373,6 +604,27 @@ pub fn describe(event: &ProgressEvent) -> String {
         }
         ProgressEvent::CapacityRestored { groups } => {
             format!("capacity restored: {groups} groups back at their original desired capacity")
+        }
+        ProgressEvent::Residual {
+            when,
+            region,
+            measured,
+            max_residual,
+            over,
+        } => {
+            if over.is_empty() {
+                format!(
+                    "residual traffic {when}: {measured} services measured in {region}, none above {:.1}%",
+                    max_residual * 100.0
+                )
+            } else {
+                format!(
+                    "residual traffic {when}: {} of {measured} services still served in {region} above {:.1}% (hidden dependencies): {}",
+                    over.len(),
+                    max_residual * 100.0,
+                    first_few(over, 5)
+                )
+            }
         }
         ProgressEvent::Aborted { kind, reason } => format!("ABORT ({kind}): {reason}"),
         ProgressEvent::RollbackStarted { dials } => {
@@ -490,27 +742,90 @@ mod tests {
         ]
     }
 
+    /// The text of each line, without its time stamp (which must be RFC 3339 UTC).
+    fn texts(buffer: &Buffer) -> Vec<String> {
+        buffer
+            .lines()
+            .iter()
+            .map(|line| {
+                let (stamp, text) = line.split_once(' ').unwrap();
+                assert!(stamp.parse::<jiff::Timestamp>().is_ok(), "{line}");
+                assert!(stamp.ends_with('Z'), "UTC: {line}");
+                text.to_string()
+            })
+            .collect()
+    }
+
     #[test]
-    fn plain_lines_are_one_rfc3339_stamped_line_per_event() {
+    fn plain_lines_are_stamped_and_sum_the_checks_up_once_per_step() {
         let buffer = Buffer::default();
         let progress = LineProgress::lines(false, Box::new(buffer.clone()));
-        let events = run_events();
-        for event in &events {
+        for event in &run_events() {
             progress.event(event);
         }
-        let lines = buffer.lines();
-        assert_eq!(lines.len(), events.len());
-        for (line, event) in lines.iter().zip(&events) {
-            let (stamp, text) = line.split_once(' ').unwrap();
-            assert!(stamp.parse::<jiff::Timestamp>().is_ok(), "{line}");
-            assert!(stamp.ends_with('Z'), "UTC: {line}");
-            assert_eq!(text, describe(event));
-        }
+        let texts = texts(&buffer);
+        assert_eq!(texts[2], "step 1/2: wave 0, 50%: edge-api");
+        // The passing check far from its threshold has no line of its own.
         assert!(
-            lines[2].ends_with("step 1/2: wave 0, 50%: edge-api"),
-            "{}",
-            lines[2]
+            !texts.iter().any(|t| t.starts_with("check ok")),
+            "{texts:#?}"
         );
+        assert!(
+            texts.contains(
+                &"step 1 healthy: 1 checks ok, closest: p99 @us-west-2 12/250".to_string()
+            ),
+            "{texts:#?}"
+        );
+        // The failing one has, and the step's summary comes before the abort.
+        let failed = texts
+            .iter()
+            .position(|t| t.starts_with("check FAILED p99"))
+            .unwrap();
+        assert_eq!(texts[failed + 1], "step 2: 0 of 1 checks ok, 1 FAILED");
+        assert_eq!(texts[failed + 2], "ABORT: check failed");
+        assert_eq!(texts.last().unwrap(), "finished: rolled back");
+    }
+
+    #[test]
+    fn a_check_near_its_threshold_gets_its_own_line_and_verbose_prints_them_all() {
+        let near = || {
+            ProgressEvent::Check(CheckResult {
+                value: Some(240.0),
+                ..check(true, Some("eu-west-1"), None)
+            })
+        };
+        let far = || ProgressEvent::Check(check(true, Some("us-west-2"), Some(120.0)));
+        let step = ProgressEvent::StepStarted {
+            index: 0,
+            total: 1,
+            wave: 0,
+            percent: 100,
+            services: (0..200).map(|i| format!("s{i:04}")).collect(),
+        };
+        let buffer = Buffer::default();
+        let progress = LineProgress::lines(false, Box::new(buffer.clone()));
+        for event in [
+            step.clone(),
+            near(),
+            far(),
+            ProgressEvent::StepDone { index: 0 },
+        ] {
+            progress.event(&event);
+        }
+        assert_eq!(
+            texts(&buffer),
+            [
+                "step 1/1: wave 0, 100%: 200 services: s0000, s0001, s0002, … s0199",
+                "check ok p99 @eu-west-1: 240.0000 vs <= 250",
+                "step 1 healthy: 2 checks ok, closest: p99 @eu-west-1 240/250",
+            ]
+        );
+        let buffer = Buffer::default();
+        let progress = LineProgress::lines(false, Box::new(buffer.clone())).verbose(true);
+        for event in [step, near(), far(), ProgressEvent::StepDone { index: 0 }] {
+            progress.event(&event);
+        }
+        assert_eq!(texts(&buffer).len(), 4, "-v prints every check");
     }
 
     #[test]
@@ -522,7 +837,7 @@ mod tests {
         let (stamp, text) = lines[0].split_once(' ').unwrap();
         assert_eq!(stamp.len(), "12:03:04".len(), "{stamp}");
         assert_eq!(stamp.matches(':').count(), 2, "{stamp}");
-        assert_eq!(text, "step 3 healthy");
+        assert_eq!(text, "step 3 healthy: no checks");
     }
 
     #[test]
@@ -590,6 +905,16 @@ mod tests {
     fn the_display_can_be_shared_with_the_executor() {
         fn shared<T: Send + Sync>() {}
         shared::<LineProgress>();
+    }
+
+    #[test]
+    fn the_live_table_has_one_bar_per_region_set_to_its_share() {
+        let mut live = Live::new();
+        live.show_shares(&[("us-east-1".into(), 0.5), ("us-west-2".into(), 0.5)]);
+        live.show_shares(&[("us-east-1".into(), 0.0), ("us-west-2".into(), 1.0)]);
+        let positions: Vec<u64> = live.shares.iter().map(ProgressBar::position).collect();
+        assert_eq!(positions, [0, 1000]);
+        assert_eq!(live.shares[1].message(), "100.0%");
     }
 
     #[test]

@@ -63,6 +63,7 @@ impl Session {
             approve,
             dry_run,
             time_scale,
+            verbose: _,
         } = *flags;
         if !(time_scale.is_finite() && time_scale >= 1.0) {
             return Err(CliError::Usage(format!(
@@ -282,7 +283,9 @@ async fn phase(
     };
     println!("run {run_id}: journal {}", journal.location());
     let heartbeat = Heartbeat::start(lock);
-    let progress = LineProgress::new(std::io::stdout().is_terminal());
+    let progress = LineProgress::new(std::io::stdout().is_terminal())
+        .verbose(flags.verbose)
+        .with_shares(topology, &plan);
     let prompter = TtyPrompter;
     if !still_raised.is_empty() {
         println!(
@@ -331,10 +334,16 @@ async fn finish(session: &Session, result: &PhaseResult) {
     if let Some(id) = &result.run_id
         && let Ok(log) = state.read_run(id).await
     {
-        let report = run_report::markdown(&[log], Some(&session.ctx.files.topology));
-        let path = state.run_file(id, "report.md");
-        if std::fs::write(&path, report).is_ok() {
-            println!("report: {}", path.display());
+        let dir = state.run_file(id, "");
+        let files = &session.ctx.files;
+        if let Ok(written) =
+            run_report::write_report(&dir, "report", &[log], &files.topology, &files.playbook)
+        {
+            println!(
+                "report: {} (HTML: {})",
+                written.markdown.display(),
+                written.html.display()
+            );
         }
     }
 }
@@ -408,6 +417,9 @@ pub fn drill(
         if let Err(reason) = holder.hold().await {
             println!("hold cut short ({reason}): restoring {region} now");
         }
+        if let Some(id) = &evacuation.run_id {
+            residual_at_end_of_hold(&session.ctx.state, &holder, id).await;
+        }
         let restore = phase(
             &session,
             flags,
@@ -428,15 +440,77 @@ pub fn drill(
             }
         }
         if let Some(first) = evacuation.run_id.as_ref() {
-            let path = state.run_file(first, "drill-report.md");
-            let report = run_report::markdown(&logs, Some(&session.ctx.files.topology));
-            if std::fs::write(&path, &report).is_ok() {
-                println!("drill report: {}", path.display());
+            let dir = state.run_file(first, "");
+            let files = &session.ctx.files;
+            match run_report::write_report(
+                &dir,
+                "drill-report",
+                &logs,
+                &files.topology,
+                &files.playbook,
+            ) {
+                Ok(written) => println!(
+                    "drill report: {} (HTML: {})",
+                    written.markdown.display(),
+                    written.html.display()
+                ),
+                Err(e) => eprintln!("could not write the drill report in {}: {e}", dir.display()),
             }
-            print!("\n{report}");
         }
         Ok(Done::Drill(vec![evacuation.outcome, restore.outcome]))
     })
+}
+
+/// Measures the residual traffic at the end of a drill's hold and journals it in the
+/// evacuation's journal (for the report); a failure to do so is said, and changes nothing.
+async fn residual_at_end_of_hold(state: &State, holder: &Executor<'_>, evacuation: &str) {
+    let Ok(log) = state.read_run(evacuation).await else {
+        return;
+    };
+    let Some(record) = holder.residual(log.plan(), "end of hold").await else {
+        return;
+    };
+    if let journal::Record::Residual {
+        when,
+        region,
+        max_residual,
+        services,
+        ..
+    } = &record
+    {
+        let over = journal::residual_over(*max_residual, services);
+        println!(
+            "{}",
+            super::progress::describe(&crate::exec::ProgressEvent::Residual {
+                when: when.clone(),
+                region: region.clone(),
+                measured: services.len(),
+                max_residual: *max_residual,
+                over,
+            })
+        );
+    }
+    // The evacuation's journal is written under the lock, as every journal write is (with
+    // shared state the lease's token fences the write).
+    let appended = async {
+        let (lease, _) = state
+            .lock(&log.header.topology, evacuation, Some(evacuation))
+            .await?;
+        let result = async {
+            let mut journal = state.open_journal(evacuation, &lease).await?;
+            journal
+                .append(&record)
+                .await
+                .map_err(|e| CliError::Unexpected(e.into()))
+        }
+        .await;
+        lease.release().await;
+        result
+    }
+    .await;
+    if let Err(e) = appended {
+        eprintln!("could not journal the residual traffic at the end of the hold: {e}");
+    }
 }
 
 /// `kong resume RUN` / `kong rollback RUN`: continue or undo a paused or interrupted run.
@@ -499,7 +573,9 @@ pub fn recover(
         };
         let heartbeat = Heartbeat::start(lock);
         let interrupts = watch_interrupts();
-        let progress = LineProgress::new(std::io::stdout().is_terminal());
+        let progress = LineProgress::new(std::io::stdout().is_terminal())
+            .verbose(flags.verbose)
+            .with_shares(&ctx.files.topology, log.plan());
         let prompter = TtyPrompter;
         let raised = match log.header.operation {
             Operation::Restore => {

@@ -18,13 +18,32 @@ use crate::plan::Weights;
 
 use super::{Executor, ProgressEvent};
 
+/// Provider calls made by one step (or rollback batch), for the journal.
+#[derive(Debug, Default)]
+pub(crate) struct Calls {
+    made: AtomicU32,
+    retried: AtomicU32,
+}
+
+impl Calls {
+    /// Every attempt, retries included.
+    pub fn made(&self) -> u32 {
+        self.made.load(Ordering::Relaxed)
+    }
+
+    /// The attempts that repeated a failed call.
+    pub fn retried(&self) -> u32 {
+        self.retried.load(Ordering::Relaxed)
+    }
+}
+
 /// Calls `f` until it succeeds, fails permanently, or `retry_attempts` calls were made.
 /// The error says how many attempts were made; its kind is `retries_exhausted` when the
 /// last error was transient (the policy gave up), `provider` when it was permanent.
 async fn retrying<T, F, Fut>(
     ex: &Executor<'_>,
     operation: &str,
-    calls: &AtomicU32,
+    calls: &Calls,
     f: F,
 ) -> Result<T, Abort>
 where
@@ -43,7 +62,10 @@ where
             });
         })
         .await;
-    calls.fetch_add(attempts, Ordering::Relaxed);
+    calls.made.fetch_add(attempts, Ordering::Relaxed);
+    calls
+        .retried
+        .fetch_add(attempts.saturating_sub(1), Ordering::Relaxed);
     result.map_err(|error| {
         let kind = if error.is_transient() {
             AbortKind::RetriesExhausted
@@ -62,7 +84,7 @@ where
 pub(crate) async fn read(
     ex: &Executor<'_>,
     dials: &[String],
-    calls: &AtomicU32,
+    calls: &Calls,
 ) -> Result<Weights, Abort> {
     if dials.is_empty() {
         return Ok(Weights::new());
@@ -76,7 +98,7 @@ pub(crate) async fn read(
 pub(crate) async fn apply_all(
     ex: &Executor<'_>,
     batches: &[Batch],
-    calls: &AtomicU32,
+    calls: &Calls,
 ) -> Result<(), Abort> {
     let applied = join_all(batches.iter().map(|batch| async move {
         let operation = format!("apply {}", batch.key);
@@ -118,7 +140,7 @@ pub(crate) async fn describe_groups(
     if groups.is_empty() {
         return Ok(BTreeMap::new());
     }
-    let calls = AtomicU32::new(0);
+    let calls = Calls::default();
     retrying(ex, "describe Auto Scaling groups", &calls, || {
         scaling.describe(groups)
     })
@@ -132,7 +154,7 @@ pub(crate) async fn set_desired(
     group: &GroupRef,
     desired: u32,
 ) -> Result<(), Abort> {
-    let calls = AtomicU32::new(0);
+    let calls = Calls::default();
     let operation = format!("set desired capacity of {group}");
     retrying(ex, &operation, &calls, || {
         scaling.set_desired(group, desired)

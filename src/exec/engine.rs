@@ -8,7 +8,6 @@
 //! failure aborts. Safe to stop at any await: the journal says what may have been applied.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use tracing::Instrument;
 
@@ -269,6 +268,48 @@ impl Ctx<'_, '_> {
             let entry = if index == start { entry } else { Entry::Fresh };
             self.step(index, entry).instrument(span).await?;
         }
+        if self.plan.operation == Operation::Evacuate {
+            self.drained().await?;
+        }
+        Ok(())
+    }
+
+    /// After the last evacuation step: the traffic each service still serves in the region
+    /// is measured and journaled; above the playbook's `drain.max_residual` it is a finding,
+    /// and aborts the run when `drain.fail` is set.
+    async fn drained(&mut self) -> Result<(), Stop> {
+        let Some(record) = self.ex.residual(self.plan, "after evacuation").await else {
+            return Ok(());
+        };
+        let Record::Residual {
+            services,
+            max_residual,
+            ..
+        } = &record
+        else {
+            return Ok(());
+        };
+        let over = crate::journal::residual_over(*max_residual, services);
+        self.emit(ProgressEvent::Residual {
+            when: "after evacuation".to_string(),
+            region: self.plan.region.to_string(),
+            measured: services.len(),
+            max_residual: *max_residual,
+            over: over.clone(),
+        });
+        let max = *max_residual;
+        self.journal_result(record).await?;
+        if self.ex.playbook.drain.fail && !over.is_empty() {
+            return Err(Stop::Abort(Abort::new(
+                AbortKind::CheckFailed,
+                format!(
+                    "residual traffic in {} above {:.1}% after the evacuation (drain.fail): {}",
+                    self.plan.region,
+                    max * 100.0,
+                    steps::first_few(&over, 5)
+                ),
+            )));
+        }
         Ok(())
     }
 
@@ -285,7 +326,7 @@ impl Ctx<'_, '_> {
             percent: group.percent,
             services: group.services.clone(),
         });
-        let calls = AtomicU32::new(0);
+        let calls = super::calls::Calls::default();
         if entry == Entry::Fresh {
             self.clock.check().map_err(Stop::Abort)?;
             self.expect_before(&group, &calls).await?;
@@ -316,7 +357,11 @@ impl Ctx<'_, '_> {
     }
 
     /// Step, first: the group's dials hold what the plan expects before it (drift).
-    async fn expect_before(&self, group: &StepGroup, calls: &AtomicU32) -> Result<(), Stop> {
+    async fn expect_before(
+        &self,
+        group: &StepGroup,
+        calls: &super::calls::Calls,
+    ) -> Result<(), Stop> {
         let dials = group.dials();
         let live = calls::read(self.ex, &dials, calls).await.map_err(|e| {
             Stop::Abort(e.context(format!("{}: cannot read live weights", label(group))))
@@ -395,7 +440,7 @@ impl Ctx<'_, '_> {
 
     /// Step, after `StepIntent` is journaled: applies the group's batches, reads them back, journals `StepApplied` with
     /// every provider call of the group (`calls` already holds the drift read).
-    async fn apply(&mut self, group: &StepGroup, calls: &AtomicU32) -> Result<(), Stop> {
+    async fn apply(&mut self, group: &StepGroup, calls: &super::calls::Calls) -> Result<(), Stop> {
         let batches = backend::batches(self.ex.topology, &group.after);
         calls::apply_all(self.ex, &batches, calls)
             .await
@@ -426,11 +471,12 @@ impl Ctx<'_, '_> {
                 ),
             )));
         }
-        let api_calls = calls.load(Ordering::Relaxed);
+        let api_calls = calls.made();
         self.journal_result(Record::StepApplied {
             at: now(),
             index: group.index,
             api_calls,
+            retries: calls.retried(),
         })
         .await?;
         self.emit(ProgressEvent::Applied {

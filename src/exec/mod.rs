@@ -64,6 +64,7 @@ mod outcome;
 mod preflight;
 mod prescale;
 mod recover;
+mod residual;
 mod rollback;
 mod steps;
 
@@ -256,6 +257,19 @@ pub enum ProgressEvent {
     },
     /// A check was evaluated.
     Check(CheckResult),
+    /// The traffic each moved service still serves in the evacuated region was measured.
+    Residual {
+        /// `after evacuation` or `end of hold`.
+        when: String,
+        /// The evacuated region.
+        region: String,
+        /// Services measured.
+        measured: usize,
+        /// The playbook's `drain.max_residual`, a fraction.
+        max_residual: f64,
+        /// Services above it (or not measured), e.g. `billing 3.0% (270 req/s)`.
+        over: Vec<String>,
+    },
     /// A step group passed its checks.
     StepDone {
         /// Group index.

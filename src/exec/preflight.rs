@@ -5,7 +5,6 @@
 //! `RunFinished{Refused}`, best effort, after pre-flight finished.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::AtomicU32;
 
 use crate::journal::{Record, RunHeader, RunState};
 use crate::model::{Abort, AbortKind};
@@ -57,7 +56,7 @@ impl Executor<'_> {
         capacity.map_err(|e| (e, none.clone()))?;
 
         let dials: Vec<String> = plan.baseline.keys().cloned().collect();
-        let calls = AtomicU32::new(0);
+        let calls = super::calls::Calls::default();
         let live = calls::read(self, &dials, &calls)
             .await
             .map(|live| steps::select(&live, &dials))

@@ -15,7 +15,6 @@
 //! Assumptions: the caller holds the run lock (the run's own process is dead or gone).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::AtomicU32;
 
 use tracing::Instrument;
 
@@ -236,7 +235,7 @@ impl Executor<'_> {
         let expected = steps::weights_after(&plan.baseline, groups, last);
         let pending = (entry == Entry::Reapply).then(|| &groups[start]);
         let dials: Vec<String> = touched.keys().cloned().collect();
-        let calls = AtomicU32::new(0);
+        let calls = super::calls::Calls::default();
         let live = super::calls::read(self, &dials, &calls)
             .await
             .map_err(|e| e.context("cannot read live weights"))?;

@@ -11,7 +11,7 @@
 //! rollback: each press only reports progress. Idempotent: rolling back twice is harmless.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tracing::Instrument;
 
@@ -79,7 +79,7 @@ impl Ctx<'_, '_> {
             }
         };
 
-        let calls = AtomicU32::new(0);
+        let calls = super::calls::Calls::default();
         let (left, read_error) = match calls::read(self.ex, &dials, &calls).await {
             Ok(live) => {
                 let mut left: Vec<String> =
@@ -200,7 +200,7 @@ async fn restore_waves(
     for (wave, dials) in waves.iter().rev() {
         let part = steps::select(desired, dials);
         let batches = backend::batches(ex.topology, &part);
-        let calls = AtomicU32::new(0);
+        let calls = super::calls::Calls::default();
         let span = tracing::info_span!("wave", wave = *wave, rollback = true);
         calls::apply_all(ex, &batches, &calls)
             .instrument(span)

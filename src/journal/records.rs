@@ -121,6 +121,45 @@ impl std::fmt::Display for CapacityChange {
     }
 }
 
+/// What one service still serves in an evacuated region.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResidualTraffic {
+    /// The service.
+    pub service: String,
+    /// Requests/s it still serves in the region (`None`: could not be measured).
+    pub rps: Option<f64>,
+    /// `rps` over what the region served before the run, a fraction.
+    pub share: Option<f64>,
+    /// Why it could not be measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The services above `max_residual` (or not measured), described for people:
+/// `billing 3.0% (270 req/s)`, `search (not measured: source down)`.
+pub fn residual_over(max_residual: f64, services: &[ResidualTraffic]) -> Vec<String> {
+    services
+        .iter()
+        .filter_map(|s| match (s.share, s.rps) {
+            (Some(share), Some(rps)) if share > max_residual => Some(format!(
+                "{} {:.1}% ({rps:.0} req/s)",
+                s.service,
+                share * 100.0
+            )),
+            (Some(_), Some(_)) => None,
+            _ => Some(format!(
+                "{} (not measured: {})",
+                s.service,
+                s.error.as_deref().unwrap_or("no data")
+            )),
+        })
+        .collect()
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 /// One line of a journal.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -167,6 +206,10 @@ pub enum Record {
         index: usize,
         /// Provider calls made (apply + read + wait), for the report.
         api_calls: u32,
+        /// Of `api_calls`, the attempts that repeated a failed call (throttling, transient
+        /// errors). Absent in journals written before it was recorded.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        retries: u32,
     },
     /// Checks after the bake of a step group.
     StepChecked {
@@ -257,6 +300,23 @@ pub enum Record {
         /// Dials not at baseline (as far as known).
         left: Vec<String>,
     },
+    /// Traffic each moved service still serves in the evacuated region (hidden
+    /// dependencies: clients that ignore DNS), measured after the last evacuation step and
+    /// again at the end of a drill's hold. Changes nothing about the run's state.
+    Residual {
+        /// RFC 3339 time.
+        at: String,
+        /// When it was measured: `after evacuation` or `end of hold`.
+        when: String,
+        /// The evacuated region.
+        region: String,
+        /// Where the figures came from: `drain query`, `load_query` or `sim`.
+        source: String,
+        /// The playbook's `drain.max_residual` (default 1%), a fraction.
+        max_residual: f64,
+        /// Every service measured.
+        services: Vec<ResidualTraffic>,
+    },
     /// The run ended.
     RunFinished {
         /// RFC 3339 time.
@@ -286,6 +346,7 @@ impl Record {
             | Record::RollbackIntent { at, .. }
             | Record::RollbackDone { at }
             | Record::RollbackFailed { at, .. }
+            | Record::Residual { at, .. }
             | Record::RunFinished { at, .. } => at,
         }
     }
@@ -313,6 +374,21 @@ impl Record {
                 .iter()
                 .find(|r| r.value.is_some_and(bad))
                 .map(|r| format!("step_checked.results[{}].value", r.name)),
+            Record::Residual {
+                max_residual,
+                services,
+                ..
+            } => {
+                if bad(*max_residual) {
+                    return Some("residual.max_residual".to_string());
+                }
+                services.iter().find_map(|t| {
+                    [("rps", t.rps), ("share", t.share)]
+                        .into_iter()
+                        .find(|(_, v)| v.is_some_and(bad))
+                        .map(|(name, _)| format!("residual.services[{}].{name}", t.service))
+                })
+            }
             Record::StepIntent { .. }
             | Record::StepApplied { .. }
             | Record::PrescaleIntent { .. }

@@ -53,6 +53,7 @@ pub fn derive_state(records: &[Record]) -> RunState {
             | Record::PrescaleDone { .. }
             | Record::CapacityRestoreIntent { .. }
             | Record::CapacityRestored { .. }
+            | Record::Residual { .. }
             | Record::Aborted { .. } => state,
         })
 }

@@ -413,6 +413,7 @@ mod tests {
             at: "2026-11-23T09:03:13Z".to_string(),
             index: 0,
             api_calls: 4,
+            retries: 0,
         };
         journal.append_result(&applied).unwrap();
         journal.append(&intent(1)).unwrap();

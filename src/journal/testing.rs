@@ -109,6 +109,7 @@ pub(crate) fn applied(index: usize, api_calls: u32) -> Record {
         at: AT.to_string(),
         index,
         api_calls,
+        retries: 0,
     }
 }
 

@@ -6,8 +6,8 @@ use std::time::Duration;
 use super::decode::{Ctx, Fields, peek};
 use super::node::{Node, Pos, Value, shorten};
 use super::{
-    Approval, Check, CheckSource, Guards, OnAbort, Per, Playbook, Prescale, SimMetric, Threshold,
-    Topology,
+    Approval, Check, CheckSource, Drain, Guards, OnAbort, Per, Playbook, Prescale, SimMetric,
+    Threshold, Topology,
 };
 
 const PLAYBOOK_KEYS: &[&str] = &[
@@ -22,7 +22,10 @@ const PLAYBOOK_KEYS: &[&str] = &[
     "approval",
     "guards",
     "prescale",
+    "hypothesis",
+    "drain",
 ];
+const DRAIN_KEYS: &[&str] = &["max_residual", "fail", "query"];
 const GUARD_KEYS: &[&str] = &["utilization", "latency_ratio", "error_rate"];
 const APPROVAL_KEYS: &[&str] = &["before_percent"];
 const PRESCALE_KEYS: &[&str] = &["timeout"];
@@ -127,6 +130,14 @@ pub(crate) fn decode(ctx: &mut Ctx, root: &Node, topology: Option<&Topology>) ->
         Some((key, n)) => prescale(ctx, key, n),
         None => Some(None),
     };
+    let hypothesis = match fields.get("hypothesis") {
+        Some(n) => ctx.non_empty(n, "hypothesis").map(Some),
+        None => Some(None),
+    };
+    let drain = match fields.get_with_key("drain") {
+        Some((key, n)) => drain(ctx, key, n, topology),
+        None => Some(Drain::default()),
+    };
     if ctx.failed() {
         return None;
     }
@@ -142,7 +153,59 @@ pub(crate) fn decode(ctx: &mut Ctx, root: &Node, topology: Option<&Topology>) ->
         approval: approval?,
         guards: guards?,
         prescale: prescale?,
+        hypothesis: hypothesis?,
+        drain: drain?,
     })
+}
+
+/// `drain: {max_residual: 1%, fail: true, query: {prometheus: QUERY}}`.
+fn drain(ctx: &mut Ctx, key: Pos, node: &Node, topology: Option<&Topology>) -> Option<Drain> {
+    let fields = ctx.fields(node, key, "drain", DRAIN_KEYS)?;
+    let mut out = Drain::default();
+    let mut ok = true;
+    if let Some(n) = fields.get("max_residual") {
+        // `1%` or a fraction `0.01`.
+        let value = match &n.value {
+            Value::Scalar { text, .. } if text.trim_end().ends_with('%') => text
+                .trim_end()
+                .trim_end_matches('%')
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .map(|p| p / 100.0),
+            other => other.as_number(),
+        };
+        match value {
+            Some(v) if (0.0..=1.0).contains(&v) => out.max_residual = v,
+            _ => {
+                ctx.error(
+                    n.pos,
+                    format!(
+                        "drain.max_residual: expected a percent in 0%..=100% (e.g. 1%) or a fraction in 0..=1, found {}",
+                        n.value.describe()
+                    ),
+                );
+                ok = false;
+            }
+        }
+    }
+    if let Some(n) = fields.get("fail") {
+        match as_bool(n) {
+            Some(fail) => out.fail = fail,
+            None => {
+                ctx.error(n.pos, "drain.fail: expected true or false");
+                ok = false;
+            }
+        }
+    }
+    if let Some((qkey, n)) = fields.get_with_key("query") {
+        let metrics = topology.map(|t| &t.metrics);
+        match super::topology::load_query(ctx, qkey, n, "drain", metrics) {
+            Some(q) => out.query = Some(q),
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
 }
 
 /// `prescale: false | true | {timeout: 10m}`.

@@ -189,7 +189,7 @@ fn unknown_keys_are_all_reported_with_the_allowed_keys() {
         errors,
         [
             "t.yaml:3:1: unknown key `max_utilisation` in the topology, expected one of: name, regions, max_utilization, backend, metrics, services (did you mean `max_utilization`?)",
-            "t.yaml:17:5: unknown key `capcity` in service `b`, expected one of: depends_on, capacity, load, load_query, max_utilization, autoscaling, dials (did you mean `capacity`?)",
+            "t.yaml:17:5: unknown key `capcity` in service `b`, expected one of: depends_on, capacity, load, load_query, max_utilization, autoscaling, dials, pinned (did you mean `capacity`?)",
         ]
         .map(String::from)
         .to_vec()
@@ -644,7 +644,7 @@ fn empty_and_non_mapping_documents_are_errors() {
     assert_eq!(
         playbook_errors("- 1\n"),
         [
-            "p.yaml:1:1: expected the playbook (a mapping with keys name, steps, bake, propagation, hold, deadline, on_abort, checks, approval, guards, prescale), found a list"
+            "p.yaml:1:1: expected the playbook (a mapping with keys name, steps, bake, propagation, hold, deadline, on_abort, checks, approval, guards, prescale, hypothesis, drain), found a list"
         ]
     );
 }
@@ -915,4 +915,69 @@ fn prescale_mistakes_are_reported() {
         playbook_errors(&format!("{SMALL_PLAYBOOK}prescale: {{timeout: 0s}}\n")),
         ["p.yaml:8:21: prescale.timeout is 0s: expected a positive duration, e.g. 10m"]
     );
+}
+
+#[test]
+fn hypothesis_and_drain_are_read_with_their_defaults() {
+    let topology = parse_topology("t.yaml", TOPOLOGY).ok();
+    let read = |extra: &str| {
+        parse_playbook(
+            "p.yaml",
+            &format!("{SMALL_PLAYBOOK}{extra}"),
+            topology.as_ref(),
+        )
+        .unwrap()
+    };
+    let plain = read("");
+    assert_eq!(plain.hypothesis, None);
+    assert_eq!(plain.drain, Drain::default());
+    assert_eq!(plain.drain.max_residual, 0.01);
+    let stated = read(
+        "hypothesis: \"r2 absorbs r1 with p99 under 250 ms\"\ndrain: {max_residual: 2.5%, fail: true}\n",
+    );
+    assert_eq!(
+        stated.hypothesis.as_deref(),
+        Some("r2 absorbs r1 with p99 under 250 ms")
+    );
+    assert!((stated.drain.max_residual - 0.025).abs() < 1e-12);
+    assert!(stated.drain.fail);
+    assert_eq!(
+        read("drain: {max_residual: 0.05}\n").drain.max_residual,
+        0.05
+    );
+}
+
+#[test]
+fn drain_mistakes_are_reported() {
+    assert_eq!(
+        playbook_errors(&format!("{SMALL_PLAYBOOK}drain: {{max_residual: 150%}}\n")),
+        [
+            "p.yaml:8:23: drain.max_residual: expected a percent in 0%..=100% (e.g. 1%) or a fraction in 0..=1, found string `150%`"
+        ]
+    );
+    assert_eq!(
+        playbook_errors(&format!("{SMALL_PLAYBOOK}drain: {{fial: true}}\n")),
+        [
+            "p.yaml:8:9: unknown key `fial` in drain, expected one of: max_residual, fail, query (did you mean `fail`?)"
+        ]
+    );
+    assert_eq!(
+        playbook_errors(&format!("{SMALL_PLAYBOOK}hypothesis: \"\"\n")).len(),
+        1
+    );
+}
+
+#[test]
+fn pinned_clients_are_fractions_of_known_regions() {
+    let with = |pinned: &str| SMALL.replace("  b:\n", &format!("  b:\n    pinned: {pinned}\n"));
+    let topology = parse_topology("t.yaml", &with("{r1: 0.03}")).unwrap();
+    assert_eq!(topology.services["b"].pinned["r1"], 0.03);
+    assert!(topology.services["a"].pinned.is_empty());
+    let errors = topology_errors(&with("{r1: 3}"));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("expected a fraction of the region's clients in 0..=1"),
+        "{errors:?}"
+    );
+    assert_eq!(topology_errors(&with("{r9: 0.1}")).len(), 1);
 }

@@ -37,6 +37,7 @@ const SERVICE_KEYS: &[&str] = &[
     "max_utilization",
     "autoscaling",
     "dials",
+    "pinned",
 ];
 const AUTOSCALING_KEYS: &[&str] = &["group", "per_instance"];
 const LOAD_QUERY_KEYS: &[&str] = &["prometheus", "cloudwatch"];
@@ -395,6 +396,31 @@ fn service(ctx: &mut Ctx, draft: &mut Draft, regions: Option<&Regions>, metrics:
         None => None,
     };
 
+    // Simulator: the fraction of each region's clients that ignore DNS (hard-coded
+    // regional endpoints), kept in their region whatever the weights.
+    let pinned = match fields.get("pinned") {
+        Some(n) => {
+            let what = format!("pinned of {what}");
+            let v = region_numbers(ctx, n, &what, regions).and_then(|m| {
+                let bad: Vec<(&String, &f64)> = m.iter().filter(|(_, f)| **f > 1.0).collect();
+                if let Some((region, f)) = bad.first() {
+                    ctx.error(
+                        n.pos,
+                        format!(
+                            "{what} in `{}` is `{f}`: expected a fraction of the region's clients in 0..=1 (e.g. 0.03)",
+                            shorten(region)
+                        ),
+                    );
+                    return None;
+                }
+                Some(m)
+            });
+            ok &= v.is_some();
+            v.unwrap_or_default()
+        }
+        None => BTreeMap::new(),
+    };
+
     let load_query = match fields.get_with_key("load_query") {
         Some((key, n)) => {
             let v = load_query(ctx, key, n, &what, metrics);
@@ -512,6 +538,7 @@ fn service(ctx: &mut Ctx, draft: &mut Draft, regions: Option<&Regions>, metrics:
         max_utilization,
         autoscaling,
         dials,
+        pinned,
     });
 }
 
@@ -570,7 +597,7 @@ fn autoscaling(
 
 /// `load_query: {prometheus: QUERY}` or `load_query: {cloudwatch: {namespace, metric, ...}}`:
 /// the live requests/s of the service in `{{region}}` (`{{service}}` is the service).
-fn load_query(
+pub(super) fn load_query(
     ctx: &mut Ctx,
     key: Pos,
     node: &Node,

@@ -160,6 +160,10 @@ pub struct Service {
     pub autoscaling: BTreeMap<Region, AutoscalingBinding>,
     /// Traffic dials, in declaration order.
     pub dials: Vec<Dial>,
+    /// Simulator only: per region, the fraction of the clients of that region that ignore
+    /// DNS (a hard-coded regional endpoint) and keep being served there whatever the
+    /// weights: a hidden dependency an evacuation leaves behind.
+    pub pinned: BTreeMap<Region, f64>,
 }
 
 /// The Auto Scaling group behind a service in one region.
@@ -311,6 +315,36 @@ pub struct Playbook {
     pub guards: Guards,
     /// Raise the destination Auto Scaling groups before the first shift (`None`: off).
     pub prescale: Option<Prescale>,
+    /// What the drill sets out to learn, in words; the report opens with it and a verdict.
+    pub hypothesis: Option<String>,
+    /// Residual traffic: how much of the evacuated region's traffic each service may still
+    /// serve after the evacuation, and whether more fails the run.
+    pub drain: Drain,
+}
+
+/// The playbook's `drain`: after the last evacuation step (and at the end of a drill's
+/// hold) kong measures the traffic each moved service still serves in the evacuated region.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Drain {
+    /// Largest residual, as a fraction of what the region served before the run (default
+    /// 1%); a service above it is a finding (a hidden dependency).
+    pub max_residual: f64,
+    /// Whether a residual above `max_residual` aborts the evacuation (default: a finding only).
+    pub fail: bool,
+    /// Where requests/s per service and region are read (`{{service}}`, `{{region}}`);
+    /// without it, each service's `load_query`, else the simulator's metrics.
+    pub query: Option<CheckSource>,
+}
+
+impl Default for Drain {
+    /// 1%, a finding only, no query of its own.
+    fn default() -> Drain {
+        Drain {
+            max_residual: 0.01,
+            fail: false,
+            query: None,
+        }
+    }
 }
 
 /// Built-in guard checks every run gets unless the playbook opts out (`guards: false`):

@@ -3,7 +3,8 @@
 //! Pure functions, no I/O and no clock: the same weights always give the same metrics.
 //!
 //! Per service and region, the region serves `served_share * service.total_load()` requests/s
-//! and its utilization is that over the region's capacity (a region with no capacity that
+//! (less the clients `pinned` to other regions, plus those pinned to it: they ignore DNS and
+//! stay whatever the weights) and its utilization is that over the region's capacity (a region with no capacity that
 //! receives traffic counts as [`NO_CAPACITY_UTILIZATION`]). Error rate and latency are flat up
 //! to [`KNEE`] and then grow like a queue, in `1/(1-u)`: at u = 0.85 the p99 is about 320 ms
 //! and 1.8% of requests fail, so an overloaded destination fails the checks a real one would.
@@ -175,11 +176,22 @@ fn service_metrics(
     weights: &Weights,
 ) -> BTreeMap<Region, MetricValues> {
     let total = service.total_load();
-    served_shares(topology, service, weights)
+    // Pinned clients (they ignore DNS) stay in their region; the rest follow the shares.
+    let pinned = |region: &str| {
+        service.pinned.get(region).copied().unwrap_or(0.0)
+            * service.load.get(region).copied().unwrap_or(0.0)
+    };
+    let free = total - service.pinned.keys().map(|r| pinned(r)).sum::<f64>();
+    let mut shares = served_shares(topology, service, weights);
+    for region in service.pinned.keys() {
+        shares.entry(region.clone()).or_insert(0.0);
+    }
+    shares
         .into_iter()
         .map(|(region, share)| {
             let capacity = service.capacity.get(&region).copied().unwrap_or(0.0);
-            (region, MetricValues::at_load(share * total, capacity))
+            let rps = share * free + pinned(&region);
+            (region, MetricValues::at_load(rps, capacity))
         })
         .collect()
 }
@@ -352,6 +364,39 @@ mod tests {
         // Past capacity, errors climb toward 1.
         assert!(error_rate(2.0) > 0.5);
         assert!(error_rate(NO_CAPACITY_UTILIZATION) > 0.9);
+    }
+
+    #[test]
+    fn pinned_clients_stay_in_their_region_whatever_the_weights() {
+        let mut topology = streaming();
+        let edge = topology.services.get_mut("edge-api").unwrap();
+        edge.pinned.insert("us-east-1".to_string(), 0.03);
+        let load = edge.load["us-east-1"];
+        let total = edge.total_load();
+        // Every dial of every service sends nothing to us-east-1.
+        let mut weights = initial_weights(&topology);
+        for service in topology.services.values() {
+            for dial in &service.dials {
+                let w = weights
+                    .get_mut(&crate::model::dial_ref(&service.name, &dial.id))
+                    .unwrap();
+                for (member, region) in &dial.members {
+                    if region == "us-east-1" {
+                        w.insert(member.clone(), 0);
+                    }
+                }
+            }
+        }
+        let m = metrics(&topology, &weights);
+        let edge = &m.services["edge-api"];
+        assert!((edge["us-east-1"].requests_per_second - 0.03 * load).abs() < 1e-6);
+        let served: f64 = edge.values().map(|v| v.requests_per_second).sum();
+        assert!(
+            (served - total).abs() < 1e-6,
+            "no request is lost: {served}"
+        );
+        // A service without pinned clients leaves the region.
+        assert_eq!(m.services["playback"]["us-east-1"].requests_per_second, 0.0);
     }
 
     #[test]

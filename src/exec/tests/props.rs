@@ -116,6 +116,7 @@ fn topology_of(specs: &[ServiceSpec]) -> Topology {
             load_query: None,
             max_utilization: None,
             autoscaling: Default::default(),
+            pinned: Default::default(),
             dials,
         };
         base.services.insert(name, service);

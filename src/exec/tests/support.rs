@@ -346,6 +346,7 @@ pub fn kind(record: &Record) -> String {
         Record::PrescaleDone { .. } => "prescale_done".into(),
         Record::CapacityRestoreIntent { .. } => "capacity_restore_intent".into(),
         Record::CapacityRestored { .. } => "capacity_restored".into(),
+        Record::Residual { when, .. } => format!("residual {when}"),
     }
 }
 
