@@ -1,5 +1,8 @@
 //! kill -9 at random instants, then `kong rollback` (or `kong resume`): the weights end
-//! exactly at the baseline (or at the completed evacuation), and the journal parses.
+//! exactly at the baseline (or at the completed evacuation), and the journal parses; with the
+//! local state dir, and (a subset of the trials) with the shared state in DynamoDB (moto).
+
+mod support;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -24,10 +27,12 @@ checks:
 
 struct Trial {
     dir: tempfile::TempDir,
+    /// `--state dynamodb://...` and the endpoint, for the shared state.
+    shared: Option<(String, String)>,
 }
 
 impl Trial {
-    fn new(playbook: &str) -> Trial {
+    fn new(playbook: &str, shared: Option<(String, String)>) -> Trial {
         let dir = tempfile::tempdir().unwrap();
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         std::fs::copy(
@@ -36,7 +41,7 @@ impl Trial {
         )
         .unwrap();
         std::fs::write(dir.path().join("playbook.yaml"), playbook).unwrap();
-        Trial { dir }
+        Trial { dir, shared }
     }
 
     fn kong(&self, args: &[&str]) -> Command {
@@ -54,6 +59,14 @@ impl Trial {
             .env("KONG_SIM_API_LATENCY_MS", "15")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        if let Some((state, endpoint)) = &self.shared {
+            cmd.args(["--state", state, "--endpoint-url", endpoint])
+                .env("AWS_ACCESS_KEY_ID", "testing")
+                .env("AWS_SECRET_ACCESS_KEY", "testing")
+                .env("AWS_EC2_METADATA_DISABLED", "true")
+                .env_remove("AWS_PROFILE")
+                .env_remove("AWS_ENDPOINT_URL");
+        }
         cmd
     }
 
@@ -103,8 +116,21 @@ fn delay_ms(trial: u64) -> u64 {
 
 #[test]
 fn rollback_or_resume_after_kill_9_at_random_instants_is_exact() {
+    kill_trials(0..24, None);
+}
+
+#[test]
+fn rollback_or_resume_after_kill_9_is_exact_on_dynamodb_state() {
+    // A subset of the local trials (CI time): every kind of kill point still comes up.
+    let endpoint = support::moto::moto().url();
+    kill_trials((0..24).step_by(3).chain([4, 8]), Some(&endpoint));
+}
+
+/// Kills an evacuation at the instant of each trial, then resumes or rolls it back; with
+/// `dynamodb` (moto's endpoint), on a table of its own per trial.
+fn kill_trials(trials: impl Iterator<Item = u64>, dynamodb: Option<&str>) {
     let mut outcomes = BTreeMap::<String, usize>::new();
-    for trial in 0..24u64 {
+    for trial in trials {
         // Every third trial fails a check after a few steps, so some kills land mid-rollback.
         let playbook = if trial % 3 == 2 {
             PLAYBOOK.replace(
@@ -114,7 +140,24 @@ fn rollback_or_resume_after_kill_9_at_random_instants_is_exact() {
         } else {
             PLAYBOOK.to_string()
         };
-        let t = Trial::new(&playbook);
+        let shared = dynamodb.map(|endpoint| {
+            (
+                format!(
+                    "dynamodb://kong-crash-{}-{trial}?region=us-east-1",
+                    std::process::id()
+                ),
+                endpoint.to_string(),
+            )
+        });
+        let t = Trial::new(&playbook, shared.clone());
+        if shared.is_some() {
+            let init = t.kong(&["state", "init"]).output().unwrap();
+            assert!(
+                init.status.success(),
+                "{}",
+                String::from_utf8_lossy(&init.stderr)
+            );
+        }
         let baseline = t.weights();
         let mut child = t
             .kong(&["evacuate", "us-east-1", "--yes", "--time-scale", "20"])
