@@ -60,7 +60,9 @@ impl Trial {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         if let Some((state, endpoint)) = &self.shared {
+            // A short lease: the killed run's lock is taken over once it expired.
             cmd.args(["--state", state, "--endpoint-url", endpoint])
+                .args(["--lock-lease", "2s"])
                 .env("AWS_ACCESS_KEY_ID", "testing")
                 .env("AWS_SECRET_ACCESS_KEY", "testing")
                 .env("AWS_EC2_METADATA_DISABLED", "true")
@@ -166,6 +168,10 @@ fn kill_trials(trials: impl Iterator<Item = u64>, dynamodb: Option<&str>) {
         std::thread::sleep(Duration::from_millis(delay_ms(trial)));
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
+        if shared.is_some() {
+            // The shared lock outlives the process until its lease expires.
+            std::thread::sleep(Duration::from_millis(2500));
+        }
 
         // The journal parses whatever instant the kill hit.
         let runs = t.json(&["runs", "--format", "json"]);
