@@ -440,12 +440,14 @@ impl DynamoState {
     /// Writes `items` in one transaction: each only if absent, and (with `fence`) only while
     /// the lock of topology `fence.0` still has version `fence.1`. `token` names this write:
     /// an item found already written with it counts as written (an attempt whose answer was
-    /// lost).
+    /// lost). `request` is the transaction's idempotency token (`ClientRequestToken`), one
+    /// per transaction.
     async fn put_items(
         &self,
         items: Vec<Item>,
         fence: Option<(&str, u64)>,
         token: &str,
+        request: &str,
     ) -> Result<(), JournalError> {
         let mut transact = Vec::new();
         if let Some((topology, version)) = fence {
@@ -473,6 +475,9 @@ impl DynamoState {
                 self.client
                     .transact_write_items()
                     .set_transact_items(Some(transact.clone()))
+                    // The same token on every attempt: DynamoDB answers a retry of a
+                    // transaction it already committed with success (for 10 minutes).
+                    .client_request_token(request)
                     .send()
                     .await
                     .map(|_| ())
@@ -1021,7 +1026,10 @@ impl DynamoJournal {
                 let mut item = key(pk.clone(), format!("{sk}#{token}#{i:04}"));
                 item.insert("data".to_string(), AttributeValue::B(chunk.to_vec().into()));
                 item.insert("token".to_string(), s(&token));
-                self.state.put_items(vec![item], fence, &token).await?;
+                let request = format!("{token}-{i}");
+                self.state
+                    .put_items(vec![item], fence, &token, &request)
+                    .await?;
             }
             head.insert("encoding".to_string(), s("zlib"));
             head.insert("chunks".to_string(), n(chunks.len()));
@@ -1037,7 +1045,7 @@ impl DynamoJournal {
             index.insert("token".to_string(), s(&token));
             items.push(index);
         }
-        self.state.put_items(items, fence, &token).await?;
+        self.state.put_items(items, fence, &token, &token).await?;
         self.next += 1;
         Ok(())
     }

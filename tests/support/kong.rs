@@ -151,6 +151,17 @@ impl Kong {
         self
     }
 
+    /// The shared state in DynamoDB (`--state dynamodb://TABLE?region=R`) at `endpoint`
+    /// (moto), with a lock lease of `lease` (e.g. `2s`) so a killed holder's lock expires
+    /// quickly.
+    pub fn shared_state(self, state: &str, endpoint: &str, lease: &str) -> Kong {
+        self.arg("--state")
+            .arg(state)
+            .endpoint(endpoint)
+            .arg("--lock-lease")
+            .arg(lease)
+    }
+
     /// One more flag for every command.
     pub fn arg(mut self, flag: &str) -> Kong {
         self.flags.push(flag.to_string());
