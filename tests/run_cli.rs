@@ -1,103 +1,10 @@
 //! End-to-end runs through the `kong` binary on the simulator: exit codes, idempotent
 //! re-planning, restore back to baseline, saved plans, locks and unfinished runs.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::Command;
+mod support;
 
-use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A scratch dir with the example topology and a fast playbook written into it.
-struct World {
-    dir: tempfile::TempDir,
-}
-
-const FAST_PLAYBOOK: &str = "name: fast
-steps: [10, 25, 50, 100]
-bake: 1s
-propagation: 1s
-hold: 1s
-on_abort: rollback
-checks:
-  - name: destination p99
-    source: sim
-    metric: p99_latency_ms
-    per: destination
-    max: 250
-";
-
-impl World {
-    fn new() -> World {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::copy(
-            root().join("topology/streaming.yaml"),
-            dir.path().join("topology.yaml"),
-        )
-        .unwrap();
-        std::fs::write(dir.path().join("playbook.yaml"), FAST_PLAYBOOK).unwrap();
-        World { dir }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn write(&self, name: &str, text: &str) {
-        std::fs::write(self.path(name), text).unwrap();
-    }
-
-    fn kong(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::cargo_bin("kong").unwrap();
-        cmd.current_dir(self.dir.path())
-            .args(args)
-            .args([
-                "--topology",
-                "topology.yaml",
-                "--playbook",
-                "playbook.yaml",
-                "--state-dir",
-                "state",
-            ])
-            .env_remove("KONG_SIM_FAIL_APPLIES")
-            .env_remove("KONG_SIM_FAILURE_RATE")
-            .env_remove("KONG_SIM_API_LATENCY_MS");
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let out = self.kong(args).output().unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    fn status(&self) -> Value {
-        let (code, out, err) = self.run(&["status", "--format", "json"]);
-        assert_eq!(code, 0, "status failed: {err}");
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("status is not JSON ({e}): {out}"))
-    }
-
-    fn weights(&self) -> BTreeMap<String, Value> {
-        self.status()["dials"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|d| {
-                (
-                    d["dial"].as_str().unwrap().to_string(),
-                    d["weights"].clone(),
-                )
-            })
-            .collect()
-    }
-}
+use support::sim::{FAST_PLAYBOOK, World};
 
 fn share(status: &Value, service: &str, region: &str) -> f64 {
     status["shares"][service][region].as_f64().unwrap()

@@ -196,8 +196,10 @@ pub enum Command {
     Evacuate {
         /// The region to evacuate.
         region: String,
-        /// Execute this saved plan (from `kong plan --out`) instead of planning anew;
-        /// refused if the live weights or the files differ from when it was made.
+        /// Execute this saved plan (from `kong plan --out`) exactly as reviewed: refused
+        /// (exit 3) unless it is identical to the plan computed now from the same files, the
+        /// live weights and the figures it records, and its pre-flight passes with the live
+        /// figures of now.
         #[arg(long, value_name = "FILE")]
         plan: Option<PathBuf>,
         #[command(flatten)]
@@ -209,7 +211,7 @@ pub enum Command {
     Restore {
         /// The region to restore.
         region: String,
-        /// Execute this saved restore plan instead of planning anew.
+        /// Execute this saved restore plan exactly as reviewed (see `kong evacuate --plan`).
         #[arg(long, value_name = "FILE")]
         plan: Option<PathBuf>,
         #[command(flatten)]

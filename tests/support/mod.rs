@@ -1,6 +1,7 @@
 //! Test support shared by the integration tests: a moto server per test binary, a Prometheus
 //! server per test with `kong sim serve` as its target,
-//! AWS fixtures created through the SDK, a fault-injecting proxy, and a `kong` runner.
+//! AWS fixtures created through the SDK, a fault-injecting proxy, a `kong` runner, and a
+//! scratch directory to run `kong` in on the simulator.
 //!
 //! Each test binary uses only part of it.
 #![allow(dead_code)]
@@ -10,3 +11,4 @@ pub mod kong;
 pub mod moto;
 pub mod prometheus;
 pub mod proxy;
+pub mod sim;
