@@ -228,6 +228,10 @@ enum Pair<'a, T> {
     New(&'a T),
 }
 
+/// The first position where the common entries of two lists differ: (position, old key, new
+/// key).
+type Reordered<K> = Option<(usize, K, K)>;
+
 /// Pairs the entries of two lists by key, in the new list's order with entries only in the
 /// old list placed where they were; and the first position at which the entries both
 /// lists hold come in a different order (old key, new key).
@@ -235,7 +239,7 @@ fn pair<'a, T, K: Ord + Clone>(
     old: &'a [T],
     new: &'a [T],
     key: impl Fn(&T) -> K,
-) -> (Vec<Pair<'a, T>>, Option<(usize, K, K)>) {
+) -> (Vec<Pair<'a, T>>, Reordered<K>) {
     let old_index: BTreeMap<K, usize> = old.iter().enumerate().map(|(i, t)| (key(t), i)).collect();
     let new_index: BTreeMap<K, usize> = new.iter().enumerate().map(|(i, t)| (key(t), i)).collect();
     // (position, before-new-entries-at-that-position, pair)
