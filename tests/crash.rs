@@ -101,10 +101,6 @@ fn kill_trials(trials: impl Iterator<Item = u64>, dynamodb: Option<&str>) {
             // The shared lock outlives the process until its lease expires.
             std::thread::sleep(Duration::from_millis(2500));
         }
-        if shared.is_some() {
-            // The shared lock outlives the process until its lease expires.
-            std::thread::sleep(Duration::from_millis(2500));
-        }
 
         // The journal parses whatever instant the kill hit.
         let runs = t.runs();

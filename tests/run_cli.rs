@@ -6,21 +6,7 @@ pub mod support {
 }
 
 use serde_json::Value;
-use support::kong::{Kong, Output};
-
-const FAST_PLAYBOOK: &str = "name: fast
-steps: [10, 25, 50, 100]
-bake: 1s
-propagation: 1s
-hold: 1s
-on_abort: rollback
-checks:
-  - name: destination p99
-    source: sim
-    metric: p99_latency_ms
-    per: destination
-    max: 250
-";
+use support::kong::{FAST_PLAYBOOK, Kong, Output};
 
 fn share(status: &Value, service: &str, region: &str) -> f64 {
     status["shares"][service][region].as_f64().unwrap()

@@ -176,8 +176,8 @@ pub struct RunFlags {
 }
 
 /// The commands.
-// Parsed once per process and matched at once: boxing the larger variants would only add
-// noise to every command's arguments.
+// Parsed once per process: `kong plan`'s variant (with its `diff` subcommand) being the
+// largest costs nothing worth boxing for.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -222,8 +222,10 @@ pub enum Command {
     Evacuate {
         /// The region to evacuate.
         region: String,
-        /// Execute this saved plan (from `kong plan --out`) instead of planning anew;
-        /// refused if the live weights or the files differ from when it was made.
+        /// Execute this saved plan (from `kong plan --out`) exactly as reviewed: refused
+        /// (exit 3) unless it is identical to the plan computed now from the same files, the
+        /// live weights and the figures it records, and its pre-flight passes with the live
+        /// figures of now.
         #[arg(long, value_name = "FILE")]
         plan: Option<PathBuf>,
         #[command(flatten)]
@@ -235,7 +237,7 @@ pub enum Command {
     Restore {
         /// The region to restore.
         region: String,
-        /// Execute this saved restore plan instead of planning anew.
+        /// Execute this saved restore plan exactly as reviewed (see `kong evacuate --plan`).
         #[arg(long, value_name = "FILE")]
         plan: Option<PathBuf>,
         #[command(flatten)]

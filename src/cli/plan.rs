@@ -23,8 +23,10 @@ pub fn run(
         OperationArg::Evacuate => Operation::Evacuate,
         OperationArg::Restore => Operation::Restore,
     };
+    // A size-limited Markdown is posted as is: only the plan on stdout.
     let line = match format {
         PlanFormat::Json => Line::Stderr,
+        PlanFormat::Markdown if max_chars.is_some() => Line::Stderr,
         PlanFormat::Text | PlanFormat::Markdown => Line::Stdout,
     };
     if max_chars.is_some() && format != PlanFormat::Markdown {

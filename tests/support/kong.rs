@@ -85,6 +85,21 @@ impl From<std::process::Output> for Output {
     }
 }
 
+/// Short waits and a latency check, for runs of a second or two at `--time-scale 100`.
+pub const FAST_PLAYBOOK: &str = "name: fast
+steps: [10, 25, 50, 100]
+bake: 1s
+propagation: 1s
+hold: 1s
+on_abort: rollback
+checks:
+  - name: destination p99
+    source: sim
+    metric: p99_latency_ms
+    per: destination
+    max: 250
+";
+
 impl Kong {
     /// An empty scratch directory (but for empty AWS config files: nothing of the
     /// developer's ~/.aws leaks in).

@@ -228,8 +228,9 @@ enum Pair<'a, T> {
     New(&'a T),
 }
 
-/// The pairs of two lists and where their common entries first come in another order.
-type Paired<'a, T, K> = (Vec<Pair<'a, T>>, Option<(usize, K, K)>);
+/// The first position where the common entries of two lists differ: (position, old key, new
+/// key).
+type Reordered<K> = Option<(usize, K, K)>;
 
 /// Pairs the entries of two lists by key, in the new list's order with entries only in the
 /// old list placed where they were; and the first position at which the entries both
@@ -238,7 +239,7 @@ fn pair<'a, T, K: Ord + Clone>(
     old: &'a [T],
     new: &'a [T],
     key: impl Fn(&T) -> K,
-) -> Paired<'a, T, K> {
+) -> (Vec<Pair<'a, T>>, Reordered<K>) {
     let old_index: BTreeMap<K, usize> = old.iter().enumerate().map(|(i, t)| (key(t), i)).collect();
     let new_index: BTreeMap<K, usize> = new.iter().enumerate().map(|(i, t)| (key(t), i)).collect();
     // (position, before-new-entries-at-that-position, pair)

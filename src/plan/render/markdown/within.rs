@@ -181,6 +181,9 @@ fn waves(plan: &Plan, max_chars: usize, budget: usize) -> String {
         }
     }
     for (i, services) in plan.waves.iter().enumerate() {
+        // Each wave left gets an equal share of the room left, so the last one shows too.
+        let room = part.budget.saturating_sub(part.out.len() + OMISSION);
+        let line_end = part.out.len() + room / (plan.waves.len() - i);
         let (n_steps, n_changes) = steps[i];
         let prefix = format!(
             "- **Wave {} of {}** ({}, {}, {}): ",
@@ -201,7 +204,7 @@ fn waves(plan: &Plan, max_chars: usize, budget: usize) -> String {
         for (k, service) in services.iter().enumerate() {
             let sep = if k == 0 { "" } else { ", " };
             let name = format!("{sep}`{}`", cell(service));
-            if !part.push(&name, OMISSION + 40) {
+            if part.out.len() + name.len() + 40 > line_end || !part.push(&name, OMISSION + 40) {
                 let _ = part.push(&format!(" and {} more", services.len() - k), OMISSION);
                 break;
             }
