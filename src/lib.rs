@@ -6,6 +6,7 @@
 pub mod backend;
 pub mod checks;
 pub mod cli;
+pub mod dashboard;
 pub mod exec;
 pub mod graph;
 pub mod journal;
@@ -16,3 +17,4 @@ pub mod retry;
 pub mod telemetry;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod web;

@@ -17,7 +17,7 @@ mod records;
 mod runlog;
 mod store;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 
 pub use records::*;
 pub use runlog::*;
