@@ -28,6 +28,17 @@ fi
 prometheus --version 2>&1 | head -1
 # --- end Prometheus ---
 
+# --- Chromium: the headless browser tests/dashboard.rs reads the dashboard's DOM with (issue 12) ---
+step "Chromium (headless browser for the dashboard and report tests)"
+if ! command -v chromium >/dev/null 2>&1; then
+  sudo_cmd=""
+  if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
+  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
+fi
+chromium --version 2>/dev/null | head -1
+# --- end Chromium ---
+
 step "format"
 cargo fmt --all -- --check
 

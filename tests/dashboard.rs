@@ -137,17 +137,27 @@ fn the_page_shows_us_east_1_falling_to_0_and_coming_back_while_another_process_d
     );
     for (service, share) in &before {
         let live = baseline["shares"][service]["us-east-1"].as_f64().unwrap();
-        assert!((share - live).abs() < 1e-4, "{service}: page {share}, status {live}");
+        assert!(
+            (share - live).abs() < 1e-4,
+            "{service}: page {share}, status {live}"
+        );
     }
     assert!(before.values().any(|s| *s > 0.0), "{before:?}");
 
     let drill_log = kong.path("drill.log");
     let mut drill = Running(
-        kong.command(&["drill", "us-east-1", "--yes", "--approve", "--time-scale", "10"])
-            .stdout(std::fs::File::create(&drill_log).expect("log"))
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn kong drill"),
+        kong.command(&[
+            "drill",
+            "us-east-1",
+            "--yes",
+            "--approve",
+            "--time-scale",
+            "10",
+        ])
+        .stdout(std::fs::File::create(&drill_log).expect("log"))
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn kong drill"),
     );
 
     let screenshot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
@@ -203,7 +213,11 @@ fn the_page_shows_us_east_1_falling_to_0_and_coming_back_while_another_process_d
         );
     }
     let png = std::fs::read(&screenshot).expect("screenshot written");
-    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{} bytes", png.len());
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "{} bytes",
+        png.len()
+    );
     eprintln!(
         "samples of us-east-1's largest share: {samples:?}\nscreenshot: {}",
         screenshot.display()

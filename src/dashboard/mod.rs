@@ -62,7 +62,8 @@ pub struct View {
     pub shares: Shares,
     /// The share of all declared load each region serves now.
     pub region_shares: BTreeMap<String, f64>,
-    /// Traffic from where it is served at baseline to where it is served now.
+    /// Traffic from where it is served at baseline (declared `load`) to where it is
+    /// served now.
     pub flows: Vec<Flow>,
     /// The run followed, if the state has one for the topology.
     pub run: Option<RunView>,
@@ -224,22 +225,43 @@ pub fn region_shares(topology: &Topology, shares: &Shares) -> BTreeMap<String, f
         .collect()
 }
 
-/// Flows between regions: each service's declared load in region A (where it is served at
-/// baseline) goes to region B in proportion to B's live share of the service. Flows under
-/// 0.05% are left out.
+/// Flows between regions. Each service's traffic is where its declared `load` puts it at
+/// baseline; what a region serves now up to that stays there (a flow from the region to
+/// itself), and what regions lost goes to the regions that gained, in proportion to their
+/// gains. Weighted by the service's share of all declared load; flows under 0.05% are left
+/// out. At baseline every flow is local; evacuating us-east-1 shows its traffic flowing to
+/// the regions that took it.
 pub fn flows(topology: &Topology, shares: &Shares) -> Vec<Flow> {
-    let (_, total) = service_loads(topology);
+    let (loads, total) = service_loads(topology);
     if total <= 0.0 {
         return Vec::new();
     }
     let mut sums: BTreeMap<(&str, &str), f64> = BTreeMap::new();
     for (name, service) in &topology.services {
-        let Some(by_region) = shares.get(name) else {
+        let (Some(live), Some(&load)) = (shares.get(name), loads.get(name.as_str())) else {
             continue;
         };
-        for (from, load) in &service.load {
-            for (to, share) in by_region {
-                *sums.entry((from.as_str(), to.as_str())).or_default() += load * share / total;
+        if load <= 0.0 {
+            continue;
+        }
+        let weight = load / total;
+        let mut lost = Vec::new();
+        let mut gained = Vec::new();
+        for region in &topology.regions {
+            let base = service.load.get(region).copied().unwrap_or(0.0) / load;
+            let now = live.get(region).copied().unwrap_or(0.0);
+            let kept = base.min(now);
+            *sums.entry((region, region)).or_default() += kept * weight;
+            lost.push((region.as_str(), base - kept));
+            gained.push((region.as_str(), now - kept));
+        }
+        let all_gained: f64 = gained.iter().map(|(_, g)| g).sum();
+        if all_gained <= 0.0 {
+            continue;
+        }
+        for (from, l) in lost.iter().filter(|(_, l)| *l > 0.0) {
+            for (to, g) in gained.iter().filter(|(_, g)| *g > 0.0) {
+                *sums.entry((from, to)).or_default() += l * g / all_gained * weight;
             }
         }
     }

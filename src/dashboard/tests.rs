@@ -83,9 +83,11 @@ fn shares_flows_and_totals_follow_the_weights() {
             .find(|f| f.from == from && f.to == to)
             .map(|f| f.share)
     };
-    // edge-api's 30 in us-east-1 all go west; catalog's 20 there split evenly.
-    assert!((flow(E, W).unwrap() - (30.0 + 10.0) / 80.0).abs() < 1e-9);
-    assert!((flow(E, E).unwrap() - 10.0 / 80.0).abs() < 1e-9);
+    // edge-api's 30 in us-east-1 all go west; catalog serves where it always did.
+    assert!((flow(E, W).unwrap() - 30.0 / 80.0).abs() < 1e-9, "{view:?}");
+    assert!((flow(W, W).unwrap() - 30.0 / 80.0).abs() < 1e-9, "{view:?}");
+    assert!((flow(E, E).unwrap() - 20.0 / 80.0).abs() < 1e-9, "{view:?}");
+    assert_eq!(flow(W, E), None);
     let total: f64 = view.flows.iter().map(|f| f.share).sum();
     assert!(
         (total - 1.0).abs() < 1e-9,
@@ -93,6 +95,21 @@ fn shares_flows_and_totals_follow_the_weights() {
     );
     assert_eq!(view.run, None);
     assert_eq!(view.error, None);
+    // At the declared-load baseline every flow is local.
+    let baseline = View::build(
+        &t,
+        "sim",
+        Inputs {
+            runs: vec![],
+            weights: Ok(sim_weights((3, 1), (1, 1))),
+            lock_holder: None,
+        },
+    );
+    assert!(
+        baseline.flows.iter().all(|f| f.from == f.to),
+        "{:?}",
+        baseline.flows
+    );
 }
 
 #[test]
@@ -205,6 +222,17 @@ async fn serve(feed: Arc<dyn Feed>) -> String {
     format!("http://{addr}")
 }
 
+/// One poll of the page's JSON.
+async fn poll(client: &reqwest::Client, base: &str) -> serde_json::Value {
+    let response = client
+        .get(format!("{base}/api/state"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
 #[tokio::test]
 async fn api_state_answers_the_live_view_as_json_on_every_poll() {
     let feed = Arc::new(Fixed(
@@ -214,14 +242,7 @@ async fn api_state_answers_the_live_view_as_json_on_every_poll() {
     ));
     let base = serve(feed.clone()).await;
     let client = reqwest::Client::new();
-    let first: serde_json::Value = client
-        .get(format!("{base}/api/state"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let first = poll(&client, &base).await;
     assert_eq!(first["topology"], "demo");
     assert_eq!(first["backend"], "sim");
     assert_eq!(first["shares"]["edge-api"][E], 0.5);
@@ -231,14 +252,7 @@ async fn api_state_answers_the_live_view_as_json_on_every_poll() {
     // Another process moves traffic and journals a step: the next poll shows both.
     *feed.1.lock().unwrap() = sim_weights((0, 1), (1, 1));
     feed.2.lock().unwrap()[0].push(intent(0));
-    let second: serde_json::Value = client
-        .get(format!("{base}/api/state"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let second = poll(&client, &base).await;
     assert_eq!(second["shares"]["edge-api"][E], 0.0);
     assert_eq!(second["run"]["step"]["percent"], 100);
 }
@@ -296,11 +310,6 @@ async fn a_feed_error_is_shown_not_served_as_a_failure() {
         Mutex::new(vec![]),
     ));
     let base = serve(feed).await;
-    let view: serde_json::Value = reqwest::get(format!("{base}/api/state"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let view = poll(&reqwest::Client::new(), &base).await;
     assert_eq!(view["error"], "cannot read live weights: boom");
 }
