@@ -51,9 +51,9 @@ print(f"ops/iam-policy-readonly.json: {len(readonly)} read-only actions")
 PY
 # --- end GitHub workflows ---
 
-# --- Chromium: renders the HTML report headless in tests/report_browser.rs (issue 12) ---
-step "Chromium (headless, for the HTML report test)"
-if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then
+# --- Chromium: the headless browser tests/dashboard.rs reads the dashboard's DOM with (issue 12) ---
+step "Chromium (headless browser for the dashboard and report tests)"
+if ! command -v chromium >/dev/null 2>&1; then
   sudo_cmd=""
   if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
   $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get update -q

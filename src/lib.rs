@@ -7,6 +7,7 @@
 pub mod backend;
 pub mod checks;
 pub mod cli;
+pub mod dashboard;
 pub mod exec;
 pub mod fsutil;
 pub mod graph;
@@ -19,3 +20,4 @@ pub mod retry;
 pub mod telemetry;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod web;

@@ -2,14 +2,16 @@
 //!
 //! Every command opens a [`context::Context`] first and returns an [`exit::Done`] or a
 //! [`CliError`]; [`exit`] alone maps them to SPEC exit codes. Command files (`plan`, `run`,
-//! `report`, `status`, `graph`, `validate`, `sim_serve`) never import each other: what they
-//! share is in `context`, `exit`, `output`, `progress` and `run_report`.
+//! `report`, `status`, `graph`, `validate`, `sim_serve`, `dashboard`) never import each other:
+//! what they share is in `context`, `exit`, `output`, `progress`, `run_report` and `live`.
 
 mod backend;
 pub mod context;
+mod dashboard;
 pub mod exit;
 mod files;
 mod graph;
+mod live;
 mod output;
 mod plan;
 mod plan_diff;
@@ -310,6 +312,26 @@ pub enum Command {
         #[command(subcommand)]
         command: StateCommand,
     },
+    /// A read-only local web page following the active (or last) run live.
+    ///
+    /// Serves a page showing the regions and the traffic between them, each service's live
+    /// shares, the current wave and step, each check's last value against its threshold and
+    /// the run's timeline, following the topology's active run (else its last one) from the
+    /// state; the page polls every 500 ms, so a run moved by another kong process shows up
+    /// live. GET /api/state answers the same view as JSON. Nothing on the page acts: it
+    /// moves no traffic. Listens on loopback unless --allow-remote is given (then warns).
+    /// Runs until SIGINT or SIGTERM.
+    Dashboard {
+        /// Address to listen on (port 0: any free port; the URL is printed).
+        #[arg(long, default_value = "127.0.0.1:9465", value_name = "HOST:PORT")]
+        listen: String,
+        /// Allow --listen on an address other than loopback (anyone who can reach it can
+        /// read the page).
+        #[arg(long)]
+        allow_remote: bool,
+        #[command(flatten)]
+        common: Common,
+    },
     /// The simulator's tools.
     Sim {
         #[command(subcommand)]
@@ -497,6 +519,11 @@ pub fn run(cli: Cli) -> Result<Done, CliError> {
             out,
             common,
         } => report::run(&common, &run, format, out.as_deref()),
+        Command::Dashboard {
+            listen,
+            allow_remote,
+            common,
+        } => dashboard::run(&common, &listen, allow_remote),
         Command::Sim {
             command: SimCommand::Serve { listen, common },
         } => sim_serve::run(&common, &listen),
