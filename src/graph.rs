@@ -190,6 +190,7 @@ mod tests {
             backend: None,
             metrics: Metrics::default(),
             services: services.into_iter().map(|s| (s.name.clone(), s)).collect(),
+            notify: Vec::new(),
         }
     }
 

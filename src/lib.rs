@@ -11,5 +11,7 @@ pub mod graph;
 pub mod journal;
 pub mod live;
 pub mod model;
+pub mod notify;
 pub mod plan;
+pub mod schedule;
 pub mod telemetry;

@@ -95,6 +95,8 @@ async fn evacuate(state_dir: &std::path::Path) -> (Outcome, String) {
         pid: std::process::id(),
         started_at: "2026-01-01T00:00:00Z".into(),
         dry_run: false,
+        operator: None,
+        forced: None,
     };
     let mut journal = Journal::create(state_dir, &id).expect("journal");
     (executor.run(&plan, header, &mut journal).await, id)

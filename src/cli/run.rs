@@ -370,6 +370,8 @@ async fn phase(
         pid: std::process::id(),
         started_at: jiff::Timestamp::now().to_string(),
         dry_run: flags.dry_run,
+        operator: Some(crate::notify::operator()),
+        forced: None,
     };
     let mut journal =
         Journal::create(&common.state_dir, &run_id).map_err(|e| CliError::Unexpected(e.into()))?;

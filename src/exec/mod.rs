@@ -83,6 +83,7 @@ use crate::model::{Playbook, Topology};
 #[cfg(doc)]
 use crate::plan::Plan;
 
+pub(crate) use clock::human;
 pub use outcome::Outcome;
 
 /// How a run is executed.

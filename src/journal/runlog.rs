@@ -52,7 +52,8 @@ pub fn derive_state(records: &[Record]) -> RunState {
             | Record::PrescaleDone { .. }
             | Record::CapacityRestoreIntent { .. }
             | Record::CapacityRestored { .. }
-            | Record::Aborted { .. } => state,
+            | Record::Aborted { .. }
+            | Record::Note { .. } => state,
         })
 }
 

@@ -22,6 +22,8 @@ const PLAYBOOK_KEYS: &[&str] = &[
     "approval",
     "guards",
     "prescale",
+    "schedule",
+    "notify",
 ];
 const GUARD_KEYS: &[&str] = &["utilization", "latency_ratio", "error_rate"];
 const APPROVAL_KEYS: &[&str] = &["before_percent"];
@@ -127,6 +129,14 @@ pub(crate) fn decode(ctx: &mut Ctx, root: &Node, topology: Option<&Topology>) ->
         Some((key, n)) => prescale(ctx, key, n),
         None => Some(None),
     };
+    let schedule = match fields.get_with_key("schedule") {
+        Some((key, n)) => super::schedule::decode(ctx, key, n).map(Some),
+        None => Some(None),
+    };
+    let notify = match fields.get("notify") {
+        Some(n) => super::webhooks::decode(ctx, n),
+        None => Some(Vec::new()),
+    };
     if ctx.failed() {
         return None;
     }
@@ -142,6 +152,8 @@ pub(crate) fn decode(ctx: &mut Ctx, root: &Node, topology: Option<&Topology>) ->
         approval: approval?,
         guards: guards?,
         prescale: prescale?,
+        schedule: schedule?,
+        notify: notify?,
     })
 }
 

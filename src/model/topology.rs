@@ -21,6 +21,7 @@ const TOPOLOGY_KEYS: &[&str] = &[
     "backend",
     "metrics",
     "services",
+    "notify",
 ];
 const METRICS_KEYS: &[&str] = &["prometheus", "cloudwatch"];
 const PROMETHEUS_KEYS: &[&str] = &["url"];
@@ -71,6 +72,11 @@ pub(crate) fn decode(ctx: &mut Ctx, root: &Node) -> Option<Topology> {
         }
     };
 
+    let notify = match fields.get("notify") {
+        Some(n) => super::webhooks::decode(ctx, n),
+        None => Some(Vec::new()),
+    };
+
     if ctx.failed() {
         return None;
     }
@@ -84,6 +90,7 @@ pub(crate) fn decode(ctx: &mut Ctx, root: &Node) -> Option<Topology> {
         },
         metrics: metrics?,
         services: services?,
+        notify: notify?,
     })
 }
 

@@ -29,6 +29,8 @@ pub struct Topology {
     pub metrics: Metrics,
     /// Services by name.
     pub services: BTreeMap<String, Service>,
+    /// Webhooks every run on this topology is announced to.
+    pub notify: Vec<super::Webhook>,
 }
 
 /// Which traffic backend moves the dials.
@@ -214,6 +216,10 @@ pub struct Playbook {
     pub guards: Guards,
     /// Raise the destination Auto Scaling groups before the first shift (`None`: off).
     pub prescale: Option<Prescale>,
+    /// When drills may run (`None`: any time).
+    pub schedule: Option<super::Schedule>,
+    /// Webhooks runs are announced to (besides the topology's).
+    pub notify: Vec<super::Webhook>,
 }
 
 /// Built-in guard checks every run gets unless the playbook opts out (`guards: false`):

@@ -78,6 +78,7 @@ pub(crate) fn topology(regions: &[&str], max_utilization: f64, services: Vec<Ser
         backend: None,
         metrics: Default::default(),
         services: services.into_iter().map(|s| (s.name.clone(), s)).collect(),
+        notify: Vec::new(),
     }
 }
 
@@ -95,6 +96,8 @@ pub(crate) fn playbook(steps: &[u32]) -> Playbook {
         approval: Approval::default(),
         guards: crate::model::Guards::default(),
         prescale: None,
+        schedule: None,
+        notify: Vec::new(),
     }
 }
 

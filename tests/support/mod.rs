@@ -10,3 +10,4 @@ pub mod kong;
 pub mod moto;
 pub mod prometheus;
 pub mod proxy;
+pub mod webhook;

@@ -105,6 +105,7 @@ pub(crate) fn streaming() -> Topology {
             .into_iter()
             .map(|s| (s.name.clone(), s))
             .collect(),
+        notify: Vec::new(),
     }
 }
 
@@ -148,5 +149,6 @@ pub(crate) fn topology_with(services: Vec<(&str, Vec<Row<'_>>)>) -> Topology {
         backend: None,
         metrics: Default::default(),
         services: out,
+        notify: Vec::new(),
     }
 }

@@ -346,6 +346,7 @@ pub fn kind(record: &Record) -> String {
         Record::PrescaleDone { .. } => "prescale_done".into(),
         Record::CapacityRestoreIntent { .. } => "capacity_restore_intent".into(),
         Record::CapacityRestored { .. } => "capacity_restored".into(),
+        Record::Note { .. } => "note".into(),
     }
 }
 
@@ -430,6 +431,7 @@ pub fn topology() -> Topology {
         backend: None,
         metrics: Default::default(),
         services: services.into_iter().map(|s| (s.name.clone(), s)).collect(),
+        notify: Vec::new(),
     }
 }
 
@@ -462,6 +464,8 @@ pub fn playbook() -> Playbook {
         approval: Approval::default(),
         guards: crate::model::Guards::off(),
         prescale: None,
+        schedule: None,
+        notify: Vec::new(),
     }
 }
 
@@ -493,6 +497,8 @@ pub fn header(plan: &Plan) -> RunHeader {
         pid: 1,
         started_at: "2026-11-23T09:00:00Z".to_string(),
         dry_run: false,
+        operator: None,
+        forced: None,
     }
 }
 
