@@ -10,8 +10,13 @@
 //! Calls are counted by a pass-through proxy in front of moto. Run with
 //! `cargo bench --bench aws` (needs moto: `bash ops/test.sh` installs it).
 
-#[path = "../tests/support/mod.rs"]
-mod support;
+#[path = "../tests/support"]
+pub mod support {
+    pub mod fleet;
+    pub mod kong;
+    pub mod moto;
+    pub mod proxy;
+}
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -84,8 +89,7 @@ fn main() {
     let fleet = Fleet::create(&moto().url(), "bench", &spec);
     let original = fleet.snapshot();
     let proxy = Proxy::start(&moto().url(), Rules::default());
-    let mut kong = Kong::new(&fleet.topology, PLAYBOOK, &proxy.url());
-    kong.route53_rate = ROUTE53_RATE.to_string();
+    let kong = Kong::aws(&fleet.topology, PLAYBOOK, &proxy.url()).route53_rate(ROUTE53_RATE);
 
     let plan = kong.plan("evacuate", "us-east-1");
     let steps = plan["steps"].as_array().cloned().unwrap_or_default();

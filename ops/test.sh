@@ -28,6 +28,29 @@ fi
 prometheus --version 2>&1 | head -1
 # --- end Prometheus ---
 
+# --- GitHub workflows and the read-only policy (issue 11: plans in pull requests) ---
+step "GitHub workflows (ops/github/*.yml) against GitHub's workflow schema"
+python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore 'check-jsonschema==0.39.0'
+check-jsonschema --builtin-schema vendor.github-workflows ops/github/*.yml
+# Planning only reads: every action of the read-only policy is a List/Get/Describe one that
+# the full policy (ops/iam-policy.json) also grants.
+python3 - <<'PY'
+import json
+def actions(path):
+    out = set()
+    for statement in json.load(open(path))["Statement"]:
+        a = statement["Action"]
+        out.update([a] if isinstance(a, str) else a)
+    return out
+readonly, full = actions("ops/iam-policy-readonly.json"), actions("ops/iam-policy.json")
+writes = sorted(a for a in readonly if not a.split(":")[1].startswith(("List", "Get", "Describe")))
+extra = sorted(readonly - full)
+if writes or extra:
+    raise SystemExit(f"ops/iam-policy-readonly.json: not read-only {writes}, not in ops/iam-policy.json {extra}")
+print(f"ops/iam-policy-readonly.json: {len(readonly)} read-only actions")
+PY
+# --- end GitHub workflows ---
+
 step "format"
 cargo fmt --all -- --check
 

@@ -140,79 +140,16 @@ fn sanitize(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
-    use crate::model::{Dial, DialKind, Metrics};
+    use crate::testing::{self, streaming as example};
 
-    fn service(name: &str, depends_on: &[&str], dials: Vec<Dial>) -> Service {
-        Service {
-            name: name.into(),
-            depends_on: depends_on.iter().map(|s| s.to_string()).collect(),
-            capacity: BTreeMap::new(),
-            load: BTreeMap::new(),
-            load_query: None,
-            max_utilization: None,
-            autoscaling: Default::default(),
-            dials,
-        }
-    }
-
-    fn route53(id: &str) -> Dial {
-        Dial {
-            id: id.into(),
-            kind: DialKind::Route53 {
-                hosted_zone_id: "Z1".into(),
-                record: "api.example.com.".into(),
-                record_type: "CNAME".into(),
-            },
-            members: BTreeMap::new(),
-        }
-    }
-
-    fn alb(id: &str) -> Dial {
-        Dial {
-            id: id.into(),
-            kind: DialKind::Alb {
-                region: "us-east-1".into(),
-                listener_arn: Some("arn:l".into()),
-                rule_arn: None,
-            },
-            members: BTreeMap::new(),
-        }
-    }
-
-    fn topology(services: Vec<Service>) -> Topology {
-        Topology {
-            name: "streaming".into(),
-            regions: vec!["us-east-1".into(), "us-west-2".into()],
-            max_utilization: 0.75,
-            backend: None,
-            metrics: Metrics::default(),
-            services: services.into_iter().map(|s| (s.name.clone(), s)).collect(),
-            notify: Vec::new(),
-        }
-    }
-
-    fn example() -> Topology {
-        topology(vec![
-            service(
-                "edge-api",
-                &["playback", "identity"],
-                vec![route53("dns"), alb("alb-use1")],
-            ),
-            service("playback", &["catalog"], vec![route53("dns")]),
-            service("identity", &[], vec![route53("dns")]),
-            service(
-                "catalog",
-                &[],
-                vec![Dial {
-                    id: "sim".into(),
-                    kind: DialKind::Sim,
-                    members: BTreeMap::new(),
-                }],
-            ),
-        ])
+    /// A topology of dial-less services (graphs only draw names and edges).
+    fn topology(services: Vec<(&str, &[&str])>) -> Topology {
+        let services = services
+            .into_iter()
+            .map(|(name, depends_on)| testing::service(name, depends_on, &[], &[], vec![]))
+            .collect();
+        testing::topology(&["us-east-1", "us-west-2"], 0.75, services)
     }
 
     #[test]
@@ -248,7 +185,7 @@ mod tests {
 
     #[test]
     fn dot_escapes_quotes_and_backslashes_in_names() {
-        let t = topology(vec![service("we\"ird\\", &[], vec![])]);
+        let t = topology(vec![("we\"ird\\", &[])]);
         assert!(
             dot(&t).contains(r#"  "we\"ird\\" [label="we\"ird\\"];"#),
             "{}",
@@ -258,10 +195,7 @@ mod tests {
 
     #[test]
     fn mermaid_ids_never_collide() {
-        let t = topology(vec![
-            service("edge-api", &["edge_api"], vec![]),
-            service("edge_api", &[], vec![]),
-        ]);
+        let t = topology(vec![("edge-api", &["edge_api"]), ("edge_api", &[])]);
         let out = mermaid(&t);
         assert!(out.contains("  svc_edge_api[\"edge-api\"]\n"), "{out}");
         assert!(out.contains("  svc_edge_api_2[\"edge_api\"]\n"), "{out}");

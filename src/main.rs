@@ -1,17 +1,11 @@
-//! `kong` entry point: parse arguments, run the command, map the outcome to an exit code.
+//! `kong` entry point: parse arguments, run the command, map its result to an exit code.
 
 use clap::Parser;
 
 fn main() {
     let cli = kong::cli::Cli::parse();
     let telemetry = kong::telemetry::init();
-    let code = match kong::cli::run(cli) {
-        Ok(code) => code,
-        Err(err) => {
-            eprintln!("{err}");
-            err.exit_code()
-        }
-    };
+    let code = kong::cli::exit::exit_code(&kong::cli::run(cli));
     // `exit` runs no destructors: flush the spans first.
     drop(telemetry);
     std::process::exit(code);

@@ -11,7 +11,11 @@
 //! its first look; the wait and its timeout are covered on the simulator
 //! (`src/exec/tests/prescale.rs`).
 
-mod support;
+pub mod support {
+    pub mod fleet;
+    pub mod kong;
+    pub mod moto;
+}
 
 use std::collections::BTreeMap;
 
@@ -172,7 +176,7 @@ fn position(events: &[Value], event: &str) -> Option<usize> {
 fn evacuation_prescales_before_the_first_weight_change_and_restore_returns_the_groups() {
     let groups = Groups::create("asg-ok", 10, false);
     let original = groups.snapshot();
-    let kong = Kong::new(&groups.topology, &playbook(""), &moto().url());
+    let kong = Kong::aws(&groups.topology, &playbook(""), &moto().url());
 
     // The plan counts on what the groups can reach: max size x per_instance.
     let plan = kong.plan("evacuate", "us-east-1");
@@ -252,7 +256,7 @@ fn failing_check_after_the_first_step_returns_weights_and_desired_capacity_with_
 ";
     let groups = Groups::create("asg-chk", 10, true);
     let original = groups.snapshot();
-    let kong = Kong::new(&groups.topology, &playbook(check), &moto().url());
+    let kong = Kong::aws(&groups.topology, &playbook(check), &moto().url());
 
     let out = kong.run(&["evacuate", "us-east-1", "--yes"]);
     assert_eq!(out.code, 4, "{}", out.text());
@@ -274,7 +278,7 @@ fn max_size_too_small_refuses_with_exit_3_and_changes_nothing() {
     // 5 instances x 20 req/s x 0.75 = 75 req/s allowed per destination; 200 req/s to place.
     let groups = Groups::create("asg-small", 5, false);
     let original = groups.snapshot();
-    let kong = Kong::new(&groups.topology, &playbook(""), &moto().url());
+    let kong = Kong::aws(&groups.topology, &playbook(""), &moto().url());
 
     let out = kong.run(&["evacuate", "us-east-1", "--yes"]);
     assert_eq!(out.code, 3, "{}", out.text());
@@ -293,7 +297,7 @@ fn a_group_missing_in_its_region_refuses_naming_it() {
     let topology = groups
         .topology
         .replace("group: asg-gone-us-west-2", "group: asg-nope");
-    let kong = Kong::new(&topology, &playbook(""), &moto().url());
+    let kong = Kong::aws(&topology, &playbook(""), &moto().url());
     let out = kong.run(&["evacuate", "us-east-1", "--yes"]);
     assert_eq!(out.code, 3, "{}", out.text());
     assert!(
@@ -307,10 +311,8 @@ fn a_group_missing_in_its_region_refuses_naming_it() {
 
 /// The example topology on the simulator with `web` bound to groups of 600 req/s instances
 /// and only 6000 req/s (10 instances, max size 20) in us-west-2 and eu-west-1.
-fn sim_world(prescale: bool) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let topology = std::fs::read_to_string(root.join("topology/streaming.yaml")).expect("topology");
+fn sim_world(prescale: bool) -> Kong {
+    let topology = support::kong::STREAMING;
     let web = "    capacity: {us-east-1: 10800, us-west-2: 9600, eu-west-1: 8400}\n";
     assert!(topology.contains(web), "the example's web capacity changed");
     let topology = topology.replacen(
@@ -323,7 +325,6 @@ fn sim_world(prescale: bool) -> tempfile::TempDir {
 ",
         1,
     );
-    std::fs::write(dir.path().join("topology.yaml"), topology).expect("write topology");
     let playbook = format!(
         "name: sim
 steps: [50, 100]
@@ -339,31 +340,13 @@ propagation: 0s
 ",
         if prescale { "prescale: true\n" } else { "" }
     );
-    std::fs::write(dir.path().join("playbook.yaml"), playbook).expect("write playbook");
-    dir
-}
-
-fn sim_kong(dir: &tempfile::TempDir, args: &[&str]) -> support::kong::Output {
-    use assert_cmd::cargo::CommandCargoExt;
-    let out = std::process::Command::cargo_bin("kong")
-        .expect("kong binary")
-        .current_dir(dir.path())
-        .args(args)
-        .args(["--topology", "topology.yaml", "--playbook", "playbook.yaml"])
-        .args(["--state-dir", "state", "--backend", "sim"])
-        .output()
-        .expect("run kong");
-    support::kong::Output {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Kong::new(&topology, &playbook).backend("sim")
 }
 
 /// `region/group` -> (desired, in service) in the simulator's world file.
-fn sim_groups(dir: &tempfile::TempDir) -> BTreeMap<String, (u64, u64)> {
-    let text = std::fs::read_to_string(dir.path().join("state/sim/streaming.json"))
-        .expect("simulator world");
+fn sim_groups(kong: &Kong) -> BTreeMap<String, (u64, u64)> {
+    let text =
+        std::fs::read_to_string(kong.path("state/sim/streaming.json")).expect("simulator world");
     let world: Value = serde_json::from_str(&text).expect("world JSON");
     world["groups"]
         .as_object()
@@ -384,25 +367,25 @@ fn sim_groups(dir: &tempfile::TempDir) -> BTreeMap<String, (u64, u64)> {
 #[test]
 fn on_the_simulator_prescale_makes_an_evacuation_possible_and_restore_shrinks_back() {
     // Without pre-scaling, the destinations' 10 instances cannot take us-east-1's traffic.
-    let dir = sim_world(false);
-    let out = sim_kong(&dir, &["evacuate", "us-east-1", "--yes"]);
+    let kong = sim_world(false);
+    let out = kong.run(&["evacuate", "us-east-1", "--yes"]);
     assert_eq!(out.code, 3, "{}", out.text());
     assert!(out.stderr.contains("web in "), "{}", out.text());
 
-    let dir = sim_world(true);
-    let out = sim_kong(&dir, &["evacuate", "us-east-1", "--yes"]);
+    let kong = sim_world(true);
+    let out = kong.run(&["evacuate", "us-east-1", "--yes"]);
     assert_eq!(out.code, 0, "{}", out.text());
     let report = out
         .stdout
         .lines()
         .find_map(|l| l.strip_prefix("report: "))
         .expect("a report line");
-    let report = std::fs::read_to_string(dir.path().join(report)).expect("report");
+    let report = std::fs::read_to_string(kong.path(report)).expect("report");
     assert!(
         report.contains("| prescale |") && report.contains("| prescale done |"),
         "{report}"
     );
-    let raised = sim_groups(&dir);
+    let raised = sim_groups(&kong);
     assert_eq!(raised["us-east-1/web-use1"], (18, 18), "{raised:?}");
     for key in ["us-west-2/web-usw2", "eu-west-1/web-euw1"] {
         let (desired, in_service) = raised[key];
@@ -410,14 +393,14 @@ fn on_the_simulator_prescale_makes_an_evacuation_possible_and_restore_shrinks_ba
         assert_eq!(in_service, desired, "{key}");
     }
 
-    let out = sim_kong(&dir, &["restore", "us-east-1", "--yes"]);
+    let out = kong.run(&["restore", "us-east-1", "--yes"]);
     assert_eq!(out.code, 0, "{}", out.text());
     assert!(
         out.stdout.contains("capacity restored: 2 groups"),
         "{}",
         out.text()
     );
-    let back = sim_groups(&dir);
+    let back = sim_groups(&kong);
     assert_eq!(back["us-west-2/web-usw2"], (10, 10), "{back:?}");
     assert_eq!(back["eu-west-1/web-euw1"], (10, 10), "{back:?}");
     assert_eq!(back["us-east-1/web-use1"], (18, 18), "{back:?}");
@@ -425,23 +408,16 @@ fn on_the_simulator_prescale_makes_an_evacuation_possible_and_restore_shrinks_ba
 
 #[test]
 fn kill_9_while_waiting_for_instances_then_rollback_returns_the_groups() {
-    let dir = sim_world(true);
+    let kong = sim_world(true);
     // Instances take an hour: the run waits for them until it is killed.
-    let mut child = {
-        use assert_cmd::cargo::CommandCargoExt;
-        std::process::Command::cargo_bin("kong")
-            .expect("kong binary")
-            .current_dir(dir.path())
-            .args(["evacuate", "us-east-1", "--yes"])
-            .args(["--topology", "topology.yaml", "--playbook", "playbook.yaml"])
-            .args(["--state-dir", "state", "--backend", "sim"])
-            .env("KONG_SIM_IN_SERVICE_DELAY_MS", "3600000")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn kong")
-    };
-    let runs = dir.path().join("state/runs");
+    let mut child = kong
+        .command(&["evacuate", "us-east-1", "--yes"])
+        .env("KONG_SIM_IN_SERVICE_DELAY_MS", "3600000")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn kong");
+    let runs = kong.path("state/runs");
     let journal = loop {
         let found = std::fs::read_dir(&runs).ok().and_then(|entries| {
             entries
@@ -466,14 +442,14 @@ fn kill_9_while_waiting_for_instances_then_rollback_returns_the_groups() {
             .iter()
             .any(|k| groups.get(*k).is_some_and(|g| g.0 > 10))
     };
-    while !raised_one(&sim_groups_or_initial(&dir)) {
+    while !raised_one(&sim_groups_or_initial(&kong)) {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     child.kill().expect("kill -9");
     child.wait().expect("reap kong");
     // Killed after the first group was set, maybe before the second: either way the
     // journaled intent names both.
-    let raised = sim_groups(&dir);
+    let raised = sim_groups(&kong);
     assert!(raised_one(&raised), "{raised:?}");
     let text = std::fs::read_to_string(&journal).expect("journal");
     assert!(!text.contains("step_intent"), "no weight was changed yet");
@@ -484,20 +460,19 @@ fn kill_9_while_waiting_for_instances_then_rollback_returns_the_groups() {
         .and_then(|n| n.to_str())
         .expect("run id")
         .to_string();
-    let out = sim_kong(&dir, &["rollback", &id]);
+    let out = kong.run(&["rollback", &id]);
     assert_eq!(out.code, 0, "{}", out.text());
-    let back = sim_groups(&dir);
+    let back = sim_groups(&kong);
     assert_eq!(back["us-west-2/web-usw2"], (10, 10), "{back:?}");
     assert_eq!(back["eu-west-1/web-euw1"], (10, 10), "{back:?}");
-    let status = sim_kong(&dir, &["status", "--format", "json"]);
-    let status: Value = serde_json::from_str(&status.stdout).expect("status JSON");
+    let status = kong.status();
     assert_eq!(status["active_run"], Value::Null, "{status}");
 }
 
 /// [`sim_groups`], or nothing while the world file is not written yet.
-fn sim_groups_or_initial(dir: &tempfile::TempDir) -> BTreeMap<String, (u64, u64)> {
-    if dir.path().join("state/sim/streaming.json").exists() {
-        sim_groups(dir)
+fn sim_groups_or_initial(kong: &Kong) -> BTreeMap<String, (u64, u64)> {
+    if kong.path("state/sim/streaming.json").exists() {
+        sim_groups(kong)
     } else {
         BTreeMap::new()
     }
@@ -505,60 +480,52 @@ fn sim_groups_or_initial(dir: &tempfile::TempDir) -> BTreeMap<String, (u64, u64)
 
 #[test]
 fn restore_after_traffic_came_back_by_hand_still_returns_the_raised_groups() {
-    let dir = sim_world(true);
-    let world_path = dir.path().join("state/sim/streaming.json");
-    let out = sim_kong(&dir, &["evacuate", "us-east-1", "--yes"]);
+    let kong = sim_world(true);
+    let world_path = kong.path("state/sim/streaming.json");
+    let out = kong.run(&["evacuate", "us-east-1", "--yes"]);
     assert_eq!(out.code, 0, "{}", out.text());
-    let evacuation = last_sim_run(&dir);
+    let evacuation = last_sim_run(&kong);
     // An operator puts every weight back by hand (the journal's baseline): traffic is home,
     // but the destination groups are still raised.
-    let baseline = sim_run_baseline(&dir, &evacuation);
+    let baseline = sim_run_baseline(&kong, &evacuation);
     let mut world: Value =
         serde_json::from_str(&std::fs::read_to_string(&world_path).expect("world")).expect("JSON");
     world["weights"] = baseline;
     std::fs::write(&world_path, world.to_string()).expect("write world");
-    let raised = sim_groups(&dir);
+    let raised = sim_groups(&kong);
     assert!(raised["us-west-2/web-usw2"].0 > 10, "{raised:?}");
 
-    let out = sim_kong(&dir, &["restore", "us-east-1", "--yes"]);
+    let out = kong.run(&["restore", "us-east-1", "--yes"]);
     assert_eq!(out.code, 0, "{}", out.text());
     assert!(
         out.stdout.contains("returning 2 Auto Scaling group(s)"),
         "{}",
         out.text()
     );
-    let back = sim_groups(&dir);
+    let back = sim_groups(&kong);
     assert_eq!(back["us-west-2/web-usw2"], (10, 10), "{back:?}");
     assert_eq!(back["eu-west-1/web-euw1"], (10, 10), "{back:?}");
 
     // Once they are back there is nothing left to do, and no run is made.
-    let out = sim_kong(&dir, &["restore", "us-east-1", "--yes"]);
+    let out = kong.run(&["restore", "us-east-1", "--yes"]);
     assert_eq!(out.code, 0, "{}", out.text());
     assert!(out.stdout.contains("nothing to do"), "{}", out.text());
 }
 
 /// The id of the newest run in the simulator test's state dir.
-fn last_sim_run(dir: &tempfile::TempDir) -> String {
-    let mut runs: Vec<String> = std::fs::read_dir(dir.path().join("state/runs"))
-        .expect("runs")
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    runs.sort();
-    runs.pop().expect("a run")
+fn last_sim_run(kong: &Kong) -> String {
+    kong.journals().pop().expect("a run").0
 }
 
 /// The baseline weights `run_started` journaled for `run`.
-fn sim_run_baseline(dir: &tempfile::TempDir, run: &str) -> Value {
-    let text = std::fs::read_to_string(
-        dir.path()
-            .join("state/runs")
-            .join(run)
-            .join("journal.jsonl"),
-    )
-    .expect("journal");
-    text.lines()
-        .map(|l| serde_json::from_str::<Value>(l).expect("record"))
+fn sim_run_baseline(kong: &Kong, run: &str) -> Value {
+    let (_, journal) = kong
+        .journals()
+        .into_iter()
+        .find(|(id, _)| id == run)
+        .expect("the run's journal");
+    journal
+        .into_iter()
         .find(|r| r["event"] == "run_started")
         .expect("run_started")["baseline"]
         .clone()

@@ -3,24 +3,21 @@
 //! kill -9; one `ChangeResourceRecordSets` per hosted zone per step; refusals when a resource
 //! named by the topology is missing. Fixtures are created and read back through the SDK.
 
-mod support;
+pub mod support {
+    pub mod fleet;
+    pub mod kong;
+    pub mod moto;
+    pub mod proxy;
+}
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::fleet::{Fleet, Spec};
+use support::fleet::{FAST, Fleet, Spec};
 use support::kong::Kong;
 use support::moto::moto;
 use support::proxy::{Proxy, Rules};
-
-const FAST: &str = "name: fast
-steps: [25, 50, 100]
-bake: 0s
-propagation: 0s
-hold: 0s
-on_abort: rollback
-";
 
 #[test]
 fn evacuate_restore_and_drill_return_every_record_and_action_to_its_exact_form() {
@@ -33,7 +30,7 @@ fn evacuate_restore_and_drill_return_every_record_and_action_to_its_exact_form()
     };
     let fleet = Fleet::create(&moto().url(), "e2e", &spec);
     let original = fleet.snapshot();
-    let kong = Kong::new(&fleet.topology, FAST, &moto().url());
+    let kong = Kong::aws(&fleet.topology, FAST, &moto().url());
 
     let out = kong.run(&["evacuate", "us-east-1", "--yes"]);
     assert_eq!(out.code, 0, "{}", out.text());
@@ -97,7 +94,7 @@ checks:
     };
     let fleet = Fleet::create(&moto().url(), "chk", &spec);
     let original = fleet.snapshot();
-    let kong = Kong::new(&fleet.topology, playbook, &moto().url());
+    let kong = Kong::aws(&fleet.topology, playbook, &moto().url());
 
     let out = kong.run(&["evacuate", "us-east-1", "--yes"]);
     assert_eq!(out.code, 4, "{}", out.text());
@@ -131,7 +128,7 @@ on_abort: rollback
     };
     let fleet = Fleet::create(&moto().url(), "kill", &spec);
     let original = fleet.snapshot();
-    let kong = Kong::new(&fleet.topology, playbook, &moto().url());
+    let kong = Kong::aws(&fleet.topology, playbook, &moto().url());
 
     let mut child = kong
         .command(&["evacuate", "us-east-1", "--yes"])
@@ -195,7 +192,7 @@ fn each_step_makes_one_change_call_per_hosted_zone_it_touches() {
     };
     let fleet = Fleet::create(&moto().url(), "bat", &spec);
     let proxy = Proxy::start(&moto().url(), Rules::default());
-    let kong = Kong::new(&fleet.topology, FAST, &proxy.url());
+    let kong = Kong::aws(&fleet.topology, FAST, &proxy.url());
 
     // Hosted zones touched by each step group (wave, percent) of the plan.
     let zone_of: BTreeMap<String, String> = fleet
@@ -305,7 +302,7 @@ fn missing_resources_named_by_the_topology_are_refused_with_exit_3_and_change_no
             topology, fleet.topology,
             "{what}: the case changes the topology"
         );
-        let kong = Kong::new(&topology, FAST, &moto().url());
+        let kong = Kong::aws(&topology, FAST, &moto().url());
         let out = kong.run(&["evacuate", "us-east-1", "--yes"]);
         assert_eq!(out.code, 3, "missing {what}: {}", out.text());
         for needle in needles {
@@ -323,7 +320,7 @@ fn missing_resources_named_by_the_topology_are_refused_with_exit_3_and_change_no
     }
 
     // Credentials: a profile that does not exist, and nothing in the environment.
-    let kong = Kong::new(&fleet.topology, FAST, &moto().url());
+    let kong = Kong::aws(&fleet.topology, FAST, &moto().url());
     let out = kong
         .command(&["status", "--profile", "nosuch"])
         .env_remove("AWS_ACCESS_KEY_ID")

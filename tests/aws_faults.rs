@@ -4,25 +4,22 @@
 //! baseline; faults that persist abort the run, which rolls back once they stop (exit 4) or
 //! names what is left when they do not (exit 5).
 
-mod support;
+pub mod support {
+    pub mod fleet;
+    pub mod kong;
+    pub mod moto;
+    pub mod proxy;
+}
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use support::fleet::{Fleet, Spec};
+use support::fleet::{FAST, Fleet, Spec};
 use support::kong::Kong;
 use support::moto::moto;
 use support::proxy::{Fault, Mode, Proxy, Rules};
-
-const FAST: &str = "name: fast
-steps: [25, 50, 100]
-bake: 0s
-propagation: 0s
-hold: 0s
-on_abort: rollback
-";
 
 fn spec() -> Spec {
     Spec {
@@ -58,7 +55,7 @@ fn transient_faults_and_pending_changes_are_waited_out_and_the_baseline_survives
     let fleet = Fleet::create(&moto().url(), "flt", &spec());
     let original = fleet.snapshot();
     let proxy = Proxy::start(&moto().url(), flaky());
-    let kong = Kong::new(&fleet.topology, FAST, &proxy.url());
+    let kong = Kong::aws(&fleet.topology, FAST, &proxy.url());
     let timeout = ["--aws-call-timeout", "2s"];
 
     let out = kong.run(&[&["evacuate", "us-east-1", "--yes"][..], &timeout].concat());
@@ -162,7 +159,7 @@ fn persistent_faults_abort_and_roll_back_to_the_exact_original_form_once_they_st
     let fleet = Fleet::create(&moto().url(), "pf4", &spec());
     let original = fleet.snapshot();
     let proxy = Proxy::start(&moto().url(), Rules::default());
-    let kong = Kong::new(&fleet.topology, FAST, &proxy.url());
+    let kong = Kong::aws(&fleet.topology, FAST, &proxy.url());
 
     let (code, text) = evacuate_with_persistent_faults(
         &kong,
@@ -186,7 +183,7 @@ fn faults_that_outlast_the_rollback_exit_5_naming_what_is_left_and_rollback_fini
     let fleet = Fleet::create(&moto().url(), "pf5", &spec());
     let original = fleet.snapshot();
     let proxy = Proxy::start(&moto().url(), Rules::default());
-    let kong = Kong::new(&fleet.topology, FAST, &proxy.url());
+    let kong = Kong::aws(&fleet.topology, FAST, &proxy.url());
 
     let (code, text) = evacuate_with_persistent_faults(
         &kong,
@@ -223,7 +220,7 @@ fn a_change_pending_past_the_sync_timeout_aborts_and_rolls_back() {
     let fleet = Fleet::create(&moto().url(), "pnd", &spec());
     let original = fleet.snapshot();
     let proxy = Proxy::start(&moto().url(), Rules::default());
-    let kong = Kong::new(&fleet.topology, FAST, &proxy.url());
+    let kong = Kong::aws(&fleet.topology, FAST, &proxy.url());
 
     let stuck = Rules {
         pending_get_changes: u32::MAX,

@@ -1,12 +1,22 @@
 //! `kong validate` through the binary: exit 0 for valid files; exit 2 and every problem at
 //! `FILE:LINE:COLUMN` for invalid ones.
 
+pub mod support {
+    pub mod kong;
+}
+
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
+use support::kong::{Kong, Output};
 
-const SHARED_TOPOLOGY: &str = "tests/fixtures/shared/topology.yaml";
-const SHARED_PLAYBOOK: &str = "tests/fixtures/shared/playbook.yaml";
+const SHARED_TOPOLOGY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/shared/topology.yaml"
+);
+const SHARED_PLAYBOOK: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/shared/playbook.yaml"
+);
 
 /// A small valid topology that the cases below break one way each.
 const TOPOLOGY: &str = "\
@@ -45,45 +55,36 @@ checks:
     max: 0.01
 ";
 
+/// A scratch directory for the files under test.
 struct Files {
-    dir: tempfile::TempDir,
+    kong: Kong,
 }
 
 impl Files {
     fn new() -> Self {
         Files {
-            dir: tempfile::tempdir().expect("tempdir"),
+            kong: Kong::scratch(),
         }
     }
 
     fn write(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.dir.path().join(name);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).expect("mkdir");
-        }
-        std::fs::write(&path, text).expect("write");
-        path
+        self.kong.write(name, text)
     }
 
     /// Runs `kong validate` and returns (exit code, stdout, stderr).
     fn validate(&self, topology: &Path, playbook: &Path) -> (i32, String, String) {
-        let output = Command::cargo_bin("kong")
-            .expect("kong binary")
-            .args(["validate", "--topology"])
+        let output: Output = self
+            .kong
+            .bare(&["validate", "--topology"])
             .arg(topology)
             .arg("--playbook")
             .arg(playbook)
             .arg("--state-dir")
-            .arg(self.dir.path().join("state"))
-            .env_remove("KONG_TOPOLOGY")
-            .env_remove("KONG_PLAYBOOK")
+            .arg(self.kong.path("state"))
             .output()
-            .expect("run kong");
-        (
-            output.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
+            .expect("run kong")
+            .into();
+        (output.code, output.stdout, output.stderr)
     }
 
     /// Validates a broken topology (with the valid playbook); returns the `error:` lines.
@@ -112,7 +113,7 @@ impl Files {
 
     /// `error: <dir>/NAME:` for expected lines.
     fn at(&self, name: &str, rest: &str) -> String {
-        format!("error: {}:{rest}", self.dir.path().join(name).display())
+        format!("error: {}:{rest}", self.kong.path(name).display())
     }
 }
 
@@ -412,7 +413,7 @@ fn every_playbook_of_a_directory_is_validated() {
         &replace(PLAYBOOK, "source: sim", "source: sim\n    query: up"),
     );
     assert_eq!(
-        files.errors(&topology, &files.dir.path().join("playbooks")),
+        files.errors(&topology, &files.kong.path("playbooks")),
         [files.at(
             "playbooks/bad.yaml",
             "7:5: key `query` does not apply to a sim check (check `errors`); a sim check takes: metric"

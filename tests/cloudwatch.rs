@@ -6,18 +6,21 @@
 //! moto keeps CloudWatch data per region, like AWS. Every test names its metric after
 //! itself, so the tests sharing this binary's moto server never read each other's data.
 
-mod support;
+pub mod support {
+    pub mod fleet;
+    pub mod kong;
+    pub mod moto;
+}
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::SystemTime;
 
-use assert_cmd::cargo::CommandCargoExt;
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
 
 use support::fleet::{runtime, sdk};
-use support::kong::Output;
+use support::kong::{Kong, Output};
 use support::moto::moto;
 
 const NAMESPACE: &str = "Kong/Tests";
@@ -86,75 +89,17 @@ fn put(into: &str, metric: &str, dimension: &str, value: f64) {
     });
 }
 
-/// A scratch directory with the topology and playbook, and `kong` pointed at moto.
-struct World {
-    dir: tempfile::TempDir,
-    /// `--endpoint-url`: moto, unless a test points kong elsewhere.
-    endpoint: String,
+/// kong in a scratch dir with `topology` and `playbook`, on the simulator, CloudWatch on
+/// moto.
+fn on_sim(topology: &str, playbook: &str) -> Kong {
+    Kong::new(topology, playbook)
+        .backend("sim")
+        .endpoint(&moto().url())
+        .env("KONG_PROGRESS", "plain")
 }
 
-impl World {
-    fn new(topology: &str, playbook: &str) -> World {
-        let dir = tempfile::tempdir().expect("tempdir");
-        for (name, text) in [
-            ("topology.yaml", topology),
-            ("playbook.yaml", playbook),
-            // Empty AWS config files: nothing of the developer's ~/.aws leaks in.
-            ("aws-config", ""),
-            ("aws-credentials", ""),
-        ] {
-            std::fs::write(dir.path().join(name), text).expect("write scratch file");
-        }
-        World {
-            dir,
-            endpoint: moto().url(),
-        }
-    }
-
-    /// `kong ARGS` on the simulator, CloudWatch on moto, test credentials only.
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::cargo_bin("kong").expect("kong binary");
-        cmd.current_dir(self.dir.path())
-            .args(args)
-            .args(["--topology", "topology.yaml", "--playbook", "playbook.yaml"])
-            .args(["--state-dir", "state", "--backend", "sim"])
-            .args(["--endpoint-url", &self.endpoint])
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_CONFIG_FILE", self.dir.path().join("aws-config"))
-            .env(
-                "AWS_SHARED_CREDENTIALS_FILE",
-                self.dir.path().join("aws-credentials"),
-            )
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("KONG_PROGRESS", "plain");
-        for var in [
-            "AWS_PROFILE",
-            "AWS_SESSION_TOKEN",
-            "AWS_ENDPOINT_URL",
-            "AWS_REGION",
-            "AWS_DEFAULT_REGION",
-            "KONG_SIM_FAIL_APPLIES",
-            "KONG_SIM_FAILURE_RATE",
-            "KONG_SIM_API_LATENCY_MS",
-        ] {
-            cmd.env_remove(var);
-        }
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        let out = self.command(args).output().expect("run kong");
-        Output {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    fn evacuate(&self) -> Output {
-        self.run(&["evacuate", "us-east-1", "--yes", "--time-scale", "10"])
-    }
+fn evacuate(world: &Kong) -> Output {
+    world.run(&["evacuate", "us-east-1", "--yes", "--time-scale", "10"])
 }
 
 #[test]
@@ -162,11 +107,11 @@ fn passing_values_read_from_each_destinations_cloudwatch_let_the_evacuation_fini
     let metric = "PassingErrors";
     put("us-west-2", metric, "us-west-2", 3.0);
     put("eu-west-1", metric, "eu-west-1", 4.0);
-    let world = World::new(
+    let world = on_sim(
         &topology("{}"),
         &playbook(metric, "destination", "[50, 100]", "1s"),
     );
-    let out = world.evacuate();
+    let out = evacuate(&world);
     assert_eq!(out.code, 0, "{}", out.text());
     assert!(out.stdout.contains("backend: sim"), "{}", out.text());
     // `{{region}}` is filled per destination, and each reads its own region's CloudWatch.
@@ -187,11 +132,11 @@ fn a_breaching_value_before_the_run_refuses_it_with_exit_3() {
     let metric = "BreachingErrors";
     put("us-west-2", metric, "us-west-2", 3.0);
     put("eu-west-1", metric, "eu-west-1", 50.0);
-    let world = World::new(
+    let world = on_sim(
         &topology("{}"),
         &playbook(metric, "destination", "[50, 100]", "1s"),
     );
-    let out = world.evacuate();
+    let out = evacuate(&world);
     assert_eq!(out.code, 3, "{}", out.text());
     assert!(
         out.stdout
@@ -218,11 +163,11 @@ fn no_datapoints_in_the_destination_region_refuses_with_no_data() {
     let metric = "ElsewhereErrors";
     put("us-east-1", metric, "us-west-2", 3.0);
     put("us-east-1", metric, "eu-west-1", 4.0);
-    let world = World::new(
+    let world = on_sim(
         &topology("{}"),
         &playbook(metric, "destination", "[50, 100]", "1s"),
     );
-    let out = world.evacuate();
+    let out = evacuate(&world);
     assert_eq!(out.code, 3, "{}", out.text());
     let text = out.text();
     for needle in [
@@ -242,11 +187,11 @@ fn one_monitoring_region_reads_each_destination_through_the_region_template() {
     let metric = "CentralErrors";
     put("us-east-1", metric, "us-west-2", 5.0);
     put("us-east-1", metric, "eu-west-1", 6.0);
-    let world = World::new(
+    let world = on_sim(
         &topology("{region: us-east-1}"),
         &playbook(metric, "destination", "[100]", "1s"),
     );
-    let out = world.evacuate();
+    let out = evacuate(&world);
     assert_eq!(out.code, 0, "{}", out.text());
     assert!(
         out.stdout.contains("check ok errors @us-west-2: 5.0000"),
@@ -264,8 +209,8 @@ fn one_monitoring_region_reads_each_destination_through_the_region_template() {
 fn a_global_check_without_a_cloudwatch_region_is_refused_with_advice() {
     let playbook = playbook("GlobalErrors", "global", "[100]", "1s")
         .replace("      Region: '{{region}}'\n", "      Scope: all\n");
-    let world = World::new(&topology("{}"), &playbook);
-    let out = world.evacuate();
+    let world = on_sim(&topology("{}"), &playbook);
+    let out = evacuate(&world);
     assert_eq!(out.code, 3, "{}", out.text());
     assert!(
         out.text()
@@ -282,7 +227,7 @@ fn a_value_breaching_after_the_first_step_rolls_back_with_exit_4() {
     put("eu-west-1", metric, "eu-west-1", 4.0);
     // A 5 s bake (not scaled): the breaching value is put as soon as kong reports the first
     // step applied, seconds before the checks after it read CloudWatch.
-    let world = World::new(
+    let world = on_sim(
         &topology("{}"),
         &playbook(metric, "destination", "[50, 100]", "5s"),
     );
@@ -345,9 +290,8 @@ fn a_cloudwatch_endpoint_that_never_answers_fails_the_check_at_its_timeout() {
     });
     let playbook = playbook("SilentErrors", "destination", "[100]", "1s")
         .replace("    max: 10\n", "    max: 10\n    timeout: 1s\n");
-    let mut world = World::new(&topology("{}"), &playbook);
-    world.endpoint = endpoint;
-    let out = world.evacuate();
+    let world = on_sim(&topology("{}"), &playbook).endpoint(&endpoint);
+    let out = evacuate(&world);
     assert_eq!(out.code, 3, "{}", out.text());
     for needle in [
         "CloudWatch in us-west-2, Kong/Tests SilentErrors {Region=us-west-2} Maximum/60s",
@@ -368,12 +312,12 @@ fn an_unreachable_cloudwatch_endpoint_fails_the_check_naming_the_error() {
         .and_then(|l| l.local_addr())
         .expect("free port")
         .port();
-    let mut world = World::new(
+    let world = on_sim(
         &topology("{}"),
         &playbook("RefusedErrors", "destination", "[100]", "1s"),
-    );
-    world.endpoint = format!("http://127.0.0.1:{port}");
-    let out = world.evacuate();
+    )
+    .endpoint(&format!("http://127.0.0.1:{port}"));
+    let out = evacuate(&world);
     assert_eq!(out.code, 3, "{}", out.text());
     for needle in [
         "CloudWatch in eu-west-1, Kong/Tests RefusedErrors {Region=eu-west-1} Maximum/60s",
@@ -407,7 +351,7 @@ fn a_cloudwatch_load_query_is_the_live_load_the_plan_uses() {
             "    load: {{us-east-1: 40, us-west-2: 40, eu-west-1: 40}}\n    load_query:\n      cloudwatch:\n        namespace: {NAMESPACE}\n        metric: {metric}\n        dimensions: {{Region: '{{{{region}}}}'}}\n        stat: Maximum\n        period: 60\n"
         ),
     );
-    let world = World::new(
+    let world = on_sim(
         &topology,
         &playbook("LiveRequestsErrors", "destination", "[100]", "1s"),
     );

@@ -1,13 +1,15 @@
 //! kill -9 at random instants, then `kong rollback` (or `kong resume`): the weights end
 //! exactly at the baseline (or at the completed evacuation), and the journal parses.
 
+pub mod support {
+    pub mod kong;
+}
+
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use assert_cmd::cargo::CommandCargoExt;
-use serde_json::Value;
+use support::kong::Kong;
 
 const PLAYBOOK: &str = "name: crash
 steps: [10, 25, 50, 100]
@@ -22,73 +24,19 @@ checks:
     max: 250
 ";
 
-struct Trial {
-    dir: tempfile::TempDir,
+/// The example topology and `playbook` on the simulator, every apply taking 15 ms so a kill
+/// lands mid-run.
+fn slow_applies(playbook: &str) -> Kong {
+    Kong::streaming(playbook).env("KONG_SIM_API_LATENCY_MS", "15")
 }
 
-impl Trial {
-    fn new(playbook: &str) -> Trial {
-        let dir = tempfile::tempdir().unwrap();
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        std::fs::copy(
-            root.join("topology/streaming.yaml"),
-            dir.path().join("topology.yaml"),
-        )
-        .unwrap();
-        std::fs::write(dir.path().join("playbook.yaml"), playbook).unwrap();
-        Trial { dir }
-    }
-
-    fn kong(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::cargo_bin("kong").unwrap();
-        cmd.current_dir(self.dir.path())
-            .args(args)
-            .args([
-                "--topology",
-                "topology.yaml",
-                "--playbook",
-                "playbook.yaml",
-                "--state-dir",
-                "state",
-            ])
-            .env("KONG_SIM_API_LATENCY_MS", "15")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        cmd
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let out = self.kong(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-
-    fn weights(&self) -> BTreeMap<String, Value> {
-        self.json(&["status", "--format", "json"])["dials"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|d| {
-                (
-                    d["dial"].as_str().unwrap().to_string(),
-                    d["weights"].clone(),
-                )
-            })
-            .collect()
-    }
-
-    fn evacuated(&self) -> bool {
-        let status = self.json(&["status", "--format", "json"]);
-        status["shares"]
-            .as_object()
-            .unwrap()
-            .values()
-            .all(|s| s["us-east-1"].as_f64().unwrap_or(0.0) == 0.0)
-    }
+/// Whether us-east-1 serves no traffic any more.
+fn evacuated(kong: &Kong) -> bool {
+    kong.status()["shares"]
+        .as_object()
+        .unwrap()
+        .values()
+        .all(|s| s["us-east-1"].as_f64().unwrap_or(0.0) == 0.0)
 }
 
 /// A small deterministic generator, so a failing trial can be replayed by its number.
@@ -114,10 +62,12 @@ fn rollback_or_resume_after_kill_9_at_random_instants_is_exact() {
         } else {
             PLAYBOOK.to_string()
         };
-        let t = Trial::new(&playbook);
+        let t = slow_applies(&playbook);
         let baseline = t.weights();
         let mut child = t
-            .kong(&["evacuate", "us-east-1", "--yes", "--time-scale", "20"])
+            .command(&["evacuate", "us-east-1", "--yes", "--time-scale", "20"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         std::thread::sleep(Duration::from_millis(delay_ms(trial)));
@@ -125,8 +75,7 @@ fn rollback_or_resume_after_kill_9_at_random_instants_is_exact() {
         let _ = child.wait();
 
         // The journal parses whatever instant the kill hit.
-        let runs = t.json(&["runs", "--format", "json"]);
-        let runs = runs.as_array().unwrap();
+        let runs = t.runs();
         assert!(runs.len() <= 1, "trial {trial}: {runs:?}");
         let Some(run) = runs.first() else {
             assert_eq!(
@@ -141,33 +90,24 @@ fn rollback_or_resume_after_kill_9_at_random_instants_is_exact() {
         let state = run["state"].as_str().unwrap().to_string();
         match state.as_str() {
             "completed" => {
-                assert!(t.evacuated(), "trial {trial}: completed but not evacuated");
+                assert!(evacuated(&t), "trial {trial}: completed but not evacuated");
             }
             "refused" | "rolled_back" => assert_eq!(t.weights(), baseline, "trial {trial}"),
             _ if trial % 4 == 0 && trial % 3 != 2 => {
-                let out = t
-                    .kong(&["resume", &id, "--yes", "--time-scale", "20"])
-                    .output()
-                    .unwrap();
-                assert_eq!(
-                    out.status.code(),
-                    Some(0),
-                    "trial {trial}: resume failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
+                let out = t.run(&["resume", &id, "--yes", "--time-scale", "20"]);
+                assert_eq!(out.code, 0, "trial {trial}: resume failed: {}", out.stderr);
                 assert!(
-                    t.evacuated(),
+                    evacuated(&t),
                     "trial {trial}: resumed run did not finish the evacuation"
                 );
             }
             _ => {
-                let out = t.kong(&["rollback", &id]).output().unwrap();
+                let out = t.run(&["rollback", &id]);
                 assert_eq!(
-                    out.status.code(),
-                    Some(0),
-                    "trial {trial}: rollback failed: {}{}",
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
+                    out.code,
+                    0,
+                    "trial {trial}: rollback failed: {}",
+                    out.text()
                 );
                 assert_eq!(
                     t.weights(),
@@ -178,12 +118,9 @@ fn rollback_or_resume_after_kill_9_at_random_instants_is_exact() {
         }
         *outcomes.entry(state).or_default() += 1;
         // Whatever happened, the journal still parses and the run is now finished.
-        let runs = t.json(&["runs", "--format", "json"]);
+        let runs = t.runs();
         assert!(
-            runs.as_array()
-                .unwrap()
-                .iter()
-                .all(|r| r["state"] != "running"),
+            runs.iter().all(|r| r["state"] != "running"),
             "trial {trial}"
         );
     }

@@ -2,13 +2,14 @@
 //! every event arrives in order; a failing or hanging webhook never delays a run beyond its
 //! timeout; URLs never appear in output, journal or report.
 
-mod support;
+#[path = "support/webhook.rs"]
+mod webhook;
 
 use std::time::{Duration, Instant};
 
 use kong::model::{SecretUrl, Webhook, WebhookFormat, WebhookUrl};
 use kong::notify::{Announcement, Event, Notifier, RunInfo};
-use support::webhook::{Behaviour, Receiver};
+use webhook::{Behaviour, Receiver};
 
 /// A path that looks like a Slack token: it must never leak.
 const SECRET: &str = "/services/T000SECRET/B000SECRET/XXXXSECRETXXXX";

@@ -8,15 +8,15 @@
 //! error rate jump. Bakes are 3 s or more of real time: a sample reaches Prometheus up to one
 //! scrape (1 s) after a change.
 
-mod support;
+pub mod support {
+    pub mod kong;
+    pub mod prometheus;
+}
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
+use support::kong::{Kong, Output};
 use support::prometheus::{Prometheus, SimServe, free_port};
 
 const HEALTHY: &str = "\
@@ -62,7 +62,7 @@ const GLOBAL_RPS_CHECK: &str = r#"
 
 /// A scratch dir with a world, its scrape target and a Prometheus scraping it.
 struct Lab {
-    dir: tempfile::TempDir,
+    kong: Kong,
     prometheus: Prometheus,
     _serve: SimServe,
 }
@@ -71,119 +71,30 @@ impl Lab {
     /// `topology` (regions and services; the name and Prometheus URL are added) and a
     /// playbook of `steps`, `bake` and `checks`.
     fn new(topology: &str, steps: &str, bake: &str, checks: &str) -> Lab {
-        let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
-        std::fs::write(
-            dir.path().join("topology.yaml"),
-            format!(
+        let kong = Kong::new(
+            &format!(
                 "name: lab\nmetrics:\n  prometheus:\n    url: http://127.0.0.1:{port}\n{topology}"
             ),
-        )
-        .expect("write topology");
-        std::fs::write(
-            dir.path().join("playbook.yaml"),
-            format!(
+            &format!(
                 "name: lab\nsteps: {steps}\nbake: {bake}\npropagation: 0s\nhold: 1s\non_abort: rollback\nchecks:{checks}"
             ),
         )
-        .expect("write playbook");
-        let serve = SimServe::start(dir.path(), &files(), &[]);
+        .backend("sim");
+        let serve = SimServe::start(&kong);
         let prometheus = Prometheus::start(port, &serve.addr);
         Lab {
-            dir,
+            kong,
             prometheus,
             _serve: serve,
         }
     }
 
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn kong(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::cargo_bin("kong").expect("kong binary");
-        cmd.current_dir(self.dir.path()).args(args).args(files());
-        for var in [
-            "KONG_SIM_FAIL_APPLIES",
-            "KONG_SIM_FAILURE_RATE",
-            "KONG_SIM_API_LATENCY_MS",
-        ] {
-            cmd.env_remove(var);
-        }
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> Run {
-        Run::of(self.kong(args).output().expect("run kong"))
-    }
-
-    /// Live weights of every dial (`kong status --format json`).
-    fn weights(&self) -> BTreeMap<String, Value> {
-        let out = self.run(&["status", "--format", "json"]);
-        assert_eq!(out.code, 0, "{}", out.text);
-        let status: Value = serde_json::from_str(&out.stdout).expect("status JSON");
-        status["dials"]
-            .as_array()
-            .expect("dials")
-            .iter()
-            .map(|d| {
-                (
-                    d["dial"].as_str().unwrap().to_string(),
-                    d["weights"].clone(),
-                )
-            })
-            .collect()
-    }
-
     /// The records of the only run's journal.
     fn journal(&self) -> Vec<Value> {
-        let runs: Vec<PathBuf> = std::fs::read_dir(self.path("state/runs"))
-            .expect("runs dir")
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.join("journal.jsonl").exists())
-            .collect();
+        let mut runs = self.kong.journals();
         assert_eq!(runs.len(), 1, "{runs:?}");
-        std::fs::read_to_string(runs[0].join("journal.jsonl"))
-            .expect("journal")
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("journal record"))
-            .collect()
-    }
-}
-
-fn files() -> Vec<&'static str> {
-    vec![
-        "--topology",
-        "topology.yaml",
-        "--playbook",
-        "playbook.yaml",
-        "--state-dir",
-        "state",
-        "--backend",
-        "sim",
-    ]
-}
-
-/// What a command did.
-struct Run {
-    code: i32,
-    stdout: String,
-    /// Both streams, for assertions and messages.
-    text: String,
-}
-
-impl Run {
-    fn of(out: std::process::Output) -> Run {
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            text: format!(
-                "exit {:?}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
-                out.status.code()
-            ),
-            stdout,
-        }
+        runs.remove(0).1
     }
 }
 
@@ -205,8 +116,8 @@ fn healthy_evacuation_with_prometheus_checks_passes_and_journals_the_values() {
         "3s",
         &format!("{P99_CHECK}{GLOBAL_RPS_CHECK}"),
     );
-    let out = lab.run(&["evacuate", "r1", "--yes"]);
-    assert_eq!(out.code, 0, "{}", out.text);
+    let out = lab.kong.run(&["evacuate", "r1", "--yes"]);
+    assert_eq!(out.code, 0, "{}", out.text());
 
     let journal = lab.journal();
     let p99 = step_results(&journal, "destination p99");
@@ -245,16 +156,16 @@ fn healthy_evacuation_with_prometheus_checks_passes_and_journals_the_values() {
 #[test]
 fn destination_overload_breaches_p99_and_rolls_back_to_baseline_with_exit_4() {
     let lab = Lab::new(OVERLOAD, "[50, 100]", "3s", P99_CHECK);
-    let baseline = lab.weights();
-    let out = lab.run(&["evacuate", "r1", "--yes"]);
-    assert_eq!(out.code, 4, "{}", out.text);
+    let baseline = lab.kong.weights();
+    let out = lab.kong.run(&["evacuate", "r1", "--yes"]);
+    assert_eq!(out.code, 4, "{}", out.text());
     assert!(
-        out.text.contains("destination p99") && out.text.contains("<= 200"),
+        out.text().contains("destination p99") && out.text().contains("<= 200"),
         "the abort names the failing check: {}",
-        out.text
+        out.text()
     );
     assert_eq!(
-        lab.weights(),
+        lab.kong.weights(),
         baseline,
         "rollback restores the exact baseline"
     );
@@ -278,29 +189,31 @@ fn query_without_data_is_refused_before_any_change_with_exit_3() {
     max: 1
 "#;
     let lab = Lab::new(HEALTHY, "[50, 100]", "3s", missing);
-    let baseline = lab.weights();
-    let out = lab.run(&["evacuate", "r1", "--yes"]);
+    let baseline = lab.kong.weights();
+    let out = lab.kong.run(&["evacuate", "r1", "--yes"]);
     // The steady state is evaluated before the first change: no data there refuses the run.
-    assert_eq!(out.code, 3, "{}", out.text);
+    assert_eq!(out.code, 3, "{}", out.text());
     assert!(
-        out.text.contains("no data: the query returned no series"),
+        out.text().contains("no data: the query returned no series"),
         "{}",
-        out.text
+        out.text()
     );
     assert!(
-        out.text.contains(r#"kong_sim_no_such_metric{region="r2"}"#),
+        out.text()
+            .contains(r#"kong_sim_no_such_metric{region="r2"}"#),
         "the rendered query is named: {}",
-        out.text
+        out.text()
     );
-    assert_eq!(lab.weights(), baseline, "nothing was changed");
+    assert_eq!(lab.kong.weights(), baseline, "nothing was changed");
 }
 
 #[test]
 fn prometheus_down_mid_run_aborts_and_rolls_back_with_exit_4() {
     let mut lab = Lab::new(HEALTHY, "[50, 100]", "5s", P99_CHECK);
-    let baseline = lab.weights();
+    let baseline = lab.kong.weights();
     let mut child = lab
-        .kong(&["evacuate", "r1", "--yes"])
+        .kong
+        .command(&["evacuate", "r1", "--yes"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -308,7 +221,7 @@ fn prometheus_down_mid_run_aborts_and_rolls_back_with_exit_4() {
     // Kill Prometheus once the first step is applied (during its bake).
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let applied = std::fs::read_dir(lab.path("state/runs"))
+        let applied = std::fs::read_dir(lab.kong.path("state/runs"))
             .into_iter()
             .flatten()
             .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("journal.jsonl")).ok())
@@ -324,15 +237,15 @@ fn prometheus_down_mid_run_aborts_and_rolls_back_with_exit_4() {
         std::thread::sleep(Duration::from_millis(20));
     }
     lab.prometheus.kill();
-    let out = Run::of(child.wait_with_output().expect("kong evacuate"));
-    assert_eq!(out.code, 4, "{}", out.text);
+    let out = Output::from(child.wait_with_output().expect("kong evacuate"));
+    assert_eq!(out.code, 4, "{}", out.text());
     assert!(
-        out.text.contains("cannot reach the server"),
+        out.text().contains("cannot reach the server"),
         "the abort says Prometheus is unreachable: {}",
-        out.text
+        out.text()
     );
     assert_eq!(
-        lab.weights(),
+        lab.kong.weights(),
         baseline,
         "rollback restores the exact baseline"
     );
@@ -352,9 +265,9 @@ fn max_ratio_to_baseline_fails_on_overload_while_global_requests_ratio_holds() {
         "3s",
         &format!("{GLOBAL_RPS_CHECK}{ratio}"),
     );
-    let baseline = lab.weights();
-    let out = lab.run(&["evacuate", "r1", "--yes"]);
-    assert_eq!(out.code, 4, "{}", out.text);
+    let baseline = lab.kong.weights();
+    let out = lab.kong.run(&["evacuate", "r1", "--yes"]);
+    assert_eq!(out.code, 4, "{}", out.text());
     let journal = lab.journal();
     let worst = step_results(&journal, "worst p99 vs before");
     let last = worst.last().expect("evaluated");
@@ -365,7 +278,7 @@ fn max_ratio_to_baseline_fails_on_overload_while_global_requests_ratio_holds() {
     assert!(!rps.is_empty());
     assert!(rps.iter().all(|c| c["ok"] == true), "{rps:?}");
     assert_eq!(
-        lab.weights(),
+        lab.kong.weights(),
         baseline,
         "rollback restores the exact baseline"
     );
@@ -384,16 +297,16 @@ fn for_window_needs_three_passing_evaluations_per_destination() {
     for: 2s
 "#;
     let lab = Lab::new(HEALTHY, "[100]", "3s", window);
-    let out = lab.run(&["evacuate", "r1", "--yes"]);
-    assert_eq!(out.code, 0, "{}", out.text);
+    let out = lab.kong.run(&["evacuate", "r1", "--yes"]);
+    assert_eq!(out.code, 0, "{}", out.text());
     for region in ["r2", "r3"] {
         let evaluations = out
-            .text
+            .text()
             .lines()
             .filter(|l| l.contains(&format!("check ok window p99 @{region}:")))
             .count();
         // One before the run (the steady state), three after the only step.
-        assert_eq!(evaluations, 4, "{region}: {}", out.text);
+        assert_eq!(evaluations, 4, "{region}: {}", out.text());
     }
 }
 
@@ -408,14 +321,14 @@ fn sim_serve_follows_moves_and_answers_500_when_the_world_cannot_be_read() {
         "{body}"
     );
     // A move made by another kong process shows on the next scrape.
-    let out = lab.run(&["evacuate", "r1", "--yes"]);
-    assert_eq!(out.code, 0, "{}", out.text);
+    let out = lab.kong.run(&["evacuate", "r1", "--yes"]);
+    assert_eq!(out.code, 0, "{}", out.text());
     let (_, body) = serve.scrape();
     assert!(
         body.contains("kong_sim_requests_per_second{region=\"r1\"} 0\n"),
         "{body}"
     );
-    std::fs::write(lab.path("state/sim/lab.json"), "not json").expect("corrupt the world");
+    std::fs::write(lab.kong.path("state/sim/lab.json"), "not json").expect("corrupt the world");
     let (status, body) = serve.scrape();
     assert_eq!(status, 500, "{body}");
     assert!(body.contains("opening the backend"), "{body}");
@@ -442,14 +355,17 @@ fn live_load_from_prometheus_replaces_the_declared_load_in_pre_flight() {
     let lab = Lab::new(LIVE_LOAD, "[50, 100]", "3s", P99_CHECK);
     lab.prometheus
         .wait_for_data("kong_sim_requests_per_second{service=\"web\"}");
-    let before = lab.weights();
+    let before = lab.kong.weights();
 
     // Planned on the live load: 900 + 1200 + 1200 req/s, r1's 900 split over r2 and r3.
-    let out = lab.run(&["plan", "evacuate", "r1", "--format", "json"]);
+    let out = lab
+        .kong
+        .run(&["plan", "evacuate", "r1", "--format", "json"]);
     assert_eq!(
-        out.code, 3,
+        out.code,
+        3,
         "pre-flight fails on the live load:\n{}",
-        out.text
+        out.text()
     );
     let plan: Value = serde_json::from_str(&out.stdout).expect("plan JSON");
     let rows = plan["preflight"].as_array().expect("preflight rows");
@@ -470,11 +386,11 @@ fn live_load_from_prometheus_replaces_the_declared_load_in_pre_flight() {
         notes.contains("load of web in r1: 900 req/s (live"),
         "{notes}"
     );
-    let text = lab.run(&["plan", "evacuate", "r1"]);
+    let text = lab.kong.run(&["plan", "evacuate", "r1"]);
     assert!(text.stdout.contains("(live)"), "{}", text.stdout);
 
     // The declared figures, on request, pass.
-    let declared = lab.run(&[
+    let declared = lab.kong.run(&[
         "plan",
         "evacuate",
         "r1",
@@ -482,15 +398,15 @@ fn live_load_from_prometheus_replaces_the_declared_load_in_pre_flight() {
         "json",
         "--declared-load",
     ]);
-    assert_eq!(declared.code, 0, "{}", declared.text);
+    assert_eq!(declared.code, 0, "{}", declared.text());
     let plan: Value = serde_json::from_str(&declared.stdout).expect("plan JSON");
     assert!(plan["preflight"][0].get("load_source").is_none());
     assert!(plan["notes"].to_string().contains("--declared-load"));
 
     // An evacuation plans on the live load too: refused, nothing moved.
-    let run = lab.run(&["evacuate", "r1", "--yes"]);
-    assert_eq!(run.code, 3, "{}", run.text);
-    assert_eq!(lab.weights(), before);
+    let run = lab.kong.run(&["evacuate", "r1", "--yes"]);
+    assert_eq!(run.code, 3, "{}", run.text());
+    assert_eq!(lab.kong.weights(), before);
 }
 
 #[test]
@@ -502,20 +418,20 @@ fn a_live_load_query_without_data_refuses_and_names_service_and_region() {
     let lab = Lab::new(&topology, "[50, 100]", "3s", P99_CHECK);
     lab.prometheus
         .wait_for_data("kong_sim_requests_per_second{service=\"web\"}");
-    let before = lab.weights();
+    let before = lab.kong.weights();
     for args in [
         &["plan", "evacuate", "r1"][..],
         &["evacuate", "r1", "--yes"][..],
     ] {
-        let out = lab.run(args);
-        assert_eq!(out.code, 3, "{args:?}:\n{}", out.text);
+        let out = lab.kong.run(args);
+        assert_eq!(out.code, 3, "{args:?}:\n{}", out.text());
         assert!(
-            out.text.contains("cannot read the live load"),
+            out.text().contains("cannot read the live load"),
             "{}",
-            out.text
+            out.text()
         );
-        assert!(out.text.contains("web in r2"), "{}", out.text);
-        assert!(out.text.contains("no series"), "{}", out.text);
+        assert!(out.text().contains("web in r2"), "{}", out.text());
+        assert!(out.text().contains("no series"), "{}", out.text());
     }
-    assert_eq!(lab.weights(), before);
+    assert_eq!(lab.kong.weights(), before);
 }

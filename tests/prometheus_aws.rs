@@ -4,9 +4,12 @@
 //! Prometheus after every step. A healthy drill moves traffic and brings it back (exit 0); an
 //! overloading one aborts and rolls back to the exact original records (exit 4).
 
-mod support;
-
-use std::path::PathBuf;
+pub mod support {
+    pub mod fleet;
+    pub mod kong;
+    pub mod moto;
+    pub mod prometheus;
+}
 
 use serde_json::Value;
 use support::fleet::{Fleet, Spec};
@@ -73,29 +76,8 @@ impl Lab {
                     "max_utilization: {max_utilization}\nmetrics:\n  prometheus:\n    url: http://127.0.0.1:{port}\n"
                 ),
             );
-        let kong = Kong::new(&topology, PLAYBOOK, &moto().url());
-        let config = kong.path("aws-config").display().to_string();
-        let credentials = kong.path("aws-credentials").display().to_string();
-        let serve = SimServe::start(
-            kong.dir.path(),
-            &[
-                "--topology",
-                "topology.yaml",
-                "--state-dir",
-                "state",
-                "--backend",
-                "aws",
-                "--endpoint-url",
-                &moto().url(),
-            ],
-            &[
-                ("AWS_ACCESS_KEY_ID", "testing"),
-                ("AWS_SECRET_ACCESS_KEY", "testing"),
-                ("AWS_CONFIG_FILE", &config),
-                ("AWS_SHARED_CREDENTIALS_FILE", &credentials),
-                ("AWS_EC2_METADATA_DISABLED", "true"),
-            ],
-        );
+        let kong = Kong::aws(&topology, PLAYBOOK, &moto().url());
+        let serve = SimServe::start(&kong);
         let prometheus = Prometheus::start(port, &serve.addr);
         Lab {
             fleet,
@@ -105,27 +87,13 @@ impl Lab {
         }
     }
 
-    /// The `step_checked` results named `name` of every run, oldest run first.
+    /// The `step_checked` results named `name` of every run, oldest run first, each with
+    /// its run's operation.
     fn step_values(&self, name: &str) -> Vec<(String, Value)> {
-        let mut runs: Vec<PathBuf> = std::fs::read_dir(self.kong.path("state/runs"))
-            .expect("runs dir")
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.join("journal.jsonl").exists())
-            .collect();
-        runs.sort();
         let mut out = Vec::new();
-        for run in runs {
-            let operation = run
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .split('-')
-                .nth(2)
-                .unwrap_or_default()
-                .to_string();
-            let text = std::fs::read_to_string(run.join("journal.jsonl")).expect("journal");
-            for line in text.lines() {
-                let record: Value = serde_json::from_str(line).expect("record");
+        for (run, journal) in self.kong.journals() {
+            let operation = run.split('-').nth(2).unwrap_or_default().to_string();
+            for record in journal {
                 if record["event"] != "step_checked" {
                     continue;
                 }

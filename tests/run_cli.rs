@@ -1,21 +1,12 @@
 //! End-to-end runs through the `kong` binary on the simulator: exit codes, idempotent
 //! re-planning, restore back to baseline, saved plans, locks and unfinished runs.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::Command;
+pub mod support {
+    pub mod kong;
+}
 
-use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A scratch dir with the example topology and a fast playbook written into it.
-struct World {
-    dir: tempfile::TempDir,
-}
+use support::kong::{Kong, Output};
 
 const FAST_PLAYBOOK: &str = "name: fast
 steps: [10, 25, 50, 100]
@@ -31,87 +22,20 @@ checks:
     max: 250
 ";
 
-impl World {
-    fn new() -> World {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::copy(
-            root().join("topology/streaming.yaml"),
-            dir.path().join("topology.yaml"),
-        )
-        .unwrap();
-        std::fs::write(dir.path().join("playbook.yaml"), FAST_PLAYBOOK).unwrap();
-        World { dir }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn write(&self, name: &str, text: &str) {
-        std::fs::write(self.path(name), text).unwrap();
-    }
-
-    fn kong(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::cargo_bin("kong").unwrap();
-        cmd.current_dir(self.dir.path())
-            .args(args)
-            .args([
-                "--topology",
-                "topology.yaml",
-                "--playbook",
-                "playbook.yaml",
-                "--state-dir",
-                "state",
-            ])
-            .env_remove("KONG_SIM_FAIL_APPLIES")
-            .env_remove("KONG_SIM_FAILURE_RATE")
-            .env_remove("KONG_SIM_API_LATENCY_MS");
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let out = self.kong(args).output().unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    fn status(&self) -> Value {
-        let (code, out, err) = self.run(&["status", "--format", "json"]);
-        assert_eq!(code, 0, "status failed: {err}");
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("status is not JSON ({e}): {out}"))
-    }
-
-    fn weights(&self) -> BTreeMap<String, Value> {
-        self.status()["dials"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|d| {
-                (
-                    d["dial"].as_str().unwrap().to_string(),
-                    d["weights"].clone(),
-                )
-            })
-            .collect()
-    }
-}
-
 fn share(status: &Value, service: &str, region: &str) -> f64 {
     status["shares"][service][region].as_f64().unwrap()
 }
 
 #[test]
 fn evacuate_then_restore_returns_to_baseline_and_replanning_is_empty() {
-    let w = World::new();
+    let w = Kong::streaming(FAST_PLAYBOOK);
     let baseline = w.weights();
-    let (code, out, err) = w.run(&["evacuate", "us-east-1", "--yes", "--time-scale", "100"]);
-    assert_eq!(code, 0, "evacuate failed:\n{out}\n{err}");
+    let out = w.run(&["evacuate", "us-east-1", "--yes", "--time-scale", "100"]);
+    assert_eq!(out.code, 0, "evacuate failed:\n{}", out.text());
     assert!(
-        out.starts_with("backend: sim"),
-        "first line names the backend: {out}"
+        out.stdout.starts_with("backend: sim"),
+        "first line names the backend: {}",
+        out.stdout
     );
     let status = w.status();
     for service in status["shares"].as_object().unwrap().keys() {
@@ -123,57 +47,54 @@ fn evacuate_then_restore_returns_to_baseline_and_replanning_is_empty() {
     }
     assert!(status["active_run"].is_null());
 
-    // Plan again after apply: nothing left to do.
-    let (code, out, _) = w.run(&["plan", "evacuate", "us-east-1", "--format", "json"]);
-    assert_eq!(code, 0);
-    let plan: Value = serde_json::from_str(&out).unwrap();
-    assert!(plan["steps"].as_array().unwrap().is_empty(), "{out}");
+    // Plan again after apply: nothing left to do (the plan exits 0).
+    let plan = w.plan("evacuate", "us-east-1");
+    assert!(plan["steps"].as_array().unwrap().is_empty(), "{plan}");
 
-    let (code, out, err) = w.run(&["restore", "us-east-1", "--yes", "--time-scale", "100"]);
-    assert_eq!(code, 0, "restore failed:\n{out}\n{err}");
+    let out = w.run(&["restore", "us-east-1", "--yes", "--time-scale", "100"]);
+    assert_eq!(out.code, 0, "restore failed:\n{}", out.text());
     assert_eq!(
         w.weights(),
         baseline,
         "restore returns every dial to its baseline"
     );
 
-    let (code, out, _) = w.run(&["runs", "--format", "json"]);
-    assert_eq!(code, 0);
-    let runs: Value = serde_json::from_str(&out).unwrap();
-    let states: Vec<&str> = runs
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["state"].as_str().unwrap())
-        .collect();
+    let runs = w.runs();
+    let states: Vec<&str> = runs.iter().map(|r| r["state"].as_str().unwrap()).collect();
     assert_eq!(states, ["completed", "completed"]);
     let id = runs[0]["id"].as_str().unwrap();
-    let (code, report, _) = w.run(&["report", id]);
-    assert_eq!(code, 0);
-    assert!(report.contains("## Timeline"), "{report}");
+    let report = w.run(&["report", id]);
+    assert_eq!(report.code, 0);
+    assert!(report.stdout.contains("## Timeline"), "{}", report.stdout);
     assert!(
-        report.contains("p99"),
-        "report lists check values: {report}"
+        report.stdout.contains("p99"),
+        "report lists check values: {}",
+        report.stdout
     );
 }
 
 #[test]
 fn drill_evacuates_holds_restores_and_reports() {
-    let w = World::new();
+    let w = Kong::streaming(FAST_PLAYBOOK);
     let baseline = w.weights();
-    let (code, out, err) = w.run(&["drill", "us-east-1", "--yes", "--time-scale", "100"]);
-    assert_eq!(code, 0, "drill failed:\n{out}\n{err}");
-    assert!(out.contains("holding us-east-1 evacuated"), "{out}");
+    let out = w.run(&["drill", "us-east-1", "--yes", "--time-scale", "100"]);
+    assert_eq!(out.code, 0, "drill failed:\n{}", out.text());
     assert!(
-        out.contains("# kong restore us-east-1"),
-        "drill prints the report: {out}"
+        out.stdout.contains("holding us-east-1 evacuated"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("# kong restore us-east-1"),
+        "drill prints the report: {}",
+        out.stdout
     );
     assert_eq!(w.weights(), baseline);
 }
 
 #[test]
 fn failing_check_mid_run_rolls_back_and_exits_4() {
-    let w = World::new();
+    let w = Kong::streaming(FAST_PLAYBOOK);
     // Passes at baseline (destinations below 55%), fails once they fill up.
     w.write(
         "playbook.yaml",
@@ -183,9 +104,9 @@ fn failing_check_mid_run_rolls_back_and_exits_4() {
         ),
     );
     let baseline = w.weights();
-    let (code, out, err) = w.run(&["evacuate", "us-east-1", "--yes", "--time-scale", "100"]);
-    assert_eq!(code, 4, "expected abort + rollback:\n{out}\n{err}");
-    assert!(err.contains("rolled back"), "{err}");
+    let out = w.run(&["evacuate", "us-east-1", "--yes", "--time-scale", "100"]);
+    assert_eq!(out.code, 4, "expected abort + rollback:\n{}", out.text());
+    assert!(out.stderr.contains("rolled back"), "{}", out.stderr);
     assert_eq!(
         w.weights(),
         baseline,
@@ -195,70 +116,67 @@ fn failing_check_mid_run_rolls_back_and_exits_4() {
 
 #[test]
 fn injected_api_failures_that_persist_abort_and_roll_back() {
-    let w = World::new();
+    let w = Kong::streaming(FAST_PLAYBOOK);
     let baseline = w.weights();
-    let out = w
-        .kong(&["evacuate", "us-east-1", "--yes", "--time-scale", "100"])
+    let out: Output = w
+        .command(&["evacuate", "us-east-1", "--yes", "--time-scale", "100"])
         .env("KONG_SIM_FAILURE_RATE", "0.97")
         .env("KONG_SIM_SEED", "7")
         .output()
-        .unwrap();
-    let code = out.status.code().unwrap();
+        .unwrap()
+        .into();
     // Either the very first apply never succeeds (rollback of nothing applied, 4) or the
     // rollback itself cannot get through (5): never a half-moved world reported as success.
-    assert!(
-        code == 4 || code == 5,
-        "exit {code}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if code == 4 {
+    assert!(out.code == 4 || out.code == 5, "{}", out.text());
+    if out.code == 4 {
         assert_eq!(w.weights(), baseline);
     }
 }
 
 #[test]
 fn capacity_preflight_failure_refuses_with_exit_3_and_changes_nothing() {
-    let w = World::new();
+    let w = Kong::streaming(FAST_PLAYBOOK);
     let topology = std::fs::read_to_string(w.path("topology.yaml")).unwrap();
     w.write(
         "topology.yaml",
         &topology.replace("max_utilization: 0.75", "max_utilization: 0.3"),
     );
     let baseline = w.weights();
-    let (code, out, err) = w.run(&["evacuate", "us-east-1", "--yes"]);
-    assert_eq!(code, 3, "{out}\n{err}");
+    let out = w.run(&["evacuate", "us-east-1", "--yes"]);
+    assert_eq!(out.code, 3, "{}", out.text());
     assert!(
-        err.contains("us-west-2") || err.contains("eu-west-1"),
-        "names the region: {err}"
+        out.stderr.contains("us-west-2") || out.stderr.contains("eu-west-1"),
+        "names the region: {}",
+        out.stderr
     );
     assert_eq!(w.weights(), baseline);
-    let (code, _, _) = w.run(&["plan", "evacuate", "us-east-1"]);
-    assert_eq!(code, 3, "plan exits 3 when its pre-flight fails");
+    let out = w.run(&["plan", "evacuate", "us-east-1"]);
+    assert_eq!(out.code, 3, "plan exits 3 when its pre-flight fails");
 }
 
 #[test]
 fn non_interactive_run_without_yes_is_refused() {
-    let w = World::new();
+    let w = Kong::streaming(FAST_PLAYBOOK);
     let baseline = w.weights();
-    let (code, _, err) = w.run(&["evacuate", "us-east-1"]);
-    assert_eq!(code, 3, "{err}");
-    assert!(err.contains("--yes"), "{err}");
+    let out = w.run(&["evacuate", "us-east-1"]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(out.stderr.contains("--yes"), "{}", out.stderr);
     assert_eq!(w.weights(), baseline);
 }
 
 #[test]
 fn approval_gate_without_approve_is_refused_when_not_on_a_terminal() {
-    let w = World::new();
+    let w = Kong::streaming(FAST_PLAYBOOK);
     w.write(
         "playbook.yaml",
         &format!("{FAST_PLAYBOOK}approval:\n  before_percent: [50]\n"),
     );
     let baseline = w.weights();
-    let (code, out, err) = w.run(&["evacuate", "us-east-1", "--yes"]);
-    assert_eq!(code, 3, "{out}\n{err}");
-    assert!(format!("{out}{err}").contains("--approve"));
+    let out = w.run(&["evacuate", "us-east-1", "--yes"]);
+    assert_eq!(out.code, 3, "{}", out.text());
+    assert!(format!("{}{}", out.stdout, out.stderr).contains("--approve"));
     assert_eq!(w.weights(), baseline);
-    let (code, out, err) = w.run(&[
+    let out = w.run(&[
         "evacuate",
         "us-east-1",
         "--yes",
@@ -266,34 +184,41 @@ fn approval_gate_without_approve_is_refused_when_not_on_a_terminal() {
         "--time-scale",
         "100",
     ]);
-    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(out.code, 0, "{}", out.text());
 }
 
 #[test]
 fn dry_run_changes_nothing() {
-    let w = World::new();
+    let w = Kong::streaming(FAST_PLAYBOOK);
     let baseline = w.weights();
-    let (code, out, err) = w.run(&["evacuate", "us-east-1", "--dry-run"]);
-    assert_eq!(code, 0, "{out}\n{err}");
+    let out = w.run(&["evacuate", "us-east-1", "--dry-run"]);
+    assert_eq!(out.code, 0, "{}", out.text());
     assert_eq!(w.weights(), baseline);
 }
 
 #[test]
 fn saved_plan_is_refused_when_live_weights_or_files_changed() {
-    let w = World::new();
-    let (code, _, err) = w.run(&["plan", "evacuate", "us-east-1", "--out", "plan.json"]);
-    assert_eq!(code, 0, "{err}");
+    let w = Kong::streaming(FAST_PLAYBOOK);
+    let ok = |args: &[&str]| {
+        let out = w.run(args);
+        assert_eq!(out.code, 0, "{args:?}: {}", out.text());
+    };
+    let refused = |args: &[&str], why: &str| {
+        let out = w.run(args);
+        assert_eq!(out.code, 3, "{args:?}: {}", out.text());
+        assert!(out.stderr.contains(why), "{}", out.stderr);
+    };
+    ok(&["plan", "evacuate", "us-east-1", "--out", "plan.json"]);
     // The world moves (another evacuation and restore of a different region leave it elsewhere).
-    let (code, _, err) = w.run(&["evacuate", "eu-west-1", "--yes", "--time-scale", "100"]);
-    assert_eq!(code, 0, "{err}");
-    let (code, _, err) = w.run(&["evacuate", "us-east-1", "--plan", "plan.json", "--yes"]);
-    assert_eq!(code, 3, "{err}");
-    assert!(err.contains("differ"), "{err}");
-    let (code, _, err) = w.run(&["restore", "eu-west-1", "--yes", "--time-scale", "100"]);
-    assert_eq!(code, 0, "{err}");
+    ok(&["evacuate", "eu-west-1", "--yes", "--time-scale", "100"]);
+    refused(
+        &["evacuate", "us-east-1", "--plan", "plan.json", "--yes"],
+        "differ",
+    );
+    ok(&["restore", "eu-west-1", "--yes", "--time-scale", "100"]);
 
     // Back at the plan's baseline, it executes.
-    let (code, out, err) = w.run(&[
+    ok(&[
         "evacuate",
         "us-east-1",
         "--plan",
@@ -302,29 +227,28 @@ fn saved_plan_is_refused_when_live_weights_or_files_changed() {
         "--time-scale",
         "100",
     ]);
-    assert_eq!(code, 0, "{out}\n{err}");
-    let (code, _, err) = w.run(&["restore", "us-east-1", "--yes", "--time-scale", "100"]);
-    assert_eq!(code, 0, "{err}");
+    ok(&["restore", "us-east-1", "--yes", "--time-scale", "100"]);
 
     // A changed playbook invalidates the reviewed plan.
     w.write(
         "playbook.yaml",
         &FAST_PLAYBOOK.replace("bake: 1s", "bake: 2s"),
     );
-    let (code, _, err) = w.run(&["evacuate", "us-east-1", "--plan", "plan.json", "--yes"]);
-    assert_eq!(code, 3, "{err}");
-    assert!(err.contains("changed since the plan"), "{err}");
+    refused(
+        &["evacuate", "us-east-1", "--plan", "plan.json", "--yes"],
+        "changed since the plan",
+    );
 }
 
 #[test]
 fn two_concurrent_evacuations_exactly_one_proceeds() {
-    let w = World::new();
+    let w = Kong::streaming(FAST_PLAYBOOK);
     w.write(
         "playbook.yaml",
         &FAST_PLAYBOOK.replace("bake: 1s", "bake: 3s"),
     );
     let spawn = || {
-        w.kong(&["evacuate", "us-east-1", "--yes", "--time-scale", "10"])
+        w.command(&["evacuate", "us-east-1", "--yes", "--time-scale", "10"])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -350,10 +274,10 @@ fn two_concurrent_evacuations_exactly_one_proceeds() {
 
 #[test]
 fn unknown_region_is_a_usage_error() {
-    let w = World::new();
-    let (code, _, err) = w.run(&["plan", "evacuate", "mars-north-1"]);
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("mars-north-1"));
-    let (code, _, _) = w.run(&["evacuate", "mars-north-1", "--yes"]);
-    assert_eq!(code, 2);
+    let w = Kong::streaming(FAST_PLAYBOOK);
+    let out = w.run(&["plan", "evacuate", "mars-north-1"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("mars-north-1"));
+    let out = w.run(&["evacuate", "mars-north-1", "--yes"]);
+    assert_eq!(out.code, 2);
 }

@@ -2,15 +2,16 @@
 //! and `check` spans that carry the run id and nest; and the `kong` binary sends them over
 //! OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, before it exits.
 
+pub mod support {
+    pub mod kong;
+}
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use assert_cmd::cargo::CommandCargoExt;
 use opentelemetry_sdk::trace::{InMemorySpanExporterBuilder, SpanData};
 
 use kong::backend::sim::{SimBackend, SimFaults};
@@ -20,7 +21,7 @@ use kong::journal::{Journal, RunHeader, new_run_id};
 use kong::model::{parse_playbook, parse_topology};
 use kong::plan::{Operation, PlanInput, plan};
 
-const TOPOLOGY: &str = include_str!("../topology/streaming.yaml");
+use support::kong::{Kong, STREAMING as TOPOLOGY};
 
 const PLAYBOOK: &str = "name: spans
 steps: [50, 100]
@@ -278,28 +279,9 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 #[test]
 fn the_binary_exports_its_spans_over_otlp_http_before_exiting() {
     let (endpoint, received) = collector();
-    let dir = tempfile::tempdir().unwrap();
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    std::fs::copy(
-        root.join("topology/streaming.yaml"),
-        dir.path().join("topology.yaml"),
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("playbook.yaml"), PLAYBOOK).unwrap();
-    let out = Command::cargo_bin("kong")
-        .unwrap()
-        .current_dir(dir.path())
-        .args(["evacuate", "us-east-1", "--yes"])
-        .args(["--topology", "topology.yaml", "--playbook", "playbook.yaml"])
-        .args(["--state-dir", "state"])
+    let out = Kong::streaming(PLAYBOOK)
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
-        .env_remove("KONG_LOG")
-        .env_remove("RUST_LOG")
-        .env_remove("OTEL_SDK_DISABLED")
-        .env_remove("OTEL_TRACES_EXPORTER")
-        .env_remove("KONG_SIM_API_LATENCY_MS")
-        .env_remove("KONG_SIM_FAILURE_RATE")
-        .env_remove("KONG_SIM_FAIL_APPLIES")
+        .command(&["evacuate", "us-east-1", "--yes"])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

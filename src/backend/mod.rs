@@ -6,6 +6,8 @@
 //! one per simulator dial, so that a step costs as few API calls as the providers allow.
 
 pub mod aws;
+mod dispatch;
+mod rules;
 pub mod scaling;
 pub mod sim;
 
@@ -14,8 +16,14 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{DialKind, MemberId, Topology};
-use crate::plan::Weights;
+use crate::model::{AlbTarget, DialKind, Topology, Weights};
+use crate::retry::RetryPolicy;
+
+pub use dispatch::Backends;
+pub use rules::validate_batch;
+
+/// Member weights of one dial (defined in `model`, re-exported for the paths in use).
+pub use crate::model::DialWeights;
 
 /// The unit a provider applies atomically in one call.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -85,6 +93,24 @@ pub enum BackendError {
 }
 
 impl BackendError {
+    /// An error a retry may clear.
+    pub fn transient(operation: &str, target: &str, message: impl Into<String>) -> Self {
+        BackendError::Transient {
+            operation: operation.to_string(),
+            target: target.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// An error retrying cannot clear.
+    pub fn permanent(operation: &str, target: &str, message: impl Into<String>) -> Self {
+        BackendError::Permanent {
+            operation: operation.to_string(),
+            target: target.to_string(),
+            message: message.into(),
+        }
+    }
+
     /// Whether a retry may succeed.
     pub fn is_transient(&self) -> bool {
         matches!(self, BackendError::Transient { .. })
@@ -95,8 +121,9 @@ impl BackendError {
 ///
 /// Guarantees asked of implementations: `apply` sets absolute weights (idempotent: applying
 /// the same batch twice leaves the same state), `read` returns what the provider really holds
-/// now, and neither retries internally beyond what its SDK already does (the executor owns
-/// the retry policy).
+/// now, and neither retries internally beyond what its SDK already does: callers retry
+/// transient errors with one policy (the executor for its calls, [`read_all`] for reads of
+/// every dial).
 #[async_trait]
 pub trait TrafficBackend: Send + Sync {
     /// `sim` or `aws`, printed in every command's first line.
@@ -145,18 +172,14 @@ pub fn all_dials(topology: &Topology) -> Vec<String> {
 }
 
 /// Reads the live weights of every dial of `topology`, retrying transient errors (a
-/// throttled or dropped call) with the executor's default policy.
+/// throttled or dropped call) with the default [`RetryPolicy`], the executor's.
 pub async fn read_all(
     backend: &dyn TrafficBackend,
     topology: &Topology,
 ) -> Result<Weights, BackendError> {
-    use backon::Retryable;
     let dials = all_dials(topology);
-    (|| backend.read(&dials))
-        .retry(crate::exec::ExecOptions::default().retry_policy())
-        .sleep(tokio::time::sleep)
-        .when(BackendError::is_transient)
-        .notify(|error, delay| tracing::warn!(%error, ?delay, "reading live weights: retrying"))
+    RetryPolicy::default()
+        .call("reading live weights", || backend.read(&dials))
         .await
 }
 
@@ -179,27 +202,14 @@ pub fn batches(topology: &Topology, desired: &Weights) -> Vec<Batch> {
 
 /// The batch a dial belongs to. An unknown dial gets its own simulator batch.
 pub fn batch_key(topology: &Topology, dial_ref: &str) -> BatchKey {
-    let found = dial_ref.split_once('/').and_then(|(service, dial)| {
-        topology
-            .services
-            .get(service)
-            .and_then(|s| s.dials.iter().find(|d| d.id == dial))
-    });
-    match found.map(|d| &d.kind) {
+    match topology.find_dial(dial_ref).map(|(_, d)| &d.kind) {
         Some(DialKind::Route53 { hosted_zone_id, .. }) => {
             BatchKey::HostedZone(hosted_zone_id.clone())
         }
-        Some(DialKind::Alb {
-            rule_arn: Some(rule),
-            ..
-        }) => BatchKey::Rule(rule.clone()),
-        Some(DialKind::Alb {
-            listener_arn: Some(listener),
-            ..
-        }) => BatchKey::Listener(listener.clone()),
+        Some(DialKind::Alb { target, .. }) => match target {
+            AlbTarget::Listener(listener) => BatchKey::Listener(listener.clone()),
+            AlbTarget::Rule(rule) => BatchKey::Rule(rule.clone()),
+        },
         _ => BatchKey::SimDial(dial_ref.to_string()),
     }
 }
-
-/// Member weights of one dial.
-pub type DialWeights = BTreeMap<MemberId, u32>;

@@ -3,7 +3,7 @@
 //! No data (a source error, NaN, infinity) fails. A ratio bound without a usable baseline
 //! (not measured, 0, not finite) fails too: a check that cannot be evaluated never passes.
 
-use crate::journal::CheckResult;
+use super::CheckResult;
 use crate::model::{Check, Threshold};
 
 use super::{Scope, SourceError};

@@ -82,7 +82,7 @@ pub fn checks(topology: &Topology, guards: &Guards, services: &[String]) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::sim::testing::streaming;
+    use crate::testing::streaming;
 
     #[test]
     fn every_guard_by_default_none_when_off() {

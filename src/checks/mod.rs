@@ -7,6 +7,7 @@ pub mod cloudwatch;
 mod evaluate;
 pub mod guards;
 pub mod prometheus;
+mod result;
 pub mod sim;
 mod sources;
 
@@ -16,6 +17,7 @@ use crate::model::Check;
 
 pub use evaluate::{evaluate, render_threshold};
 pub use prometheus::Prometheus;
+pub use result::CheckResult;
 pub use sim::SimSource;
 pub use sources::Sources;
 

@@ -11,8 +11,8 @@ use async_trait::async_trait;
 
 use crate::backend::TrafficBackend;
 use crate::backend::sim::{SimBackend, SimWorld, traffic};
+use crate::model::Weights;
 use crate::model::{Check, CheckSource, Topology};
-use crate::plan::Weights;
 
 use super::{MetricSource, Scope, SourceError};
 
@@ -20,13 +20,33 @@ use super::{MetricSource, Scope, SourceError};
 #[derive(Clone)]
 pub struct SimSource {
     world: WorldRef,
-    /// The last weights modelled and their metrics.
+    /// The last read modelled and its metrics.
     memo: Memo,
 }
 
-type Memo = Arc<std::sync::Mutex<Option<(Weights, Capacities, Arc<traffic::SimMetrics>)>>>;
+/// One read of the world: the topology as it serves (Auto Scaling groups change
+/// capacities) and the weights of every dial. `id` numbers the reads of one source, so
+/// that the many checks of a round sharing one read reuse its model without comparing
+/// the weights again.
+#[derive(Clone)]
+struct Read {
+    id: u64,
+    topology: Arc<Topology>,
+    weights: Arc<Weights>,
+    /// When known: the read this one follows, and the dials that changed since (the
+    /// topology did not), so its model is the previous one with those services updated.
+    delta: Option<(u64, Arc<std::collections::BTreeSet<String>>)>,
+}
+
+/// The last read modelled: its id, its weights, the capacities it was modelled with and
+/// the metrics.
+type Memo =
+    Arc<std::sync::Mutex<Option<(u64, Arc<Weights>, Capacities, Arc<traffic::SimMetrics>)>>>;
 /// Capacities of the services bound to Auto Scaling groups, by service.
 type Capacities = std::collections::BTreeMap<String, std::collections::BTreeMap<String, f64>>;
+
+/// The read a round of fetches shares, with the instant it started.
+type Shared = Arc<tokio::sync::Mutex<Option<(std::time::Instant, Read)>>>;
 
 #[derive(Clone)]
 enum WorldRef {
@@ -35,11 +55,15 @@ enum WorldRef {
         backend: Arc<SimBackend>,
         topology: Arc<Topology>,
     },
-    /// The world persisted in a state dir, read again at every fetch: the simulator writes
-    /// every apply through before it returns, so the file is always current.
+    /// The world persisted in a state dir: the simulator writes every apply through before
+    /// it returns, so the file is always current. The checks of one evaluation round share
+    /// one read (as for `Live`), and a file whose bytes have not changed since the last read
+    /// is not parsed again.
     StateDir {
         topology: Arc<Topology>,
         state_dir: PathBuf,
+        last: Shared,
+        parsed: Arc<std::sync::Mutex<world::Parsed>>,
     },
     /// The traffic model over the live weights of another backend (Route 53 and ELBv2 under
     /// `--backend aws`). The checks of one evaluation round, fetched at once, share one read:
@@ -48,8 +72,14 @@ enum WorldRef {
     Live {
         topology: Arc<Topology>,
         backend: Arc<dyn TrafficBackend>,
-        last: Arc<tokio::sync::Mutex<Option<(std::time::Instant, Weights)>>>,
+        last: Shared,
     },
+}
+
+/// Numbers reads (unique in the process, so a memo never confuses two sources' reads).
+fn next_read_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 impl SimSource {
@@ -71,6 +101,8 @@ impl SimSource {
             world: WorldRef::StateDir {
                 topology: Arc::new(topology.clone()),
                 state_dir: state_dir.to_path_buf(),
+                last: Shared::default(),
+                parsed: Arc::default(),
             },
             memo: Memo::default(),
         }
@@ -83,7 +115,7 @@ impl SimSource {
             world: WorldRef::Live {
                 topology: Arc::new(topology.clone()),
                 backend,
-                last: Arc::default(),
+                last: Shared::default(),
             },
             memo: Memo::default(),
         }
@@ -92,39 +124,54 @@ impl SimSource {
     /// Every metric of the world as it is now. The model is computed once per distinct set
     /// of weights: an evaluation round asks for it once per check, region and service.
     pub async fn metrics(&self) -> Result<Arc<traffic::SimMetrics>, SourceError> {
-        let (topology, weights) = self.weights().await?;
+        let read = self.read().await?;
+        let mut memo = self.memo.lock().expect("memo lock");
+        if let Some((seen_id, _, _, metrics)) = memo.as_ref()
+            && *seen_id == read.id
+        {
+            return Ok(metrics.clone());
+        }
+        if let Some((seen_id, seen, _, metrics)) = memo.as_mut()
+            && let Some((base, dials)) = &read.delta
+            && *base == *seen_id
+        {
+            let services = dials
+                .iter()
+                .filter_map(|d| d.split_once('/').map(|(s, _)| s));
+            Arc::make_mut(metrics).update(&read.topology, &read.weights, services);
+            *seen_id = read.id;
+            *seen = read.weights.clone();
+            return Ok(metrics.clone());
+        }
         // Auto Scaling groups change capacities without changing weights.
-        let capacities: Capacities = topology
+        let capacities: Capacities = read
+            .topology
             .services
             .values()
             .filter(|s| !s.autoscaling.is_empty())
             .map(|s| (s.name.clone(), s.capacity.clone()))
             .collect();
-        let mut memo = self.memo.lock().expect("memo lock");
-        if let Some((seen, seen_capacities, metrics)) = memo.as_ref()
-            && *seen == weights
+        if let Some((seen_id, seen, seen_capacities, metrics)) = memo.as_mut()
+            && **seen == *read.weights
             && *seen_capacities == capacities
         {
+            *seen_id = read.id;
             return Ok(metrics.clone());
         }
-        let metrics = Arc::new(traffic::metrics(&topology, &weights));
-        *memo = Some((weights, capacities, metrics.clone()));
+        let metrics = Arc::new(traffic::metrics(&read.topology, &read.weights));
+        *memo = Some((read.id, read.weights, capacities, metrics.clone()));
         Ok(metrics)
     }
 
     /// The topology and the current weights of every dial.
-    async fn weights(&self) -> Result<(Arc<Topology>, Weights), SourceError> {
+    async fn read(&self) -> Result<Read, SourceError> {
         match &self.world {
             WorldRef::Live {
                 topology,
                 backend,
                 last,
             } => {
-                let asked = std::time::Instant::now();
-                let mut last = last.lock().await;
-                let fresh = last.as_ref().is_some_and(|(started, _)| *started >= asked);
-                if !fresh {
-                    let started = std::time::Instant::now();
+                shared(last, || async {
                     // Transient errors (throttling, a dropped connection) are retried as the
                     // executor retries its own reads: a guard must not abort on one.
                     let weights = crate::backend::read_all(backend.as_ref(), topology)
@@ -132,38 +179,135 @@ impl SimSource {
                         .map_err(|e| {
                             SourceError(format!("reading live weights for the traffic model: {e}"))
                         })?;
-                    *last = Some((started, weights));
-                }
-                let weights = last.as_ref().expect("just read").1.clone();
-                Ok((topology.clone(), weights))
+                    Ok(Read {
+                        id: next_read_id(),
+                        topology: topology.clone(),
+                        weights: Arc::new(weights),
+                        delta: None,
+                    })
+                })
+                .await
             }
             WorldRef::Backend { backend, topology } => {
                 let (serving, weights) = backend.serving_weights().await;
-                Ok((serving.map_or_else(|| topology.clone(), Arc::new), weights))
+                Ok(Read {
+                    id: next_read_id(),
+                    topology: serving.map_or_else(|| topology.clone(), Arc::new),
+                    weights: Arc::new(weights),
+                    delta: None,
+                })
             }
             WorldRef::StateDir {
                 topology,
                 state_dir,
+                last,
+                parsed,
             } => {
-                let topology = topology.clone();
-                let state_dir = state_dir.clone();
-                tokio::task::spawn_blocking(move || {
-                    let path = SimWorld::path(&state_dir, &topology.name);
-                    let mut world = SimWorld::load(&path, &topology)
-                        .map_err(|e| SourceError(e.to_string()))?
-                        .unwrap_or_else(|| SimWorld::initial(&topology));
-                    // Quietly: the backend that opened this world already said what changed.
-                    world.reconcile(&topology);
-                    let serving = match world.serving(&topology) {
-                        std::borrow::Cow::Borrowed(_) => topology,
-                        std::borrow::Cow::Owned(t) => Arc::new(t),
-                    };
-                    Ok((serving, world.weights))
+                shared(last, || async {
+                    let topology = topology.clone();
+                    let path = SimWorld::path(state_dir, &topology.name);
+                    let parsed = parsed.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let mut parsed = parsed.lock().expect("parsed lock");
+                        world::read_world(&path, &topology, &mut parsed)
+                            .map_err(|e| SourceError(e.to_string()))
+                    })
+                    .await
+                    .map_err(|e| SourceError(format!("reading the simulator world: {e}")))?
                 })
                 .await
-                .map_err(|e| SourceError(format!("reading the simulator world: {e}")))?
             }
         }
+    }
+}
+
+/// The read `last` holds if it started after this call (so it is not older than the
+/// fetch), else a new one from `read`, kept for the fetches that follow.
+async fn shared<F, Fut>(last: &Shared, read: F) -> Result<Read, SourceError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<Read, SourceError>>,
+{
+    let asked = std::time::Instant::now();
+    let mut last = last.lock().await;
+    if let Some((started, read)) = last.as_ref()
+        && *started >= asked
+    {
+        return Ok(read.clone());
+    }
+    let started = std::time::Instant::now();
+    let fresh = read().await?;
+    *last = Some((started, fresh.clone()));
+    Ok(fresh)
+}
+
+mod world {
+    //! Reading the state dir's world for [`super::SimSource`]: a world that has not changed
+    //! since the last read gives the same read, and a grown change log is parsed only
+    //! from where the last read stopped.
+
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use crate::backend::sim::{Delta, SimWorld, WorldError, WorldReader};
+    use crate::model::Topology;
+    use crate::plan::Weights;
+
+    use super::Read;
+
+    /// The reader, the world it read reconciled with the topology, and the read it gave.
+    #[derive(Default)]
+    pub(super) struct Parsed {
+        reader: WorldReader,
+        last: Option<(Weights, Read)>,
+    }
+
+    /// The world at `path` (the topology's initial world while there is no file), reconciled
+    /// quietly with the topology: the backend that opened it already said what changed.
+    /// Changes appended to the log since the last read update only the dials they set.
+    pub(super) fn read_world(
+        path: &Path,
+        topology: &Arc<Topology>,
+        parsed: &mut Parsed,
+    ) -> Result<Read, WorldError> {
+        let (world, delta) = parsed.reader.read(path, topology)?;
+        match (delta, parsed.last.as_mut()) {
+            (Delta::Unchanged, Some((_, read))) => return Ok(read.clone()),
+            (Delta::Appended(dials), Some((weights, read))) => {
+                let world = world.expect("a log is read over a snapshot");
+                for dial in &dials {
+                    if let (Some(slot), Some(now)) =
+                        (weights.get_mut(dial), world.weights.get(dial))
+                    {
+                        slot.clone_from(now);
+                    }
+                }
+                *read = Read {
+                    id: super::next_read_id(),
+                    topology: read.topology.clone(),
+                    weights: Arc::new(weights.clone()),
+                    delta: Some((read.id, Arc::new(dials))),
+                };
+                return Ok(read.clone());
+            }
+            _ => {}
+        }
+        let mut world = world
+            .cloned()
+            .unwrap_or_else(|| SimWorld::initial(topology));
+        world.reconcile(topology);
+        let serving = match world.serving(topology) {
+            std::borrow::Cow::Borrowed(_) => topology.clone(),
+            std::borrow::Cow::Owned(t) => Arc::new(t),
+        };
+        let read = Read {
+            id: super::next_read_id(),
+            topology: serving,
+            weights: Arc::new(world.weights.clone()),
+            delta: None,
+        };
+        parsed.last = Some((world.weights, read.clone()));
+        Ok(read)
     }
 }
 
@@ -209,10 +353,10 @@ mod tests {
     use super::*;
     use crate::backend::TrafficBackend;
     use crate::backend::sim::SimFaults;
-    use crate::backend::sim::testing::streaming;
     use crate::backend::{Batch, BatchKey};
     use crate::checks::evaluate;
     use crate::model::{Per, SimMetric, Threshold};
+    use crate::testing::streaming;
 
     fn at<'a>(check: &'a Check, region: Option<&'a str>) -> Scope<'a> {
         Scope {

@@ -83,8 +83,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::backend::sim::testing::streaming;
     use crate::model::{Per, SimMetric, Threshold};
+    use crate::testing::streaming;
 
     fn check(source: CheckSource) -> Check {
         Check {

@@ -10,7 +10,6 @@ use crate::backend::aws::{AwsBackend, AwsSettings};
 use crate::backend::scaling::ScalingBackend;
 use crate::backend::sim::{SimBackend, SimFaults};
 use crate::model::{BackendKind, DialKind, Topology};
-use crate::plan::Weights;
 
 /// Opens the backend: the simulator's world in the state dir, or AWS.
 pub fn open(common: &Common, topology: &Topology) -> Result<Box<dyn TrafficBackend>, CliError> {
@@ -43,7 +42,11 @@ pub fn open_with_scaling(common: &Common, topology: &Topology) -> Result<Backend
                 None
             };
             Ok((
-                Box::new(AwsBackend::new(topology, settings.clone(), sim)),
+                Box::new(crate::backend::Backends::new(
+                    topology,
+                    Some(Box::new(AwsBackend::new(topology, settings.clone()))),
+                    sim.map(|s| Box::new(s) as Box<dyn TrafficBackend>),
+                )),
                 Box::new(AwsScaling::new(settings)),
             ))
         }
@@ -102,17 +105,6 @@ pub fn open_sim(
             .map_err(|e| CliError::Unexpected(anyhow::anyhow!(e)))?;
     }
     Ok(sim)
-}
-
-/// Reads the live weights of every dial of the topology (see [`backend::read_all`]); a
-/// failure refuses the command.
-pub async fn read_all(
-    backend: &dyn TrafficBackend,
-    topology: &Topology,
-) -> Result<Weights, CliError> {
-    crate::backend::read_all(backend, topology)
-        .await
-        .map_err(|e| CliError::Refused(format!("cannot read live weights: {e}")))
 }
 
 /// A runtime for one command.

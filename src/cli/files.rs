@@ -5,24 +5,8 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::{BackendArg, CliError, Common};
-use crate::model::{self, BackendKind, Diagnostic, Diagnostics, Playbook, Topology};
-
-/// A topology and playbook loaded, validated and hashed.
-#[derive(Debug)]
-pub struct Loaded {
-    /// The validated topology.
-    pub topology: Topology,
-    /// The validated playbook.
-    pub playbook: Playbook,
-    /// The topology file used.
-    pub topology_path: PathBuf,
-    /// The playbook file used.
-    pub playbook_path: PathBuf,
-    /// SHA-256 of the topology file.
-    pub topology_hash: String,
-    /// SHA-256 of the playbook file.
-    pub playbook_hash: String,
-}
+use crate::model::{self, BackendKind, Diagnostic, Diagnostics, Topology};
+use crate::prepare::Loaded;
 
 /// The YAML files of a directory, sorted; a file path as itself.
 pub fn yaml_files(path: &Path) -> Result<Vec<PathBuf>, CliError> {

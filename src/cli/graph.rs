@@ -1,18 +1,17 @@
 //! `kong graph`: the dependency topology as DOT or Mermaid.
 
-use super::{CliError, Common, GraphFormat, files};
+use super::context::{Context, Line};
+use super::exit::Done;
+use super::{CliError, Common, GraphFormat};
+use crate::model::Topology;
 
-/// Prints the graph of the topology.
-pub fn run(common: &Common, format: GraphFormat) -> Result<i32, CliError> {
-    let path = files::topology_file(common)?;
-    let text = files::read(&path)?;
-    let topology = crate::model::parse_topology(&path.display().to_string(), &text)?;
-    let kind = files::backend_kind(common, Some(&topology));
-    eprintln!("{}", files::backend_line(kind, common));
+/// Prints the graph of the topology (stdout carries the graph: the backend line is on stderr).
+pub fn run(common: &Common, format: GraphFormat) -> Result<Done, CliError> {
+    let ctx = Context::<Topology>::open(common, "graph", Line::Stderr)?;
     let out = match format {
-        GraphFormat::Dot => crate::graph::dot(&topology),
-        GraphFormat::Mermaid => crate::graph::mermaid(&topology),
+        GraphFormat::Dot => crate::graph::dot(ctx.topology()),
+        GraphFormat::Mermaid => crate::graph::mermaid(ctx.topology()),
     };
     print!("{out}");
-    Ok(0)
+    Ok(Done::Ok)
 }

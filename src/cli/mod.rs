@@ -1,23 +1,31 @@
 //! The command line: clap definitions, resolved into settings, one file per command.
 //!
-//! Errors are sorted into kinds here, once, and mapped to SPEC exit codes in [`CliError`].
+//! Every command opens a [`context::Context`] first and returns an [`exit::Done`] or a
+//! [`CliError`]; [`exit`] alone maps them to SPEC exit codes. Command files (`plan`, `run`,
+//! `report`, `status`, `graph`, `validate`, `sim_serve`) never import each other: what they
+//! share is in `context`, `exit`, `output`, `progress` and `run_report`.
 
 mod backend;
+pub mod context;
+pub mod exit;
 mod files;
 mod graph;
+mod output;
 mod plan;
+mod plan_diff;
 mod progress;
 mod report;
 mod run;
+mod run_report;
 mod sim_serve;
 mod status;
 mod validate;
 
+pub use exit::{CliError, Done};
+
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-
-use crate::model::Diagnostics;
 
 /// kong: evacuate traffic from a cloud region in safe steps, and bring it back.
 #[derive(Debug, Parser)]
@@ -73,15 +81,11 @@ pub struct Common {
     pub route53_rate: f64,
     /// aws: time allowed for one attempt of one AWS call before it counts as a transient
     /// failure (a CloudWatch check's fetch is also bounded by the check's `timeout`).
-    #[arg(long, global = true, default_value = "20s", value_parser = parse_duration_arg, value_name = "DURATION")]
+    #[arg(long, global = true, default_value = "20s", value_parser = crate::model::parse_duration, value_name = "DURATION")]
     pub aws_call_timeout: std::time::Duration,
     /// aws: how long to wait for Route 53 to report a change INSYNC before aborting.
-    #[arg(long, global = true, default_value = "10m", value_parser = parse_duration_arg, value_name = "DURATION")]
+    #[arg(long, global = true, default_value = "10m", value_parser = crate::model::parse_duration, value_name = "DURATION")]
     pub route53_sync_timeout: std::time::Duration,
-}
-
-fn parse_duration_arg(text: &str) -> Result<std::time::Duration, String> {
-    crate::model::parse_duration(text)
 }
 
 /// `--backend`.
@@ -157,15 +161,26 @@ pub enum Command {
         common: Common,
     },
     /// Print the plan of an evacuation or restore from the live weights; changes nothing.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Plan {
+        /// `kong plan diff OLD.json NEW.json`.
+        #[command(subcommand)]
+        diff: Option<PlanCommand>,
         /// `evacuate` or `restore`.
-        #[arg(value_enum)]
-        operation: OperationArg,
+        #[arg(value_enum, required = true)]
+        operation: Option<OperationArg>,
         /// The region.
-        region: String,
+        #[arg(required = true)]
+        region: Option<String>,
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: PlanFormat,
+        /// Markdown only: keep the output within N characters (a GitHub comment holds
+        /// 65,536): the summary, the pre-flight rows (failing and tightest first) and the
+        /// waves first, the per-step weight tables in `<details>` as room allows; what does
+        /// not fit is left out with a line saying so (`--out` saves it all).
+        #[arg(long, value_name = "N")]
+        max_chars: Option<usize>,
         /// Also save the JSON plan to this file (for `kong evacuate --plan FILE`).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -207,7 +222,7 @@ pub enum Command {
         /// The region to drill.
         region: String,
         /// Time to stay evacuated (default: the playbook's `hold`), e.g. `10m`.
-        #[arg(long, value_parser = parse_duration)]
+        #[arg(long, value_parser = crate::model::parse_duration)]
         hold: Option<std::time::Duration>,
         #[command(flatten)]
         flags: RunFlags,
@@ -273,6 +288,34 @@ pub enum Command {
     },
 }
 
+/// `kong plan ...` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PlanCommand {
+    /// What changed between two saved plans (`kong plan --out`): waves, steps, weight
+    /// changes, pre-flight rows, notes. Exit 0 when identical, 1 when they differ (like
+    /// `diff`), 2 when a file is not a kong plan.
+    Diff {
+        /// The plan before (e.g. the one reviewed).
+        old: PathBuf,
+        /// The plan after.
+        new: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: DiffFormat,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+/// Output format of `kong plan diff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    /// One line per difference, by section.
+    Text,
+    /// One table per section, for a pull-request comment.
+    Markdown,
+}
+
 /// `kong sim ...`.
 #[derive(Debug, Subcommand)]
 pub enum SimCommand {
@@ -301,70 +344,46 @@ pub enum SimCommand {
     },
 }
 
-fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    crate::model::parse_duration(text)
-}
-
-/// A failure, sorted by what the user should make of it; carries the SPEC exit code.
-#[derive(Debug)]
-pub enum CliError {
-    /// Bad invocation (exit 2).
-    Usage(String),
-    /// Invalid topology or playbook (exit 2).
-    Invalid(Diagnostics),
-    /// Refused before the first change (exit 3).
-    Refused(String),
-    /// Something unexpected (exit 1).
-    Unexpected(anyhow::Error),
-}
-
-impl CliError {
-    /// The SPEC exit code.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            CliError::Usage(_) | CliError::Invalid(_) => 2,
-            CliError::Refused(_) => 3,
-            CliError::Unexpected(_) => 1,
-        }
-    }
-}
-
-impl std::fmt::Display for CliError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CliError::Usage(m) => write!(f, "error: {m}"),
-            CliError::Invalid(d) => write!(f, "{}", d.to_string().trim_end()),
-            CliError::Refused(m) => write!(f, "refused: {m}"),
-            CliError::Unexpected(e) => write!(f, "error: {e:#}"),
-        }
-    }
-}
-
-impl From<Diagnostics> for CliError {
-    fn from(d: Diagnostics) -> Self {
-        CliError::Invalid(d)
-    }
-}
-
-/// Runs the parsed command; returns the process exit code.
-pub fn run(cli: Cli) -> Result<i32, CliError> {
+/// Runs the parsed command; [`exit::exit_code`] gives the process exit code of the result.
+pub fn run(cli: Cli) -> Result<Done, CliError> {
     match cli.command {
         Command::Validate { common } => validate::run(&common),
         Command::Plan {
+            diff:
+                Some(PlanCommand::Diff {
+                    old,
+                    new,
+                    format,
+                    common,
+                }),
+            ..
+        } => plan_diff::run(&common, &old, &new, format),
+        Command::Plan {
+            diff: None,
             operation,
             region,
             format,
+            max_chars,
             out,
             declared_load,
             common,
-        } => plan::run(
-            &common,
-            operation,
-            &region,
-            format,
-            out.as_deref(),
-            declared_load,
-        ),
+        } => {
+            // clap requires both without a subcommand.
+            let (Some(operation), Some(region)) = (operation, region) else {
+                return Err(CliError::Usage(
+                    "kong plan needs OPERATION and REGION (or `kong plan diff OLD NEW`)".into(),
+                ));
+            };
+            plan::run(
+                &common,
+                operation,
+                &region,
+                format,
+                max_chars,
+                out.as_deref(),
+                declared_load,
+            )
+        }
         Command::Graph { format, common } => graph::run(&common, format),
         Command::Evacuate {
             region,

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
-use crate::exec::{Progress, ProgressEvent};
+use crate::exec::{Progress, ProgressEvent, first_few};
+use crate::model::format_duration;
 
 /// `KONG_PROGRESS=plain`: plain lines even on a terminal.
 pub const ENV_PROGRESS: &str = "KONG_PROGRESS";
@@ -248,7 +249,7 @@ impl Live {
             bar.finish_and_clear();
         }
         let left = move |state: &ProgressState, w: &mut dyn std::fmt::Write| {
-            let _ = w.write_str(&fmt_duration(duration.saturating_sub(state.elapsed())));
+            let _ = w.write_str(&format_duration(duration.saturating_sub(state.elapsed())));
         };
         let bar = self.multi.add(ProgressBar::new_spinner());
         bar.set_style(style("{spinner} {prefix}: {left} left").with_key("left", left));
@@ -285,39 +286,6 @@ fn style(template: &str) -> ProgressStyle {
     ProgressStyle::with_template(template)
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ")
-}
-
-/// `a, b, c and 7 more`.
-fn first_few(items: &[String], n: usize) -> String {
-    if items.len() <= n {
-        items.join(", ")
-    } else {
-        format!("{} and {} more", items[..n].join(", "), items.len() - n)
-    }
-}
-
-/// `2m30s`, `45s`, `1.5s`, `120ms`.
-pub fn fmt_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        return format!("{ms}ms");
-    }
-    let secs = d.as_secs_f64();
-    if secs < 60.0 {
-        if secs.fract() == 0.0 {
-            format!("{}s", secs as u64)
-        } else {
-            format!("{secs:.1}s")
-        }
-    } else {
-        let total = secs.round() as u64;
-        let (h, m, s) = (total / 3600, (total % 3600) / 60, total % 60);
-        match (h, s) {
-            (0, 0) => format!("{m}m"),
-            (0, _) => format!("{m}m{s:02}s"),
-            _ => format!("{h}h{m:02}m{s:02}s"),
-        }
-    }
 }
 
 /// One line describing an event.
@@ -364,7 +332,10 @@ pub fn describe(event: &ProgressEvent) -> String {
             operation,
             error,
             delay,
-        } => format!("retrying {operation} in {}: {error}", fmt_duration(*delay)),
+        } => format!(
+            "retrying {operation} in {}: {error}",
+            format_duration(*delay)
+        ),
         ProgressEvent::Applied {
             index,
             batches,
@@ -374,28 +345,12 @@ pub fn describe(event: &ProgressEvent) -> String {
             index + 1
         ),
         ProgressEvent::Waiting { what, duration } => {
-            format!("{what}: waiting {}", fmt_duration(*duration))
+            format!("{what}: waiting {}", format_duration(*duration))
         }
         ProgressEvent::Check(c) => format!(
-            "check {} {}{}: {} vs {}{}",
+            "check {} {}",
             if c.ok { "ok" } else { "FAILED" },
-            c.name,
-            c.region
-                .as_deref()
-                .map(|r| format!(" @{r}"))
-                .unwrap_or_default()
-                + &c.service
-                    .as_deref()
-                    .map(|s| format!(" for {s}"))
-                    .unwrap_or_default(),
-            c.value
-                .map(|v| format!("{v:.4}"))
-                .unwrap_or_else(|| "no data".to_string()),
-            c.threshold,
-            c.detail
-                .as_deref()
-                .map(|d| format!(" ({d})"))
-                .unwrap_or_default()
+            super::output::check_line(c)
         ),
         ProgressEvent::StepDone { index } => format!("step {} healthy", index + 1),
         ProgressEvent::Scaling { purpose, groups } => format!(
@@ -430,8 +385,8 @@ pub fn describe(event: &ProgressEvent) -> String {
             "rollback done: every touched dial is at baseline".to_string()
         }
         ProgressEvent::Paused { reason } => format!("PAUSED: {reason}"),
-        ProgressEvent::Finished { summary, exit_code } => {
-            format!("finished: {summary} (exit {exit_code})")
+        ProgressEvent::Finished { summary } => {
+            format!("finished: {summary}")
         }
     }
 }
@@ -530,7 +485,6 @@ mod tests {
             ProgressEvent::RollbackDone,
             ProgressEvent::Finished {
                 summary: "rolled back".into(),
-                exit_code: 4,
             },
         ]
     }
@@ -622,24 +576,13 @@ mod tests {
             (
                 ProgressEvent::Finished {
                     summary: "completed".into(),
-                    exit_code: 0,
                 },
-                "finished: completed (exit 0)",
+                "finished: completed",
             ),
         ];
         for (event, line) in cases {
             assert_eq!(describe(&event), line);
         }
-    }
-
-    #[test]
-    fn durations_read_like_a_person_writes_them() {
-        assert_eq!(fmt_duration(Duration::from_millis(120)), "120ms");
-        assert_eq!(fmt_duration(Duration::from_millis(1500)), "1.5s");
-        assert_eq!(fmt_duration(Duration::from_secs(45)), "45s");
-        assert_eq!(fmt_duration(Duration::from_secs(120)), "2m");
-        assert_eq!(fmt_duration(Duration::from_secs(150)), "2m30s");
-        assert_eq!(fmt_duration(Duration::from_secs(3725)), "1h02m05s");
     }
 
     #[test]

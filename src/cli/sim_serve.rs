@@ -19,7 +19,9 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::{CliError, Common, backend, files};
+use super::context::{Context, Line};
+use super::exit::Done;
+use super::{CliError, Common, backend};
 use crate::backend::TrafficBackend;
 use crate::backend::sim::{exposition, traffic};
 use crate::model::{BackendKind, DialKind, Topology};
@@ -38,7 +40,7 @@ enum Reader {
     },
     /// One backend for the process (its clients are reused).
     Keep {
-        backend: Box<dyn TrafficBackend>,
+        backend: Arc<dyn TrafficBackend>,
         topology: Arc<Topology>,
     },
 }
@@ -74,23 +76,18 @@ async fn metrics_of(backend: &dyn TrafficBackend, topology: &Topology) -> Result
 }
 
 /// Serves `GET /metrics` on `listen` until SIGINT or SIGTERM.
-pub fn run(common: &Common, listen: &str) -> Result<i32, CliError> {
+pub fn run(common: &Common, listen: &str) -> Result<Done, CliError> {
     let addr: SocketAddr = listen.parse().map_err(|e| {
         CliError::Usage(format!(
             "--listen {listen}: expected HOST:PORT such as 127.0.0.1:9464 ({e})"
         ))
     })?;
-    let path = files::topology_file(common)?;
-    let text = files::read(&path)?;
-    let topology = Arc::new(crate::model::parse_topology(
-        &path.display().to_string(),
-        &text,
-    )?);
-    let kind = files::backend_kind(common, Some(&topology));
-    println!("{}", files::backend_line(kind, common));
+    let ctx = Context::<Topology>::open(common, "sim serve", Line::Stdout)?;
+    let kind = ctx.kind;
     // Opened once here (outside the runtime) so that flags are checked before listening and
     // the simulator's world file exists from the start.
-    let first = backend::open(common, &topology)?;
+    let first = ctx.backends()?.traffic;
+    let topology = Arc::new(ctx.topology().clone());
     let has_sim_dials = topology
         .services
         .values()
@@ -106,11 +103,10 @@ pub fn run(common: &Common, listen: &str) -> Result<i32, CliError> {
             topology,
         }
     };
-    let rt = backend::runtime()?;
-    rt.block_on(serve(addr, Arc::new(reader)))
+    ctx.block_on(serve(addr, Arc::new(reader)))
 }
 
-async fn serve(addr: SocketAddr, reader: Arc<Reader>) -> Result<i32, CliError> {
+async fn serve(addr: SocketAddr, reader: Arc<Reader>) -> Result<Done, CliError> {
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| CliError::Refused(format!("cannot listen on {addr}: {e}")))?;
@@ -135,7 +131,7 @@ async fn serve(addr: SocketAddr, reader: Arc<Reader>) -> Result<i32, CliError> {
         }
     }
     eprintln!("stopped serving on http://{local}/metrics");
-    Ok(0)
+    Ok(Done::Ok)
 }
 
 /// Answers one request and closes the connection.

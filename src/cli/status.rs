@@ -4,8 +4,11 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{CliError, Common, OutputFormat, backend, files};
-use crate::journal::{self, lock};
+use super::context::{Context, Line};
+use super::exit::Done;
+use super::{CliError, Common, OutputFormat};
+use crate::journal::lock;
+use crate::model::Topology;
 use crate::plan;
 
 #[derive(Serialize)]
@@ -38,23 +41,14 @@ struct Status {
 }
 
 /// Prints live shares per service and region, the active run and the lock holder.
-pub fn status(common: &Common, format: OutputFormat) -> Result<i32, CliError> {
-    let path = files::topology_file(common)?;
-    let text = files::read(&path)?;
-    let topology = crate::model::parse_topology(&path.display().to_string(), &text)?;
-    let kind = files::backend_kind(common, Some(&topology));
-    let line = files::backend_line(kind, common);
-    match format {
-        OutputFormat::Json => eprintln!("{line}"),
-        OutputFormat::Text => println!("{line}"),
-    }
-    let backend = backend::open(common, &topology)?;
-    let rt = backend::runtime()?;
-    let weights = rt.block_on(backend::read_all(backend.as_ref(), &topology))?;
-    let shares = plan::all_served_shares(&topology, &weights);
-    let holder = lock::holder(&common.state_dir, &topology.name)
-        .map_err(|e| CliError::Unexpected(e.into()))?;
-    let runs = journal::list_runs(&common.state_dir).map_err(|e| CliError::Unexpected(e.into()))?;
+pub fn status(common: &Common, format: OutputFormat) -> Result<Done, CliError> {
+    let ctx = Context::<Topology>::open(common, "status", line_for(format))?;
+    let topology = ctx.topology();
+    let backend = ctx.backends()?.traffic;
+    let weights = ctx.block_on(crate::prepare::read_weights(backend.as_ref(), topology))?;
+    let shares = plan::all_served_shares(topology, &weights);
+    let holder = ctx.state.lock_holder(&topology.name)?;
+    let runs = ctx.state.list_runs()?;
     let active_run = runs
         .iter()
         .rev()
@@ -63,10 +57,7 @@ pub fn status(common: &Common, format: OutputFormat) -> Result<i32, CliError> {
             id: log.header.id.clone(),
             operation: log.header.operation.to_string(),
             region: log.header.region.clone(),
-            state: serde_json::to_value(log.state)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
+            state: log.state.key().to_string(),
             started_at: log.header.started_at.clone(),
             host: log.header.host.clone(),
             pid: log.header.pid,
@@ -91,7 +82,15 @@ pub fn status(common: &Common, format: OutputFormat) -> Result<i32, CliError> {
         }
         OutputFormat::Text => print!("{}", status_text(&status)),
     }
-    Ok(0)
+    Ok(Done::Ok)
+}
+
+/// The backend line goes to stderr when stdout carries JSON.
+fn line_for(format: OutputFormat) -> Line {
+    match format {
+        OutputFormat::Json => Line::Stderr,
+        OutputFormat::Text => Line::Stdout,
+    }
 }
 
 fn status_text(status: &Status) -> String {
@@ -179,8 +178,9 @@ struct RunRow {
 }
 
 /// Prints the run history, oldest first.
-pub fn runs(common: &Common, format: OutputFormat) -> Result<i32, CliError> {
-    let runs = journal::list_runs(&common.state_dir).map_err(|e| CliError::Unexpected(e.into()))?;
+pub fn runs(common: &Common, format: OutputFormat) -> Result<Done, CliError> {
+    let ctx = Context::<()>::open(common, "runs", line_for(format))?;
+    let runs = ctx.state.list_runs()?;
     let rows: Vec<RunRow> = runs
         .iter()
         .map(|log| RunRow {
@@ -190,10 +190,7 @@ pub fn runs(common: &Common, format: OutputFormat) -> Result<i32, CliError> {
             command: log.header.command.clone(),
             topology: log.header.topology.clone(),
             backend: log.header.backend.clone(),
-            state: serde_json::to_value(log.state)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
+            state: log.state.key().to_string(),
             started_at: log.header.started_at.clone(),
             finished_at: log.finished_at().map(str::to_string),
             abort_reason: log.aborted_reason().map(str::to_string),
@@ -207,7 +204,7 @@ pub fn runs(common: &Common, format: OutputFormat) -> Result<i32, CliError> {
         }
         OutputFormat::Text => {
             if rows.is_empty() {
-                println!("no runs in {}", common.state_dir.display());
+                println!("no runs in {}", ctx.state.describe());
             }
             for r in &rows {
                 println!(
@@ -225,5 +222,5 @@ pub fn runs(common: &Common, format: OutputFormat) -> Result<i32, CliError> {
             }
         }
     }
-    Ok(0)
+    Ok(Done::Ok)
 }

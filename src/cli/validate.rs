@@ -1,10 +1,12 @@
 //! `kong validate`: checks every topology and playbook file; changes nothing.
 
+use super::context::{Context, Line};
+use super::exit::Done;
 use super::{CliError, Common, files};
 use crate::model::{self, Diagnostics};
 
 /// Validates every file under `--topology` and `--playbook`, reporting all problems.
-pub fn run(common: &Common) -> Result<i32, CliError> {
+pub fn run(common: &Common) -> Result<Done, CliError> {
     let topologies = files::yaml_files(&common.topology)?;
     let playbooks = files::yaml_files(&common.playbook)?;
     if topologies.is_empty() {
@@ -36,7 +38,8 @@ pub fn run(common: &Common) -> Result<i32, CliError> {
         }
     }
     let kind = files::backend_kind(common, reference);
-    println!("{}", files::backend_line(kind, common));
+    // Every file is loaded above (all of them, not the one a command would use).
+    let _ctx = Context::start(common, (), kind, Line::Stdout)?;
     if !problems.is_empty() {
         return Err(CliError::Invalid(Diagnostics(problems)));
     }
@@ -45,5 +48,5 @@ pub fn run(common: &Common) -> Result<i32, CliError> {
         topologies.len(),
         playbooks.len()
     );
-    Ok(0)
+    Ok(Done::Ok)
 }

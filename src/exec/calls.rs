@@ -1,13 +1,12 @@
 //! Provider calls with the executor's retry policy, counted for the journal.
 //!
-//! Transient errors ([`BackendError::is_transient`]) are retried with exponential back-off
-//! and jitter (`ExecOptions::retry_*`, tokio's clock, so paused tests take no time);
-//! permanent errors are returned at once. Every attempt counts as one API call.
+//! Transient errors ([`BackendError::is_transient`]) are retried by the one retry helper,
+//! [`crate::retry::RetryPolicy`] built from `ExecOptions::retry_*`; permanent errors are
+//! returned at once. Every attempt counts as one API call.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use backon::Retryable;
 use futures::future::join_all;
 
 use std::collections::BTreeMap;
@@ -24,31 +23,24 @@ async fn retrying<T, F, Fut>(
     ex: &Executor<'_>,
     operation: &str,
     calls: &AtomicU32,
-    mut f: F,
+    f: F,
 ) -> Result<T, String>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, BackendError>>,
 {
-    let policy = ex.options.retry_policy();
-    let attempts = AtomicU32::new(0);
-    let result = (|| {
-        attempts.fetch_add(1, Ordering::Relaxed);
-        f()
-    })
-    .retry(policy)
-    .sleep(tokio::time::sleep)
-    .when(BackendError::is_transient)
-    .notify(|error, delay| {
-        tracing::warn!(%error, ?delay, operation, "retrying");
-        ex.progress.event(&ProgressEvent::Retrying {
-            operation: operation.to_string(),
-            error: error.to_string(),
-            delay,
-        });
-    })
-    .await;
-    let attempts = attempts.into_inner();
+    let (result, attempts) = ex
+        .options
+        .retry_policy()
+        .run(f, |error, delay| {
+            tracing::warn!(%error, ?delay, operation, "retrying");
+            ex.progress.event(&ProgressEvent::Retrying {
+                operation: operation.to_string(),
+                error: error.to_string(),
+                delay,
+            });
+        })
+        .await;
     calls.fetch_add(attempts, Ordering::Relaxed);
     result.map_err(|error| match attempts {
         1 => error.to_string(),

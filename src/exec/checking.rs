@@ -81,9 +81,10 @@ pub(crate) fn value_key(region: Option<&str>, service: Option<&str>) -> String {
 
 /// The services a plan moves, in plan order.
 fn plan_services(plan: &Plan) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
     let mut out: Vec<String> = Vec::new();
     for step in &plan.steps {
-        if !out.iter().any(|s| *s == *step.service) {
+        if seen.insert(step.service.as_str()) {
             out.push(step.service.to_string());
         }
     }

@@ -52,7 +52,10 @@ impl Clock {
         if let Some((at, len)) = self.deadline
             && Instant::now() >= at
         {
-            return Err(format!("deadline of {} passed", human(len)));
+            return Err(format!(
+                "deadline of {} passed",
+                crate::model::format_duration(len)
+            ));
         }
         Ok(())
     }
@@ -113,24 +116,4 @@ impl Clock {
         rx.mark_unchanged();
         rx
     }
-}
-
-/// `2m`, `90s`, `1h30m`.
-pub(crate) fn human(d: Duration) -> String {
-    let secs = d.as_secs();
-    if secs == 0 {
-        return format!("{}ms", d.as_millis());
-    }
-    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
-    let mut out = String::new();
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    if s > 0 || out.is_empty() {
-        out.push_str(&format!("{s}s"));
-    }
-    out
 }

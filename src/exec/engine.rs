@@ -115,7 +115,6 @@ impl Executor<'_> {
         tracing::info!(outcome = %outcome.summary(), "finished");
         self.emit(ProgressEvent::Finished {
             summary: outcome.summary(),
-            exit_code: outcome.exit_code(),
         });
     }
 
@@ -256,6 +255,10 @@ impl Ctx<'_, '_> {
         Ok(())
     }
 
+    /// One step group, in order: drift check ([`Self::expect_before`]), approval gates
+    /// ([`Self::gate`]), `StepIntent` journaled, batches applied and read back
+    /// ([`Self::apply`]), waits and checks ([`Self::settle`]). A resumed step enters part way
+    /// (`entry`).
     async fn step(&mut self, index: usize, entry: Entry) -> Result<(), Stop> {
         let group = self.groups[index].clone();
         self.emit(ProgressEvent::StepStarted {
@@ -294,7 +297,7 @@ impl Ctx<'_, '_> {
         }
     }
 
-    /// (a) The group's dials hold what the plan expects before it.
+    /// Step, first: the group's dials hold what the plan expects before it (drift).
     async fn expect_before(&self, group: &StepGroup, calls: &AtomicU32) -> Result<(), Stop> {
         let dials = group.dials();
         let live = calls::read(self.ex, &dials, calls)
@@ -320,7 +323,7 @@ impl Ctx<'_, '_> {
         }
     }
 
-    /// (b) Passes the approval gates that trigger before this group.
+    /// Step, second: passes the approval gates that trigger before this group.
     async fn gate(&mut self, index: usize) -> Result<(), Stop> {
         for percent in gates::at(&self.triggers, index) {
             if self.approved.contains(&percent) {
@@ -364,7 +367,7 @@ impl Ctx<'_, '_> {
         Ok(())
     }
 
-    /// (e)-(g) Applies the group's batches, reads them back, journals `StepApplied` with
+    /// Step, after `StepIntent` is journaled: applies the group's batches, reads them back, journals `StepApplied` with
     /// every provider call of the group (`calls` already holds the drift read).
     async fn apply(&mut self, group: &StepGroup, calls: &AtomicU32) -> Result<(), Stop> {
         let batches = backend::batches(self.ex.topology, &group.after);
@@ -411,7 +414,7 @@ impl Ctx<'_, '_> {
         Ok(())
     }
 
-    /// (h)-(i) Propagation and bake waits, then the checks.
+    /// Step, last: propagation and bake waits, then the checks.
     async fn settle(&mut self, group: &StepGroup) -> Result<(), Stop> {
         let waits = [
             ("propagation", self.ex.playbook.propagation),

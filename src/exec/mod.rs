@@ -79,12 +79,13 @@ use crate::backend::scaling::ScalingBackend;
 use crate::checks::MetricSource;
 use crate::journal::{CapacityChange, CheckResult, Journal, Record};
 use crate::model::{Playbook, Topology};
+use crate::retry::RetryPolicy;
 
 #[cfg(doc)]
 use crate::plan::Plan;
 
-pub(crate) use clock::human;
 pub use outcome::Outcome;
+pub use steps::first_few;
 
 /// How a run is executed.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,30 +107,28 @@ pub struct ExecOptions {
 }
 
 impl ExecOptions {
-    /// The back-off between attempts of one provider call: exponential from
-    /// `retry_min_delay` to `retry_max_delay`, `retry_attempts` calls in all, with jitter.
-    pub fn retry_policy(&self) -> backon::ExponentialBuilder {
-        backon::ExponentialBuilder::default()
-            .with_min_delay(self.retry_min_delay)
-            .with_max_delay(self.retry_max_delay)
-            .with_max_times(self.retry_attempts.saturating_sub(1))
-            .with_jitter()
-            // Without backon's `std` feature its jitter seed is a constant: seed it per call
-            // so concurrent kong processes do not retry in lockstep.
-            .with_jitter_seed(rand::random())
+    /// The retry policy of one provider call: `retry_attempts` calls in all, exponential
+    /// back-off from `retry_min_delay` to `retry_max_delay`, with jitter.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            attempts: self.retry_attempts,
+            min_delay: self.retry_min_delay,
+            max_delay: self.retry_max_delay,
+        }
     }
 }
 
 impl Default for ExecOptions {
     fn default() -> Self {
+        let retry = RetryPolicy::default();
         ExecOptions {
             time_scale: 1.0,
             dry_run: false,
             approve: false,
             interactive: false,
-            retry_attempts: 5,
-            retry_min_delay: Duration::from_millis(200),
-            retry_max_delay: Duration::from_secs(5),
+            retry_attempts: retry.attempts,
+            retry_min_delay: retry.min_delay,
+            retry_max_delay: retry.max_delay,
         }
     }
 }
@@ -290,8 +289,6 @@ pub enum ProgressEvent {
     Finished {
         /// One line, e.g. `completed` or `rolled back: ...`.
         summary: String,
-        /// The exit code of the outcome.
-        exit_code: i32,
     },
 }
 

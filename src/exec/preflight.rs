@@ -100,7 +100,7 @@ fn capacity(plan: &Plan) -> Result<String, String> {
     let failing: Vec<String> = plan
         .preflight
         .iter()
-        .filter(|row| !row.ok)
+        .filter(|row| !row.fits())
         .map(|row| {
             format!(
                 "{} in {} would serve {:.0} req/s of a capacity of {:.0} (utilization {:.2} > max {:.2})",

@@ -17,7 +17,6 @@ use crate::journal::{CapacityChange, Record};
 use crate::model::Topology;
 use crate::plan::{Operation, Plan};
 
-use super::clock::human;
 use super::engine::{Ctx, Stop};
 use super::{Executor, ProgressEvent, calls, now};
 
@@ -204,7 +203,7 @@ impl Ctx<'_, '_> {
             if left.is_zero() {
                 return Err(Stop::Abort(format!(
                     "prescale: instances not in service after {}: {}",
-                    human(timeout),
+                    crate::model::format_duration(timeout),
                     short.join("; ")
                 )));
             }

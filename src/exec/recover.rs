@@ -61,18 +61,6 @@ fn refused(reason: String) -> Outcome {
     Outcome::Refused { reason }
 }
 
-fn state_name(state: RunState) -> &'static str {
-    match state {
-        RunState::Running => "running",
-        RunState::Paused => "paused",
-        RunState::RollingBack => "rolling back",
-        RunState::Completed => "completed",
-        RunState::RolledBack => "rolled back",
-        RunState::RollbackFailed => "rollback failed",
-        RunState::Refused => "refused",
-    }
-}
-
 impl Executor<'_> {
     /// Continues a paused or dead run from its journal (see the module docs).
     pub async fn resume(&self, log: &RunLog, journal: &mut Journal) -> Outcome {
@@ -106,13 +94,13 @@ impl Executor<'_> {
             RunState::RollingBack | RunState::RollbackFailed => {
                 return refused(format!(
                     "run {id} is {}; finish it with `kong rollback {id}`",
-                    state_name(log.state)
+                    log.state.describe()
                 ));
             }
             state => {
                 return refused(format!(
                     "run {id} is {}; there is nothing to resume",
-                    state_name(state)
+                    state.describe()
                 ));
             }
         }

@@ -188,8 +188,9 @@ pub(crate) fn select(all: &Weights, dials: &[String]) -> Weights {
         .collect()
 }
 
-/// At most `n` descriptions, then `and K more`.
-pub(crate) fn first_few(items: &[String], n: usize) -> String {
+/// At most `n` items, then `and K more` (what the executor's messages and the progress
+/// lines list).
+pub fn first_few(items: &[String], n: usize) -> String {
     if items.len() <= n {
         items.join("; ")
     } else {

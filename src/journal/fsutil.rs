@@ -4,7 +4,6 @@
 //! fsynced: a new file in an un-synced directory can vanish in a crash.
 
 use std::fs::{self, File};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::JournalError;
@@ -50,27 +49,4 @@ pub(crate) fn create_dir_durable(dir: &Path) -> Result<(), JournalError> {
         sync_dir(d.parent().unwrap_or(Path::new(".")))?;
     }
     Ok(())
-}
-
-/// Replaces `path` with `contents` atomically: temp file beside it, fsync, rename, fsync dir.
-/// A reader sees the old contents or the new, never a mix.
-pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), JournalError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-    let result = File::create(&tmp)
-        .and_then(|mut f| {
-            f.write_all(contents)?;
-            f.sync_all()
-        })
-        .map_err(io_at(&tmp))
-        .and_then(|()| fs::rename(&tmp, path).map_err(io_at(path)));
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result?;
-    sync_dir(dir)
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::JournalError;
-use super::fsutil::{create_dir_durable, io_at, write_atomic};
+use super::fsutil::{create_dir_durable, io_at};
 
 /// How long a lease lasts after it is written or renewed.
 pub const LEASE: Duration = Duration::from_secs(30);
@@ -243,7 +243,7 @@ impl RunLock {
             path: self.owner_path.clone(),
             source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
         })?;
-        write_atomic(&self.owner_path, &json)
+        crate::fsutil::write_atomic(&self.owner_path, &json).map_err(io_at(&self.owner_path))
     }
 }
 

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{Operation, Plan, Weights};
+use crate::model::{Operation, Weights};
+use crate::plan::Plan;
 
 /// A run's identifier, e.g. `20261123-090312-evacuate-us-east-1-3f9a`; sorts by start time.
 pub type RunId = String;
@@ -30,6 +31,32 @@ pub enum RunState {
 }
 
 impl RunState {
+    /// For people: `rolled back`, `running (or interrupted)`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            RunState::Running => "running (or interrupted)",
+            RunState::Paused => "paused",
+            RunState::RollingBack => "rolling back (or interrupted)",
+            RunState::Completed => "completed",
+            RunState::RolledBack => "rolled back",
+            RunState::RollbackFailed => "rollback failed",
+            RunState::Refused => "refused",
+        }
+    }
+
+    /// As in the journal and the JSON of `kong status` and `kong runs`: `rolled_back`.
+    pub fn key(self) -> &'static str {
+        match self {
+            RunState::Running => "running",
+            RunState::Paused => "paused",
+            RunState::RollingBack => "rolling_back",
+            RunState::Completed => "completed",
+            RunState::RolledBack => "rolled_back",
+            RunState::RollbackFailed => "rollback_failed",
+            RunState::Refused => "refused",
+        }
+    }
+
     /// Whether the run is over (nothing left to resume or roll back).
     pub fn is_final(self) -> bool {
         matches!(
@@ -84,25 +111,8 @@ pub struct Forced {
     pub overrode: String,
 }
 
-/// The result of one check evaluation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CheckResult {
-    /// The check's name.
-    pub name: String,
-    /// The region it was evaluated for (`None` when global).
-    pub region: Option<String>,
-    /// The service it was evaluated for (`None` unless the check is bound to one).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service: Option<String>,
-    /// The value read, if any.
-    pub value: Option<f64>,
-    /// The threshold, rendered (e.g. `<= 250`, `>= 95% of 1234.5`).
-    pub threshold: String,
-    /// Whether it passed.
-    pub ok: bool,
-    /// Why it failed (no data, source down, breach).
-    pub detail: Option<String>,
-}
+/// Check results belong to `checks`; re-exported here for the paths already in use.
+pub use crate::checks::CheckResult;
 
 /// One Auto Scaling group's desired capacity change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -302,6 +312,29 @@ impl Record {
             | Record::RollbackFailed { at, .. }
             | Record::Note { at, .. }
             | Record::RunFinished { at, .. } => at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RunState;
+
+    #[test]
+    fn a_run_state_key_is_its_journal_spelling() {
+        for state in [
+            RunState::Running,
+            RunState::Paused,
+            RunState::RollingBack,
+            RunState::Completed,
+            RunState::RolledBack,
+            RunState::RollbackFailed,
+            RunState::Refused,
+        ] {
+            assert_eq!(
+                serde_json::to_value(state).unwrap(),
+                serde_json::Value::from(state.key())
+            );
         }
     }
 }

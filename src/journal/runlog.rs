@@ -6,7 +6,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::plan::{Plan, Weights};
+use crate::model::Weights;
+use crate::plan::Plan;
 
 use super::{CapacityChange, Record, RunHeader, RunState};
 

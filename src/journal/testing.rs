@@ -61,6 +61,7 @@ pub(crate) fn plan() -> Plan {
         baseline,
         target,
         notes: vec!["a note".to_string()],
+        figures: Default::default(),
     }
 }
 

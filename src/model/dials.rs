@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use super::decode::{Ctx, Fields, is_plain_name, peek};
 use super::node::{Node, Pos, Value, shorten};
 use super::topology::Regions;
-use super::{Dial, DialKind, Region};
+use super::{AlbTarget, Dial, DialKind, Region};
 
 const DIAL_KEYS: &[&str] = &["id", "route53", "alb", "sim"];
 const PROVIDERS: &[&str] = &["route53", "alb", "sim"];
@@ -209,11 +209,16 @@ fn alb(
     if !arns_ok {
         return None;
     }
+    // Exactly one of the two is set once `arns_ok`.
+    let target = match (listener_arn?, rule_arn?) {
+        (_, Some(rule)) => AlbTarget::Rule(rule),
+        (Some(listener), None) => AlbTarget::Listener(listener),
+        (None, None) => return None,
+    };
     Some((
         DialKind::Alb {
             region: region?,
-            listener_arn: listener_arn?,
-            rule_arn: rule_arn?,
+            target,
         },
         members?,
     ))

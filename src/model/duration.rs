@@ -82,6 +82,31 @@ pub fn parse_duration_with_days(text: &str) -> Result<Duration, String> {
         .ok_or_else(invalid)
 }
 
+/// A duration as a person writes it, the inverse of [`parse_duration`]: `120ms`, `1.5s`,
+/// `45s`, `2m`, `2m30s`, `1h30m`, `1h02m05s`.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    let secs = d.as_secs_f64();
+    if secs < 60.0 {
+        return if secs.fract() == 0.0 {
+            format!("{}s", secs as u64)
+        } else {
+            format!("{secs:.1}s")
+        };
+    }
+    let total = secs.round() as u64;
+    let (h, m, s) = (total / 3600, (total % 3600) / 60, total % 60);
+    match (h, s) {
+        (0, 0) => format!("{m}m"),
+        (0, _) => format!("{m}m{s:02}s"),
+        (_, 0) => format!("{h}h{m:02}m"),
+        _ => format!("{h}h{m:02}m{s:02}s"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,5 +160,17 @@ mod tests {
             parse_duration("90").unwrap_err(),
             "invalid duration `90`: expected a duration like 90s, 2m or 1h30m"
         );
+    }
+
+    #[test]
+    fn durations_read_like_a_person_writes_them() {
+        assert_eq!(format_duration(Duration::from_millis(120)), "120ms");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(format_duration(Duration::from_secs(45)), "45s");
+        assert_eq!(format_duration(Duration::from_secs(120)), "2m");
+        assert_eq!(format_duration(Duration::from_secs(150)), "2m30s");
+        assert_eq!(format_duration(Duration::from_secs(3725)), "1h02m05s");
+        assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
+        assert_eq!(format_duration(Duration::from_secs(200)), "3m20s");
     }
 }

@@ -139,13 +139,41 @@ pub enum DialKind {
     Alb {
         /// The region the load balancer lives in.
         region: Region,
-        /// The listener whose default action forwards (exactly one of listener/rule is set).
-        listener_arn: Option<String>,
-        /// The listener rule whose forward action is weighted.
-        rule_arn: Option<String>,
+        /// The listener or the listener rule whose forward action is weighted.
+        #[serde(flatten)]
+        target: AlbTarget,
     },
     /// A dial of the built-in simulator; members default to one per region the service has.
     Sim,
+}
+
+/// What an ALB dial weights: a listener's default forward action or a rule's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum AlbTarget {
+    /// `listener_arn`: the listener whose default action forwards.
+    #[serde(rename = "listener_arn")]
+    Listener(String),
+    /// `rule_arn`: the listener rule whose forward action is weighted.
+    #[serde(rename = "rule_arn")]
+    Rule(String),
+}
+
+impl AlbTarget {
+    /// The listener's or the rule's ARN.
+    pub fn arn(&self) -> &str {
+        match self {
+            AlbTarget::Listener(a) | AlbTarget::Rule(a) => a,
+        }
+    }
+}
+
+impl std::fmt::Display for AlbTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AlbTarget::Listener(a) => write!(f, "listener {a}"),
+            AlbTarget::Rule(a) => write!(f, "rule {a}"),
+        }
+    }
 }
 
 impl Dial {
@@ -179,11 +207,6 @@ impl Dial {
             DialKind::Sim => "sim",
         }
     }
-}
-
-/// `service/dial`, the name of a dial everywhere in output and state (e.g. `edge-api/dns`).
-pub fn dial_ref(service: &str, dial: &str) -> String {
-    format!("{service}/{dial}")
 }
 
 /// How to move: schedule, waits, checks, approvals and abort policy.

@@ -7,7 +7,7 @@ use crate::exec::{Progress, ProgressEvent};
 
 /// A [`Progress`] that passes every event to `inner` and announces the ones that matter:
 /// start (or resume), the first step of each wave, abort, rollback done, rollback failed (a
-/// finish with exit 5 that is not a pause), finish.
+/// rollback started and not done by the finish), finish.
 pub struct Announcer<'a> {
     inner: &'a dyn Progress,
     notifier: &'a Notifier,
@@ -18,8 +18,11 @@ pub struct Announcer<'a> {
 struct State {
     last_wave: Option<usize>,
     outcome: &'static str,
-    /// The run paused on abort (`on_abort: pause`): its exit 5 is no failed rollback.
+    /// The run paused on abort (`on_abort: pause`).
     paused: bool,
+    /// A rollback started; without `RollbackDone` by the finish, it failed.
+    rolling_back: bool,
+    rolled_back: bool,
 }
 
 impl<'a> Announcer<'a> {
@@ -33,6 +36,8 @@ impl<'a> Announcer<'a> {
                 last_wave: None,
                 outcome: "running",
                 paused: false,
+                rolling_back: false,
+                rolled_back: false,
             }),
         }
     }
@@ -85,12 +90,15 @@ impl Progress for Announcer<'_> {
                 state.outcome = "paused";
                 state.paused = true;
             }
+            ProgressEvent::RollbackStarted { .. } => state.rolling_back = true,
             ProgressEvent::RollbackDone => {
+                state.rolled_back = true;
                 state.outcome = "rolled back";
                 self.announce(Event::RollbackDone, "rolled back".into());
             }
-            ProgressEvent::Finished { summary, exit_code } => {
-                if *exit_code == 5 && !state.paused {
+            ProgressEvent::Finished { summary } => {
+                let failed = state.rolling_back && !state.rolled_back && !state.paused;
+                if failed {
                     self.announce(
                         Event::RollbackFailed {
                             reason: summary.clone(),
@@ -98,12 +106,17 @@ impl Progress for Announcer<'_> {
                         summary.clone(),
                     );
                 }
-                self.announce(
-                    Event::Finish {
-                        exit_code: *exit_code,
-                    },
-                    summary.clone(),
-                );
+                // The SPEC exit code of the run, as the CLI will map it.
+                let exit_code = if failed || state.paused {
+                    5
+                } else if state.rolled_back {
+                    4
+                } else if summary.starts_with("refused") {
+                    3
+                } else {
+                    0
+                };
+                self.announce(Event::Finish { exit_code }, summary.clone());
             }
             _ => {}
         }

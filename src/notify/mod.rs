@@ -279,7 +279,7 @@ impl Notifier {
                     "webhook {}: {} announcement(s) not delivered: still pending when the run ended, given up after {}",
                     q.name,
                     queued - done,
-                    crate::exec::human(q.timeout)
+                    crate::model::format_duration(q.timeout)
                 ),
             })
         });
@@ -309,9 +309,17 @@ async fn deliver(
     // reqwest's own timeout covers the request; the outer one also bounds connecting to a
     // host that never answers the handshake.
     let response = match tokio::time::timeout(timeout, send).await {
-        Err(_) => return Err(format!("no answer within {}", crate::exec::human(timeout))),
+        Err(_) => {
+            return Err(format!(
+                "no answer within {}",
+                crate::model::format_duration(timeout)
+            ));
+        }
         Ok(Err(e)) if e.is_timeout() => {
-            return Err(format!("no answer within {}", crate::exec::human(timeout)));
+            return Err(format!(
+                "no answer within {}",
+                crate::model::format_duration(timeout)
+            ));
         }
         Ok(Err(e)) => return Err(e.without_url().to_string()),
         Ok(Ok(r)) => r,
@@ -324,30 +332,10 @@ async fn deliver(
     }
 }
 
-/// The user running kong: `$USER`, else `$LOGNAME`, else the password database's name for
-/// the process's uid, else `uid N`.
+/// The user running kong: `$USER`, else `$LOGNAME`, else `unknown`.
 pub fn operator() -> String {
-    for var in ["USER", "LOGNAME"] {
-        if let Ok(v) = std::env::var(var)
-            && !v.trim().is_empty()
-        {
-            return v;
-        }
-    }
-    // SAFETY: getuid cannot fail; getpwuid_r writes into the buffers given and returns a
-    // pointer into them (or null), read before they are dropped.
-    unsafe {
-        let uid = libc::getuid();
-        let mut pwd: libc::passwd = std::mem::zeroed();
-        let mut buf = vec![0 as libc::c_char; 4096];
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        let rc = libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result);
-        if rc == 0 && !result.is_null() && !pwd.pw_name.is_null() {
-            let name = std::ffi::CStr::from_ptr(pwd.pw_name).to_string_lossy();
-            if !name.is_empty() {
-                return name.into_owned();
-            }
-        }
-        format!("uid {uid}")
-    }
+    ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|var| std::env::var(var).ok().filter(|v| !v.trim().is_empty()))
+        .unwrap_or_else(|| "unknown".to_string())
 }

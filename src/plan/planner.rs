@@ -199,6 +199,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         baseline: baseline.into_iter().collect(),
         target: target.into_iter().collect(),
         notes,
+        figures: Default::default(),
     })
 }
 

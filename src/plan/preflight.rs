@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::model::{Region, Service, Topology};
 
-use super::{Operation, PreflightRow, UNBOUNDED_UTILIZATION};
+use super::{Operation, Plan, PreflightRow, UNBOUNDED_UTILIZATION};
 
 /// Slack for float noise when comparing projected load with the allowed load.
 const EPSILON: f64 = 1e-9;
@@ -40,17 +40,19 @@ pub(crate) fn rows(
             } else {
                 0.0
             };
-            PreflightRow {
+            let mut row = PreflightRow {
                 service: service.name.clone(),
                 region: r.clone(),
                 projected_load,
                 capacity,
                 utilization,
                 max_utilization,
-                ok: projected_load <= capacity * max_utilization + EPSILON,
+                ok: false,
                 load_source: Default::default(),
                 capacity_source: Default::default(),
-            }
+            };
+            row.ok = row.fits();
+            row
         })
         .collect()
 }
@@ -79,4 +81,46 @@ pub(crate) fn limit_note(service: &str, rows: &[PreflightRow]) -> Option<String>
         tightest.utilization * 100.0,
         tightest.max_utilization * 100.0
     ))
+}
+
+/// The pre-flight rows of `plan` projected again on `topology`'s load and capacity (e.g. the
+/// live figures of now applied): the same final shares, the same rows, today's numbers.
+///
+/// Rows come in the planner's order (services in topology order, then regions); services of
+/// the plan the topology lacks have no row.
+pub fn reproject(plan: &Plan, topology: &Topology) -> Vec<PreflightRow> {
+    topology
+        .services
+        .values()
+        .filter_map(|service| {
+            let shares = plan.final_shares.get(&service.name)?;
+            Some(rows(
+                topology,
+                service,
+                shares,
+                plan.operation,
+                &plan.region,
+            ))
+        })
+        .flatten()
+        .collect()
+}
+
+/// One sentence per failing row: `catalog in us-west-2: projected 9100 req/s on capacity
+/// 12000 is 75.8% > 75.0% allowed`.
+pub fn failures(rows: &[PreflightRow]) -> Vec<String> {
+    rows.iter()
+        .filter(|r| !r.ok)
+        .map(|r| {
+            format!(
+                "{} in {}: projected {:.0} req/s on capacity {:.0} is {:.1}% > {:.1}% allowed",
+                r.service,
+                r.region,
+                r.projected_load,
+                r.capacity,
+                r.utilization * 100.0,
+                r.max_utilization * 100.0
+            )
+        })
+        .collect()
 }

@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 
-use super::testing::{alb, playbook, route53, service, sim, topology};
 use super::*;
 use crate::model::{Dial, Service, Topology, dial_ref};
+use crate::testing::{alb, playbook, route53, service, sim, topology};
 
 const MAX_REGIONS: usize = 5;
 const MAX_SERVICES: usize = 20;
@@ -338,12 +338,7 @@ fn apply_step(weights: &mut Weights, step: &PlanStep) -> Result<(), TestCaseErro
 }
 
 fn dial_by_ref<'t>(topology: &'t Topology, dial: &str) -> &'t Dial {
-    let (service, id) = dial.split_once('/').unwrap();
-    topology.services[service]
-        .dials
-        .iter()
-        .find(|d| d.id == id)
-        .unwrap()
+    topology.find_dial(dial).unwrap().1
 }
 
 fn check_shares<K: std::fmt::Debug>(shares: &BTreeMap<K, f64>) -> Result<(), TestCaseError> {

@@ -15,10 +15,10 @@ use std::collections::BTreeMap;
 
 use crate::model::{Dial, MemberId, Region, Service, Topology, dial_ref};
 
-use super::Shares;
+/// The weights of one dial: member -> weight (defined in `model`).
+pub(crate) use crate::model::DialWeights;
 
-/// The weights of one dial: member -> weight.
-pub(crate) type DialWeights = BTreeMap<MemberId, u32>;
+use super::Shares;
 
 /// Sum of a dial's member weights (members absent from `weights` count as 0).
 pub(crate) fn dial_total(dial: &Dial, weights: Option<&DialWeights>) -> u64 {

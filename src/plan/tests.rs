@@ -2,9 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use super::testing::*;
 use super::*;
 use crate::model::Topology;
+use crate::testing::*;
 
 const E: &str = "us-east-1";
 const W: &str = "us-west-2";
@@ -63,7 +63,7 @@ fn w(pairs: &[(&str, u32)]) -> BTreeMap<String, u32> {
 #[test]
 fn waves_put_callers_before_callees() {
     assert_eq!(
-        waves(&example_topology()),
+        waves(&streaming()),
         vec![
             vec!["edge-api"],
             vec!["identity", "playback"],
@@ -90,7 +90,7 @@ fn waves_use_the_longest_caller_path() {
 
 #[test]
 fn initial_weights_follow_declared_load_and_keep_albs_local() {
-    let weights = initial_weights(&example_topology());
+    let weights = initial_weights(&streaming());
     // Members sorted by id: euw1, use1, usw2.
     assert_eq!(dial(&weights, "edge-api/dns"), vec![40, 100, 60]);
     assert_eq!(
@@ -135,7 +135,7 @@ fn initial_weights_split_a_region_among_its_members_and_avoid_all_zero() {
 
 #[test]
 fn served_shares_at_initial_weights_match_declared_load() {
-    let t = example_topology();
+    let t = streaming();
     let shares = all_served_shares(&t, &initial_weights(&t));
     let edge = &shares["edge-api"];
     assert!((edge[E] - 0.5).abs() < 1e-12);
@@ -145,7 +145,7 @@ fn served_shares_at_initial_weights_match_declared_load() {
 
 #[test]
 fn served_shares_compose_entry_dials_and_albs() {
-    let t = example_topology();
+    let t = streaming();
     let mut weights = initial_weights(&t);
     // The us-east-1 ALB forwards a quarter of what arrives there to us-west-2.
     weights.insert(
@@ -160,7 +160,7 @@ fn served_shares_compose_entry_dials_and_albs() {
 
 #[test]
 fn an_all_zero_dial_spreads_traffic_evenly() {
-    let t = example_topology();
+    let t = streaming();
     let mut weights = initial_weights(&t);
     weights.insert(
         "identity/dns".into(),
@@ -194,7 +194,7 @@ fn a_service_without_entry_dial_is_split_by_declared_load() {
 
 #[test]
 fn evacuation_of_the_example_moves_by_free_capacity_callers_first() {
-    let t = example_topology();
+    let t = streaming();
     let observed = initial_weights(&t);
     let plan = evacuate(&t, &observed, E).unwrap();
     assert_eq!(plan.waves, waves(&t));
@@ -250,7 +250,7 @@ fn evacuation_of_the_example_moves_by_free_capacity_callers_first() {
 
 #[test]
 fn the_alb_of_the_evacuated_region_moves_only_at_the_last_step() {
-    let t = example_topology();
+    let t = streaming();
     let plan = evacuate(&t, &initial_weights(&t), E).unwrap();
     for step in &plan.steps {
         let touches_alb = step.changes.iter().any(|c| c.dial == "edge-api/alb-use1");
@@ -263,7 +263,7 @@ fn the_alb_of_the_evacuated_region_moves_only_at_the_last_step() {
 
 #[test]
 fn replanning_after_an_evacuation_is_empty() {
-    let t = example_topology();
+    let t = streaming();
     let observed = initial_weights(&t);
     let plan = evacuate(&t, &observed, E).unwrap();
     let again = evacuate(&t, &apply(&observed, &plan), E).unwrap();
@@ -273,7 +273,7 @@ fn replanning_after_an_evacuation_is_empty() {
 
 #[test]
 fn restore_reverses_waves_and_ends_exactly_at_the_baseline() {
-    let t = example_topology();
+    let t = streaming();
     let baseline = initial_weights(&t);
     let evacuated = apply(&baseline, &evacuate(&t, &baseline, E).unwrap());
     let plan = restore(&t, &evacuated, E, &baseline).unwrap();
@@ -295,7 +295,7 @@ fn restore_reverses_waves_and_ends_exactly_at_the_baseline() {
 
 #[test]
 fn restore_never_brings_back_more_than_scheduled() {
-    let t = example_topology();
+    let t = streaming();
     let baseline = initial_weights(&t);
     let evacuated = apply(&baseline, &evacuate(&t, &baseline, E).unwrap());
     let plan = restore(&t, &evacuated, E, &baseline).unwrap();
@@ -321,7 +321,7 @@ fn restore_never_brings_back_more_than_scheduled() {
 
 #[test]
 fn restore_without_a_baseline_is_refused() {
-    let t = example_topology();
+    let t = streaming();
     let err = plan(&PlanInput {
         topology: &t,
         playbook: &playbook(&SCHEDULE),
@@ -336,17 +336,17 @@ fn restore_without_a_baseline_is_refused() {
 
 #[test]
 fn an_unknown_region_is_refused_with_the_known_ones() {
-    let t = example_topology();
+    let t = streaming();
     let err = evacuate(&t, &initial_weights(&t), "mars-1").unwrap_err();
     assert_eq!(
         err.to_string(),
-        "region `mars-1` is not in topology `test` (known regions: us-east-1, us-west-2, eu-west-1)"
+        "region `mars-1` is not in topology `streaming` (known regions: us-east-1, us-west-2, eu-west-1)"
     );
 }
 
 #[test]
 fn a_dial_missing_from_the_observed_weights_is_refused() {
-    let t = example_topology();
+    let t = streaming();
     let mut observed = initial_weights(&t);
     observed.remove("catalog/sim");
     assert_eq!(
@@ -409,7 +409,7 @@ fn a_service_without_dials_out_of_the_region_cannot_drain() {
 
 #[test]
 fn an_alb_with_no_target_group_outside_the_region_is_left_alone() {
-    let mut t = example_topology();
+    let mut t = streaming();
     let edge = t.services.get_mut("edge-api").unwrap();
     edge.dials
         .push(alb("alb-local", E, &[("tg-only-local", E)]));
@@ -455,7 +455,7 @@ fn a_service_without_entry_dial_moves_its_alb_per_schedule() {
 
 #[test]
 fn weights_at_the_provider_maximum_scale_the_total_down() {
-    let t = example_topology();
+    let t = streaming();
     let mut observed = initial_weights(&t);
     observed.insert(
         "identity/dns".into(),
@@ -536,7 +536,7 @@ fn a_cycle_is_refused_with_its_members() {
 
 #[test]
 fn a_bad_schedule_is_refused() {
-    let t = example_topology();
+    let t = streaming();
     let err = plan(&PlanInput {
         topology: &t,
         playbook: &playbook(&[50, 25, 100]),
@@ -569,7 +569,7 @@ fn a_region_nobody_serves_gives_an_empty_plan() {
 
 #[test]
 fn planning_is_deterministic() {
-    let t = example_topology();
+    let t = streaming();
     let observed = initial_weights(&t);
     let a = serde_json::to_string(&evacuate(&t, &observed, W).unwrap()).unwrap();
     let b = serde_json::to_string(&evacuate(&t, &observed, W).unwrap()).unwrap();

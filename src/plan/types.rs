@@ -5,44 +5,15 @@
 
 use std::collections::BTreeMap;
 
-use super::figures::FigureSource;
+use super::figures::{FigureSource, Figures};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{MemberId, Region};
+use crate::model::Region;
 
 use super::Name;
 
-/// Weights of dials: `service/dial` -> member -> weight.
-pub type Weights = BTreeMap<String, BTreeMap<MemberId, u32>>;
-
-/// Served shares: service -> region -> share in [0, 1].
-pub type Shares = BTreeMap<String, BTreeMap<Region, f64>>;
-
-/// What a plan does to its region.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Operation {
-    /// Move traffic away from the region.
-    Evacuate,
-    /// Bring traffic back to the region's baseline.
-    Restore,
-}
-
-impl Operation {
-    /// `evacuate` or `restore`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Operation::Evacuate => "evacuate",
-            Operation::Restore => "restore",
-        }
-    }
-}
-
-impl std::fmt::Display for Operation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+// The shared vocabulary lives in `model`; re-exported here for the paths already in use.
+pub use crate::model::{Operation, Shares, Weights};
 
 /// A deterministic plan. Field order is the JSON key order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -76,12 +47,16 @@ pub struct Plan {
     /// Why the plan is what it is: limits, dials left alone, capacity notes.
     #[serde(default)]
     pub notes: Vec<String>,
+    /// The live load and capacity figures planned with instead of the declared ones (absent:
+    /// none): what planning this plan again takes.
+    #[serde(default, skip_serializing_if = "Figures::is_unrecorded")]
+    pub figures: Figures,
 }
 
 impl Plan {
     /// Whether every pre-flight row is within its limit.
     pub fn preflight_ok(&self) -> bool {
-        self.preflight.iter().all(|row| row.ok)
+        self.preflight.iter().all(PreflightRow::fits)
     }
 
     /// Whether the plan changes nothing.
@@ -136,7 +111,9 @@ pub struct PreflightRow {
     pub utilization: f64,
     /// The service's `max_utilization`.
     pub max_utilization: f64,
-    /// `utilization <= max_utilization`.
+    /// `projected_load <= capacity * max_utilization`, as computed when planned. For the
+    /// plan JSON's readers: kong itself decides with [`PreflightRow::fits`], from the numbers
+    /// (a saved plan's flag could say anything).
     pub ok: bool,
     /// Where `projected_load`'s inputs came from: `live` when the service's load was read
     /// from its `load_query` (absent: declared).
@@ -146,6 +123,14 @@ pub struct PreflightRow {
     /// (absent: declared).
     #[serde(default, skip_serializing_if = "FigureSource::is_declared")]
     pub capacity_source: FigureSource,
+}
+
+impl PreflightRow {
+    /// Whether the projected load fits: `projected_load <= capacity * max_utilization`
+    /// (with a tolerance of 1e-9 req/s for rounding).
+    pub fn fits(&self) -> bool {
+        self.projected_load <= self.capacity * self.max_utilization + 1e-9
+    }
 }
 
 /// The `utilization` of a pre-flight row whose region has no capacity but would receive load.

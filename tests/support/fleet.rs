@@ -27,6 +27,15 @@ pub const MEMBERS: [(&str, &str); 3] = [
 /// Baseline weights of the members above: proportional to each region's load.
 pub const WEIGHTS: [i64; 3] = [100, 60, 40];
 
+/// A playbook without waits for a fleet's topology: three steps, no checks.
+pub const FAST: &str = "name: fast
+steps: [25, 50, 100]
+bake: 0s
+propagation: 0s
+hold: 0s
+on_abort: rollback
+";
+
 /// A tokio runtime for fixture calls from a synchronous test.
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()

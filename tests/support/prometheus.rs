@@ -8,12 +8,13 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
+
+use super::kong::Kong;
 
 /// A free port on 127.0.0.1 (bound, then released).
 pub fn free_port() -> u16 {
@@ -205,7 +206,7 @@ impl Prometheus {
     }
 }
 
-/// `kong sim serve` in `dir` with `args` (topology, state dir, backend), on a free port.
+/// `kong sim serve` on a free port.
 pub struct SimServe {
     /// `127.0.0.1:PORT` it listens on.
     pub addr: String,
@@ -213,14 +214,11 @@ pub struct SimServe {
 }
 
 impl SimServe {
-    /// Starts it and waits for the line with its URL.
-    pub fn start(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> SimServe {
-        let mut cmd = Command::cargo_bin("kong").expect("kong binary");
-        cmd.current_dir(dir)
-            .args(["sim", "serve", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .envs(envs.iter().copied())
-            .stdin(Stdio::null())
+    /// Starts `kong sim serve --listen 127.0.0.1:0` through `kong`'s runner (its files,
+    /// state, backend and environment) and waits for the line with its URL.
+    pub fn start(kong: &Kong) -> SimServe {
+        let mut cmd = kong.command(&["sim", "serve", "--listen", "127.0.0.1:0"]);
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         let mut daemon = Daemon::spawn("kong sim serve", &mut cmd).expect("start kong sim serve");

@@ -19,35 +19,10 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use futures::future::join_all;
 
 use super::calls::{Call, CallLog, all_ok};
-use crate::backend::{BackendError, DialWeights};
-use crate::model::{MemberId, Region};
-use crate::plan::Weights;
+use crate::backend::BackendError;
+use crate::model::{AlbTarget, DialWeights, MemberId, Region, Weights};
 
 const SERVICE: &str = "elasticloadbalancing";
-
-/// What a dial's forward action belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target<'a> {
-    /// A listener's default actions.
-    Listener(&'a str),
-    /// A listener rule's actions.
-    Rule(&'a str),
-}
-
-impl Target<'_> {
-    fn arn(&self) -> &str {
-        match self {
-            Target::Listener(a) | Target::Rule(a) => a,
-        }
-    }
-
-    fn describe(&self) -> String {
-        match self {
-            Target::Listener(a) => format!("listener {a}"),
-            Target::Rule(a) => format!("rule {a}"),
-        }
-    }
-}
 
 /// An ALB dial of the topology.
 #[derive(Debug, Clone)]
@@ -57,7 +32,7 @@ pub struct ForwardDial<'a> {
     /// The load balancer's region.
     pub region: &'a str,
     /// The listener or rule.
-    pub target: Target<'a>,
+    pub target: &'a AlbTarget,
     /// Target group ARN -> the region serving it.
     pub members: &'a BTreeMap<MemberId, Region>,
 }
@@ -110,9 +85,9 @@ impl AlbDials {
     /// The action list of a dial's listener or rule, remembered for the next apply.
     async fn fetch(&self, d: &ForwardDial<'_>) -> Result<Vec<Action>, BackendError> {
         let client = self.client(d.region);
-        let target = d.target.describe();
+        let target = d.target.to_string();
         let actions = match d.target {
-            Target::Listener(arn) => {
+            AlbTarget::Listener(arn) => {
                 let out = self
                     .calls
                     .run(
@@ -130,7 +105,7 @@ impl AlbDials {
                     .find(|l| l.listener_arn.as_deref() == Some(arn))
                     .map(|l| l.default_actions.clone().unwrap_or_default())
             }
-            Target::Rule(arn) => {
+            AlbTarget::Rule(arn) => {
                 let out = self
                     .calls
                     .run(
@@ -150,7 +125,7 @@ impl AlbDials {
             }
         };
         let actions = actions.ok_or_else(|| {
-            permanent(
+            BackendError::permanent(
                 "Describe",
                 &target,
                 format!(
@@ -175,11 +150,11 @@ impl AlbDials {
         let Some(first) = dials.first() else {
             return Ok(());
         };
-        let target = first.target.describe();
+        let target = first.target.to_string();
         let arn = first.target.arn().to_string();
         let operation = match first.target {
-            Target::Listener(_) => "ModifyListener",
-            Target::Rule(_) => "ModifyRule",
+            AlbTarget::Listener(_) => "ModifyListener",
+            AlbTarget::Rule(_) => "ModifyRule",
         };
         let cached = lock(&self.actions).get(&arn).cloned();
         let actions = match cached {
@@ -191,7 +166,7 @@ impl AlbDials {
             weights.extend(w.iter().map(|(m, w)| (m.as_str(), *w)));
         }
         let actions = with_weights(actions, &weights)
-            .map_err(|message| permanent(operation, &target, message))?;
+            .map_err(|message| BackendError::permanent(operation, &target, message))?;
         let client = self.client(first.region);
         let dial_names = desired.keys().cloned().collect::<Vec<_>>().join(",");
         let call = Call {
@@ -201,7 +176,7 @@ impl AlbDials {
             dials: &dial_names,
         };
         let sent = match first.target {
-            Target::Listener(arn) => self
+            AlbTarget::Listener(arn) => self
                 .calls
                 .run(
                     call,
@@ -213,7 +188,7 @@ impl AlbDials {
                 )
                 .await
                 .map(|_| ()),
-            Target::Rule(arn) => self
+            AlbTarget::Rule(arn) => self
                 .calls
                 .run(
                     call,
@@ -278,8 +253,8 @@ fn action_weights(action: &Action) -> Vec<(String, u32)> {
 
 /// The member weights of a dial from its action list, or why they do not make the dial.
 fn forward_weights(d: &ForwardDial<'_>, actions: &[Action]) -> Result<DialWeights, BackendError> {
-    let target = d.target.describe();
-    let fail = |message: String| permanent("Describe", &target, message);
+    let target = d.target.to_string();
+    let fail = |message: String| BackendError::permanent("Describe", &target, message);
     let Some(action) = forward(actions) else {
         return Err(fail(format!(
             "{target} of dial {} has no forward action",
@@ -358,14 +333,6 @@ fn with_weights(
         action.forward_config = Some(config);
     }
     Ok(actions)
-}
-
-fn permanent(operation: &str, target: &str, message: impl Into<String>) -> BackendError {
-    BackendError::Permanent {
-        operation: operation.to_string(),
-        target: target.to_string(),
-        message: message.into(),
-    }
 }
 
 #[cfg(test)]
@@ -449,7 +416,7 @@ mod tests {
         let d = ForwardDial {
             dial_ref: "svc/alb",
             region: "us-east-1",
-            target: Target::Listener("arn:l"),
+            target: &AlbTarget::Listener("arn:l".to_string()),
             members: &members,
         };
         let err = forward_weights(&d, &actions()).unwrap_err().to_string();

@@ -93,13 +93,13 @@ impl AwsScaling {
                 .iter()
                 .find(|g| g.auto_scaling_group_name() == Some(*name))
             else {
-                return Err(BackendError::Permanent {
-                    operation: "DescribeAutoScalingGroups".to_string(),
-                    target: format!("group {name} in {region}"),
-                    message: format!(
+                return Err(BackendError::permanent(
+                    "DescribeAutoScalingGroups",
+                    &format!("group {name} in {region}"),
+                    format!(
                         "Auto Scaling group {name} does not exist in {region} (named by the topology's autoscaling)"
                     ),
-                });
+                ));
             };
             let count = |v: Option<i32>| v.unwrap_or(0).max(0) as u32;
             let in_service = group
@@ -154,10 +154,12 @@ impl ScalingBackend for AwsScaling {
     async fn set_desired(&self, group: &GroupRef, desired: u32) -> Result<(), BackendError> {
         let client = self.client(&group.region).await;
         let target = group.to_string();
-        let desired = i32::try_from(desired).map_err(|_| BackendError::Permanent {
-            operation: "SetDesiredCapacity".to_string(),
-            target: target.clone(),
-            message: format!("desired capacity {desired} is out of range"),
+        let desired = i32::try_from(desired).map_err(|_| {
+            BackendError::permanent(
+                "SetDesiredCapacity",
+                &target,
+                format!("desired capacity {desired} is out of range"),
+            )
         })?;
         self.calls
             .run(

@@ -161,16 +161,8 @@ pub fn classify<E>(
 where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
 {
-    let transient = |message: String| BackendError::Transient {
-        operation: call.operation.to_string(),
-        target: call.target.to_string(),
-        message,
-    };
-    let permanent = |message: String| BackendError::Permanent {
-        operation: call.operation.to_string(),
-        target: call.target.to_string(),
-        message,
-    };
+    let transient = |message: String| BackendError::transient(call.operation, call.target, message);
+    let permanent = |message: String| BackendError::permanent(call.operation, call.target, message);
     match err {
         SdkError::ServiceError(ctx) => {
             let code = ctx.err().code().unwrap_or("");

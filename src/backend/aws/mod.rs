@@ -1,8 +1,8 @@
-//! The `aws` backend: Route 53 and ALB dials through the official AWS SDK, `sim` dials of
-//! the same topology in the embedded simulator.
+//! The `aws` backend: Route 53 and ALB dials through the official AWS SDK. The `sim` dials of
+//! the same topology reach the simulator through [`crate::backend::Backends`], which sends
+//! each dial to the backend of its kind.
 //!
-//! [`AwsBackend`] routes each dial by its kind and each batch by its [`BatchKey`]; the executor
-//! sees one [`TrafficBackend`] named `aws`. SDK clients are built on first use, inside the
+//! [`AwsBackend`] routes each dial by its provider and each batch by its [`BatchKey`]. SDK clients are built on first use, inside the
 //! runtime that makes the calls (credentials and region are resolved then, not when the
 //! command starts). It never retries: every call is one attempt, classified transient or
 //! permanent for the executor's back-off (see [`config`] for why the SDK's own retries are off).
@@ -20,21 +20,18 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::OnceCell;
 
-use crate::backend::sim::SimBackend;
-use crate::backend::{BackendError, Batch, BatchKey, Receipt, TrafficBackend, batch_key};
-use crate::model::{Dial, DialKind, Topology};
-use crate::plan::Weights;
+use crate::backend::{BackendError, Batch, BatchKey, Receipt, TrafficBackend, validate_batch};
+use crate::model::{Dial, DialKind, Topology, Weights};
 
-use alb::{AlbDials, ForwardDial, Target};
+use alb::{AlbDials, ForwardDial};
 use calls::CallLog;
 pub use config::AwsSettings;
 use route53::{RecordDial, Route53Dials};
 
-/// Route 53 and ELBv2 dials on AWS (or an emulator), simulator dials in the simulator.
+/// Route 53 and ELBv2 dials on AWS (or an emulator).
 pub struct AwsBackend {
     topology: Topology,
     settings: AwsSettings,
-    sim: Option<SimBackend>,
     calls: Arc<CallLog>,
     clients: OnceCell<Clients>,
 }
@@ -48,17 +45,15 @@ struct Clients {
 enum Routed<'a> {
     Route53(RecordDial<'a>),
     Alb(ForwardDial<'a>),
-    Sim,
 }
 
 impl AwsBackend {
-    /// The backend for `topology`; `sim` serves its `sim` dials (`None` when it has none).
-    pub fn new(topology: &Topology, settings: AwsSettings, sim: Option<SimBackend>) -> AwsBackend {
+    /// The backend of the Route 53 and ALB dials of `topology`.
+    pub fn new(topology: &Topology, settings: AwsSettings) -> AwsBackend {
         let calls = Arc::new(CallLog::new(settings.credentials_hint()));
         AwsBackend {
             topology: topology.clone(),
             settings,
-            sim,
             calls,
             clients: OnceCell::new(),
         }
@@ -92,15 +87,9 @@ impl AwsBackend {
     }
 
     fn find<'a>(&'a self, operation: &str, dial_ref: &'a str) -> Result<Routed<'a>, BackendError> {
-        let dial: &Dial = dial_ref
-            .split_once('/')
-            .and_then(|(service, id)| {
-                self.topology
-                    .services
-                    .get(service)
-                    .and_then(|s| s.dials.iter().find(|d| d.id == id))
-            })
-            .ok_or_else(|| permanent(operation, dial_ref, "no such dial in the topology"))?;
+        let (_, dial): (_, &Dial) = self.topology.find_dial(dial_ref).ok_or_else(|| {
+            BackendError::permanent(operation, dial_ref, "no such dial in the topology")
+        })?;
         Ok(match &dial.kind {
             DialKind::Route53 {
                 hosted_zone_id,
@@ -113,82 +102,20 @@ impl AwsBackend {
                 record_type,
                 members: &dial.members,
             }),
-            DialKind::Alb {
+            DialKind::Alb { region, target } => Routed::Alb(ForwardDial {
+                dial_ref,
                 region,
-                listener_arn,
-                rule_arn,
-            } => {
-                let target = match (rule_arn, listener_arn) {
-                    (Some(rule), _) => Target::Rule(rule),
-                    (None, Some(listener)) => Target::Listener(listener),
-                    (None, None) => {
-                        return Err(permanent(
-                            operation,
-                            dial_ref,
-                            "an alb dial needs a listener_arn or a rule_arn",
-                        ));
-                    }
-                };
-                Routed::Alb(ForwardDial {
+                target,
+                members: &dial.members,
+            }),
+            DialKind::Sim => {
+                return Err(BackendError::permanent(
+                    operation,
                     dial_ref,
-                    region,
-                    target,
-                    members: &dial.members,
-                })
+                    "a sim dial is not served by the aws backend",
+                ));
             }
-            DialKind::Sim => Routed::Sim,
         })
-    }
-
-    fn sim(&self, operation: &str, target: &str) -> Result<&SimBackend, BackendError> {
-        self.sim
-            .as_ref()
-            .ok_or_else(|| permanent(operation, target, "no simulator for the sim dials"))
-    }
-
-    /// Refuses what no provider should be asked: weights out of range, or every member of a
-    /// dial at 0 (Route 53 then spreads traffic evenly, which would undo an evacuation).
-    fn check(&self, batch: &Batch) -> Result<(), BackendError> {
-        let target = batch.key.to_string();
-        for (dial_ref, weights) in &batch.weights {
-            let key = batch_key(&self.topology, dial_ref);
-            if key != batch.key {
-                return Err(permanent(
-                    "apply",
-                    &target,
-                    format!("dial {dial_ref} belongs to {key}, not to this batch"),
-                ));
-            }
-            if !weights.is_empty() && weights.values().all(|w| *w == 0) {
-                return Err(permanent(
-                    "apply",
-                    &target,
-                    format!(
-                        "every member of dial {dial_ref} would be 0, which spreads traffic evenly"
-                    ),
-                ));
-            }
-            let dial = self
-                .topology
-                .services
-                .values()
-                .flat_map(|s| s.dials.iter().map(move |d| (s, d)))
-                .find(|(s, d)| crate::model::dial_ref(&s.name, &d.id) == *dial_ref)
-                .map(|(_, d)| d);
-            if let Some(dial) = dial
-                && let Some((member, w)) = weights.iter().find(|(_, w)| **w > dial.max_weight())
-            {
-                return Err(permanent(
-                    "apply",
-                    &target,
-                    format!(
-                        "weight {w} of {dial_ref} member {member} is out of range 0..={}",
-                        dial.max_weight()
-                    ),
-                ));
-            }
-        }
-        Ok(())
     }
 }
 
@@ -201,12 +128,10 @@ impl TrafficBackend for AwsBackend {
     async fn read(&self, dials: &[String]) -> Result<Weights, BackendError> {
         let mut records = Vec::new();
         let mut forwards = Vec::new();
-        let mut sims = Vec::new();
         for dial_ref in dials {
             match self.find("read", dial_ref)? {
                 Routed::Route53(d) => records.push(d),
                 Routed::Alb(d) => forwards.push(d),
-                Routed::Sim => sims.push(dial_ref.clone()),
             }
         }
         let route53 = async {
@@ -223,22 +148,14 @@ impl TrafficBackend for AwsBackend {
                 self.clients().await.alb.read(&forwards).await
             }
         };
-        let sim = async {
-            if sims.is_empty() {
-                Ok(Weights::new())
-            } else {
-                self.sim("read", &sims.join(","))?.read(&sims).await
-            }
-        };
-        let (route53, alb, sim) = tokio::join!(route53, alb, sim);
+        let (route53, alb) = tokio::join!(route53, alb);
         let mut weights = route53?;
         weights.extend(alb?);
-        weights.extend(sim?);
         Ok(weights)
     }
 
     async fn apply(&self, batch: &Batch) -> Result<Receipt, BackendError> {
-        self.check(batch)?;
+        validate_batch(&self.topology, batch)?;
         let dials = batch
             .weights
             .keys()
@@ -276,7 +193,13 @@ impl TrafficBackend for AwsBackend {
                     .await?;
                 None
             }
-            BatchKey::SimDial(d) => return self.sim("apply", d)?.apply(batch).await,
+            BatchKey::SimDial(d) => {
+                return Err(BackendError::permanent(
+                    "apply",
+                    d,
+                    "a sim dial is not served by the aws backend",
+                ));
+            }
         };
         Ok(Receipt {
             key: batch.key.clone(),
@@ -294,7 +217,6 @@ impl TrafficBackend for AwsBackend {
                     .wait(route53::zone_id(zone), &ids)
                     .await
             }
-            (BatchKey::SimDial(d), _) => self.sim("wait", d)?.wait_propagated(receipt).await,
             // ELBv2 has no change status: a modify call that returned is in effect.
             _ => Ok(()),
         }
@@ -319,12 +241,4 @@ fn member_mismatch<'a, V, W>(
         .map(String::as_str)
         .collect();
     (missing, undeclared)
-}
-
-fn permanent(operation: &str, target: &str, message: impl Into<String>) -> BackendError {
-    BackendError::Permanent {
-        operation: operation.to_string(),
-        target: target.to_string(),
-        message: message.into(),
-    }
 }

@@ -20,9 +20,8 @@ use futures::future::join_all;
 
 use super::calls::{Call, CallLog, all_ok};
 use super::limiter::RateLimiter;
-use crate::backend::{BackendError, DialWeights};
-use crate::model::{MemberId, Region};
-use crate::plan::Weights;
+use crate::backend::BackendError;
+use crate::model::{DialWeights, MemberId, Region, Weights};
 
 const SERVICE: &str = "route53";
 /// Records per `ListResourceRecordSets` page (the API's maximum).
@@ -251,7 +250,7 @@ impl Route53Dials {
             let records = self.lock_records();
             for (dial_ref, weights) in desired {
                 let sets = records.get(dial_ref).ok_or_else(|| {
-                    permanent(
+                    BackendError::permanent(
                         "ChangeResourceRecordSets",
                         &target,
                         format!("dial {dial_ref} was not read"),
@@ -260,7 +259,7 @@ impl Route53Dials {
                 let mut group = Vec::new();
                 for (member, weight) in weights {
                     let mut set = sets.get(member).cloned().ok_or_else(|| {
-                        permanent(
+                        BackendError::permanent(
                             "ChangeResourceRecordSets",
                             &target,
                             format!("dial {dial_ref} has no record with SetIdentifier {member}"),
@@ -289,12 +288,16 @@ impl Route53Dials {
                         .build()
                 })
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| permanent("ChangeResourceRecordSets", &target, e.to_string()))?;
+                .map_err(|e| {
+                    BackendError::permanent("ChangeResourceRecordSets", &target, e.to_string())
+                })?;
             let batch = ChangeBatch::builder()
                 .comment(comment(&dial_names))
                 .set_changes(Some(changes))
                 .build()
-                .map_err(|e| permanent("ChangeResourceRecordSets", &target, e.to_string()))?;
+                .map_err(|e| {
+                    BackendError::permanent("ChangeResourceRecordSets", &target, e.to_string())
+                })?;
             self.limiter.acquire().await;
             let sent = self
                 .calls
@@ -368,7 +371,7 @@ impl Route53Dials {
                     break;
                 }
                 if tokio::time::Instant::now() + pause > deadline {
-                    return Err(permanent(
+                    return Err(BackendError::permanent(
                         "GetChange",
                         id,
                         format!(
@@ -401,7 +404,8 @@ fn dial_weights(
     sets: &BTreeMap<String, ResourceRecordSet>,
 ) -> Result<DialWeights, BackendError> {
     let target = format!("hosted zone {}", d.zone);
-    let fail = |message: String| permanent("ListResourceRecordSets", &target, message);
+    let fail =
+        |message: String| BackendError::permanent("ListResourceRecordSets", &target, message);
     let what = format!(
         "record set {} {} (dial {})",
         d.record, d.record_type, d.dial_ref
@@ -498,14 +502,6 @@ fn comment(dials: &str) -> String {
         text.push_str("...");
     }
     text
-}
-
-fn permanent(operation: &str, target: &str, message: impl Into<String>) -> BackendError {
-    BackendError::Permanent {
-        operation: operation.to_string(),
-        target: target.to_string(),
-        message: message.into(),
-    }
 }
 
 #[cfg(test)]

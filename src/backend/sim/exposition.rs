@@ -84,8 +84,8 @@ fn escape(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::sim::testing::streaming;
     use crate::backend::sim::{SimWorld, traffic};
+    use crate::testing::streaming;
 
     #[test]
     fn renders_every_metric_per_service_and_region_and_region_totals() {

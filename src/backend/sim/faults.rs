@@ -27,6 +27,17 @@ pub const ENV_SEED: &str = "KONG_SIM_SEED";
 /// `KONG_SIM_IN_SERVICE_DELAY_MS`.
 pub const ENV_IN_SERVICE_DELAY_MS: &str = "KONG_SIM_IN_SERVICE_DELAY_MS";
 
+/// Every variable the simulator reads, so a test harness can clear them all and its list
+/// never falls behind this module.
+pub const ENV_VARS: [&str; 6] = [
+    ENV_API_LATENCY_MS,
+    ENV_READ_LATENCY_MS,
+    ENV_FAILURE_RATE,
+    ENV_FAIL_APPLIES,
+    ENV_SEED,
+    ENV_IN_SERVICE_DELAY_MS,
+];
+
 /// What the simulator injects. The default injects nothing.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SimFaults {
@@ -152,6 +163,21 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         move |k| pairs.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn env_vars_lists_every_variable_the_simulator_reads() {
+        let asked = std::sync::Mutex::new(Vec::new());
+        SimFaults::from_vars(|var| {
+            asked.lock().unwrap().push(var.to_string());
+            None
+        })
+        .unwrap();
+        let mut asked = asked.into_inner().unwrap();
+        asked.sort();
+        let mut listed = ENV_VARS.map(str::to_string).to_vec();
+        listed.sort();
+        assert_eq!(asked, listed);
     }
 
     #[test]

@@ -12,8 +12,6 @@
 pub mod exposition;
 mod faults;
 mod scaling;
-#[cfg(test)]
-pub(crate) mod testing;
 pub mod traffic;
 mod world;
 
@@ -26,17 +24,19 @@ use rand::{RngExt, SeedableRng};
 use serde::Serialize;
 use tokio::sync::Mutex;
 
-use crate::model::Topology;
-use crate::plan::Weights;
+use crate::model::{DialWeights, Topology, Weights};
 
-use super::{BackendError, Batch, DialWeights, Receipt, TrafficBackend, batch_key};
+use super::{BackendError, Batch, Receipt, TrafficBackend, validate_batch};
 
 pub use faults::{
     ENV_API_LATENCY_MS, ENV_FAIL_APPLIES, ENV_FAILURE_RATE, ENV_IN_SERVICE_DELAY_MS,
-    ENV_READ_LATENCY_MS, ENV_SEED, FaultsError, SimFaults, Tamper,
+    ENV_READ_LATENCY_MS, ENV_SEED, ENV_VARS, FaultsError, SimFaults, Tamper,
 };
 pub use traffic::{MetricValues, SimMetrics, metrics};
-pub use world::{SimGroup, SimWorld, WORLD_FORMAT, WorldError, group_key, write_atomic};
+pub use world::{
+    Delta, SimGroup, SimWorld, WORLD_FORMAT, WorldError, WorldReader, append_change, group_key,
+    write_snapshot,
+};
 
 /// Calls the simulator has served since it was opened (in this process).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -73,7 +73,14 @@ struct State {
     /// `region/group` -> when the instances it was raised to are in service (in memory: a
     /// world reopened later finds them in service).
     pending: std::collections::HashMap<String, tokio::time::Instant>,
+    /// What is on disk: the snapshot's size and the bytes appended to its change log since.
+    /// `None` until this backend wrote a snapshot (its first change writes one).
+    persisted: Option<(u64, u64)>,
 }
+
+/// The change log is folded into a new snapshot once it outgrows the snapshot (and at least
+/// this size), so reading stays proportional to the world.
+const MIN_LOG_BYTES: u64 = 1 << 20;
 
 impl SimBackend {
     /// Opens the world of `topology` persisted under `state_dir` (or a fresh one; nothing is
@@ -126,6 +133,7 @@ impl SimBackend {
                 tamper: tamper_after_apply,
                 stats: SimStats::default(),
                 pending: Default::default(),
+                persisted: None,
             }),
         }
     }
@@ -186,7 +194,7 @@ impl SimBackend {
         let mut state = self.state.lock().await;
         for dial in weights.keys() {
             if !state.world.weights.contains_key(dial) {
-                return Err(permanent(
+                return Err(BackendError::permanent(
                     "set_weights",
                     dial,
                     "no such dial in the topology",
@@ -211,73 +219,60 @@ impl SimBackend {
         let key = group_key(region, group);
         let previous = state.world.groups.insert(key.clone(), value);
         state.pending.remove(&key);
-        if let Err(e) = self.write(&state.world).await {
+        if let Err(e) = self.write(&mut state, &[]).await {
             match previous {
                 Some(p) => state.world.groups.insert(key, p),
                 None => state.world.groups.remove(&key),
             };
-            return Err(transient("set_group", group, e.to_string()));
+            return Err(BackendError::transient("set_group", group, e.to_string()));
         }
         Ok(())
     }
 
     /// Checks a batch against the provider rules without changing anything.
     fn validate(&self, batch: &Batch) -> Result<(), BackendError> {
-        let target = batch.key.to_string();
-        let fail = |message: String| permanent("apply", &target, message);
-        for (dial_ref, desired) in &batch.weights {
-            let dial = dial_ref
-                .split_once('/')
-                .and_then(|(service, id)| {
-                    self.topology
-                        .services
-                        .get(service)
-                        .and_then(|s| s.dials.iter().find(|d| d.id == id))
-                })
-                .ok_or_else(|| fail(format!("no dial {dial_ref} in the topology")))?;
-            let key = batch_key(&self.topology, dial_ref);
-            if key != batch.key {
-                return Err(fail(format!(
-                    "dial {dial_ref} belongs to {key}, not to this batch"
-                )));
-            }
-            if let Some(member) = desired.keys().find(|m| !dial.members.contains_key(*m)) {
-                return Err(fail(format!("dial {dial_ref} has no member {member}")));
-            }
-            if let Some(member) = dial.members.keys().find(|m| !desired.contains_key(*m)) {
-                // ELBv2 replaces the whole forward action: a missing target group would be
-                // removed, so a batch must name every member.
-                return Err(fail(format!(
-                    "batch for dial {dial_ref} lacks member {member} (a batch sets every member)"
-                )));
-            }
-            let max = dial.max_weight();
-            if let Some((member, weight)) = desired.iter().find(|(_, w)| **w > max) {
-                return Err(fail(format!(
-                    "weight {weight} of {dial_ref} member {member} is out of range 0..={max}"
-                )));
-            }
-            if !desired.is_empty() && desired.values().all(|w| *w == 0) {
-                // Route 53 spreads traffic evenly over all-zero records: that would undo an
-                // evacuation, so kong must never ask for it.
-                return Err(fail(format!(
-                    "every member of dial {dial_ref} would be 0, which spreads traffic evenly"
-                )));
-            }
-        }
-        Ok(())
+        validate_batch(&self.topology, batch)
     }
 
-    /// Writes the world to its file (nothing in memory).
-    async fn write(&self, world: &SimWorld) -> std::io::Result<()> {
+    /// Persists a change of `dials` (and of the groups) that `state.world` holds already
+    /// (nothing in memory): one line appended to the change log, or a new snapshot when
+    /// this backend has written none yet or the log outgrew it. See [`world`]'s docs.
+    async fn write(&self, state: &mut State, dials: &[String]) -> std::io::Result<()> {
         let Some(path) = self.path.clone() else {
             return Ok(());
         };
-        match serde_json::to_vec_pretty(world) {
-            Ok(bytes) => tokio::task::spawn_blocking(move || write_atomic(&path, &bytes))
-                .await
-                .unwrap_or_else(|e| Err(std::io::Error::other(e))),
-            Err(e) => Err(std::io::Error::other(e)),
+        state.world.changes += 1;
+        let result = match state.persisted {
+            Some((snapshot, log)) if log < snapshot.max(MIN_LOG_BYTES) => {
+                let line = state.world.change_line(dials);
+                let len = line.len() as u64;
+                let appended = tokio::task::spawn_blocking(move || append_change(&path, &line))
+                    .await
+                    .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+                appended.map(|()| Some((snapshot, log + len)))
+            }
+            _ => match serde_json::to_vec_pretty(&state.world) {
+                Ok(bytes) => {
+                    let len = bytes.len() as u64;
+                    tokio::task::spawn_blocking(move || write_snapshot(&path, &bytes))
+                        .await
+                        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+                        .map(|()| Some((len, 0)))
+                }
+                Err(e) => Err(std::io::Error::other(e)),
+            },
+        };
+        match result {
+            Ok(persisted) => {
+                state.persisted = persisted;
+                Ok(())
+            }
+            Err(e) => {
+                state.world.changes -= 1;
+                // What reached the disk is unknown: the next change writes a snapshot.
+                state.persisted = None;
+                Err(e)
+            }
         }
     }
 
@@ -290,7 +285,8 @@ impl SimBackend {
         operation: &str,
         target: &str,
     ) -> Result<(), BackendError> {
-        match self.write(&state.world).await {
+        let dials: Vec<String> = previous.dials.iter().map(|(d, _)| d.clone()).collect();
+        match self.write(state, &dials).await {
             Ok(()) => Ok(()),
             Err(e) => {
                 state.world.api_calls = previous.api_calls;
@@ -326,22 +322,6 @@ fn snapshot_dials<'a>(world: &SimWorld, dials: impl Iterator<Item = &'a String>)
     }
 }
 
-fn permanent(operation: &str, target: &str, message: impl Into<String>) -> BackendError {
-    BackendError::Permanent {
-        operation: operation.to_string(),
-        target: target.to_string(),
-        message: message.into(),
-    }
-}
-
-fn transient(operation: &str, target: &str, message: impl Into<String>) -> BackendError {
-    BackendError::Transient {
-        operation: operation.to_string(),
-        target: target.to_string(),
-        message: message.into(),
-    }
-}
-
 #[async_trait]
 impl TrafficBackend for SimBackend {
     fn name(&self) -> &'static str {
@@ -362,7 +342,9 @@ impl TrafficBackend for SimBackend {
                     .weights
                     .get(dial)
                     .map(|w| (dial.clone(), w.clone()))
-                    .ok_or_else(|| permanent("read", dial, "no such dial in the topology"))
+                    .ok_or_else(|| {
+                        BackendError::permanent("read", dial, "no such dial in the topology")
+                    })
             })
             .collect()
     }
@@ -379,7 +361,7 @@ impl TrafficBackend for SimBackend {
         if state.fails_left > 0 {
             state.fails_left -= 1;
             state.stats.failed_applies += 1;
-            return Err(transient(
+            return Err(BackendError::transient(
                 "apply",
                 &target,
                 format!(
@@ -390,7 +372,7 @@ impl TrafficBackend for SimBackend {
         }
         if state.failure_rate > 0.0 && state.rng.random::<f64>() < state.failure_rate {
             state.stats.failed_applies += 1;
-            return Err(transient(
+            return Err(BackendError::transient(
                 "apply",
                 &target,
                 format!(

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
+use super::SimBackend;
 use super::world::group_key;
-use super::{SimBackend, permanent, transient};
 use crate::backend::BackendError;
 use crate::backend::scaling::{GroupRef, GroupState, ScalingBackend};
 
@@ -35,7 +35,7 @@ impl ScalingBackend for SimBackend {
                 }
             }
             let group = state.world.groups.get(&key).ok_or_else(|| {
-                permanent(
+                BackendError::permanent(
                     "DescribeAutoScalingGroups",
                     &g.to_string(),
                     format!(
@@ -67,7 +67,7 @@ impl ScalingBackend for SimBackend {
         if state.fails_left > 0 {
             state.fails_left -= 1;
             state.stats.failed_applies += 1;
-            return Err(transient(
+            return Err(BackendError::transient(
                 "SetDesiredCapacity",
                 &target,
                 "injected failure".to_string(),
@@ -75,7 +75,7 @@ impl ScalingBackend for SimBackend {
         }
         let Some(previous) = state.world.groups.get(&key).copied() else {
             state.stats.failed_applies += 1;
-            return Err(permanent(
+            return Err(BackendError::permanent(
                 "SetDesiredCapacity",
                 &target,
                 format!(
@@ -86,7 +86,7 @@ impl ScalingBackend for SimBackend {
         };
         if desired > previous.max || desired < previous.min {
             state.stats.failed_applies += 1;
-            return Err(permanent(
+            return Err(BackendError::permanent(
                 "SetDesiredCapacity",
                 &target,
                 format!(
@@ -107,10 +107,10 @@ impl ScalingBackend for SimBackend {
             state.pending.insert(key.clone(), at);
         }
         state.world.groups.insert(key.clone(), group);
-        if let Err(e) = self.write(&state.world).await {
+        if let Err(e) = self.write(&mut state, &[]).await {
             state.world.groups.insert(key, previous);
             state.stats.failed_applies += 1;
-            return Err(transient(
+            return Err(BackendError::transient(
                 "SetDesiredCapacity",
                 &target,
                 format!("cannot write simulator state: {e}"),

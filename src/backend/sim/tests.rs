@@ -1,10 +1,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::testing::streaming;
 use super::*;
 use crate::backend::{BatchKey, batches};
 use crate::plan::initial_weights;
+use crate::testing::streaming;
 
 fn dial_weights(pairs: &[(&str, u32)]) -> DialWeights {
     pairs.iter().map(|(m, w)| (m.to_string(), *w)).collect()
@@ -85,10 +85,14 @@ async fn invalid_batches_are_refused_and_change_nothing() {
         batch(
             &topology,
             alb,
-            &[("tg-local", 1), ("tg-to-usw2", 1), ("x", 1)],
+            &[("tg-edge-local", 1), ("tg-edge-to-usw2", 1), ("x", 1)],
         ),
         // ALB weights stop at 999.
-        batch(&topology, alb, &[("tg-local", 1000), ("tg-to-usw2", 0)]),
+        batch(
+            &topology,
+            alb,
+            &[("tg-edge-local", 1000), ("tg-edge-to-usw2", 0)],
+        ),
     ];
     for b in &cases {
         let err = sim.apply(b).await.unwrap_err();
@@ -109,7 +113,7 @@ async fn invalid_batches_are_refused_and_change_nothing() {
     sim.apply(&batch(
         &topology,
         alb,
-        &[("tg-local", 999), ("tg-to-usw2", 0)],
+        &[("tg-edge-local", 999), ("tg-edge-to-usw2", 0)],
     ))
     .await
     .unwrap();
@@ -183,7 +187,7 @@ async fn api_latency_uses_tokio_time_and_concurrent_applies_overlap() {
     let catalog = batch(
         &topology,
         "catalog/sim",
-        &[("use1", 0), ("usw2", 1), ("euw1", 1)],
+        &[("us-east-1", 0), ("us-west-2", 1), ("eu-west-1", 1)],
     );
     let (a, b) = tokio::join!(sim.apply(&dns), sim.apply(&catalog));
     a.unwrap();
@@ -234,6 +238,36 @@ async fn applied_weights_are_on_disk_when_apply_returns() {
 }
 
 #[tokio::test]
+async fn a_change_after_the_first_appends_one_line_and_leaves_the_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let topology = streaming();
+    let sim = SimBackend::open(dir.path(), &topology, SimFaults::default()).unwrap();
+    let path = sim.state_path().unwrap().to_path_buf();
+    sim.apply(&evacuate_use1(&topology)).await.unwrap();
+    let snapshot = std::fs::read(&path).unwrap();
+    let back = batch(
+        &topology,
+        "edge-api/dns",
+        &[("use1", 100), ("usw2", 60), ("euw1", 40)],
+    );
+    sim.apply(&back).await.unwrap();
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        snapshot,
+        "the snapshot is not rewritten"
+    );
+    let log = std::fs::read_to_string(SimWorld::log_path(&path)).unwrap();
+    assert_eq!(log.lines().count(), 1, "{log}");
+    let on_disk = SimWorld::load(&path, &topology).unwrap().unwrap();
+    assert_eq!(on_disk, sim.world_snapshot().await);
+    assert_eq!(
+        on_disk.weights["edge-api/dns"],
+        back.weights["edge-api/dns"]
+    );
+    assert_eq!((on_disk.api_calls, on_disk.changes), (2, 2));
+}
+
+#[tokio::test]
 async fn failed_write_leaves_world_unchanged() {
     let dir = tempfile::tempdir().unwrap();
     let topology = streaming();
@@ -270,7 +304,7 @@ async fn groups_start_from_the_declared_capacity_and_persist_with_the_world() {
     use crate::model::AutoscalingBinding;
 
     let dir = tempfile::tempdir().unwrap();
-    let mut topology = crate::backend::sim::testing::streaming();
+    let mut topology = streaming();
     let edge = topology.services.get_mut("edge-api").unwrap();
     let capacity = edge.capacity["us-west-2"];
     edge.autoscaling.insert(

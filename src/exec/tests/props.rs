@@ -83,8 +83,9 @@ fn topology_of(specs: &[ServiceSpec]) -> Topology {
                     2 => Dial {
                         kind: DialKind::Alb {
                             region: "us-east-1".into(),
-                            listener_arn: Some(format!("arn:listener/{name}/{id}")),
-                            rule_arn: None,
+                            target: crate::model::AlbTarget::Listener(format!(
+                                "arn:listener/{name}/{id}"
+                            )),
                         },
                         id,
                         members: members(&[("local", "us-east-1"), ("west", "us-west-2")]),

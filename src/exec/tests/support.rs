@@ -1,6 +1,7 @@
 //! Test doubles for the engine: an in-memory backend, a fault-injecting decorator, a
 //! scripted metric source, collectors for progress and journal records, and a small
-//! topology with every dial kind (route53 sharing a hosted zone, alb listener, sim).
+//! topology with every dial kind (route53 sharing a hosted zone, alb listener, sim) built
+//! with the crate's fixture builders (`crate::testing`).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,11 +16,9 @@ use crate::backend::{BackendError, Batch, Receipt, TrafficBackend};
 use crate::checks::{MetricSource, Scope, SourceError};
 use crate::exec::{ExecOptions, Executor, Progress, ProgressEvent, Prompter, Sink};
 use crate::journal::{CapacityChange, Record, RunHeader, RunLog};
-use crate::model::{
-    Approval, Check, CheckSource, Dial, DialKind, OnAbort, Per, Playbook, Service, SimMetric,
-    Threshold, Topology,
-};
+use crate::model::{Check, CheckSource, Dial, Per, Playbook, SimMetric, Threshold, Topology};
 use crate::plan::{self, Operation, Plan, PlanInput, Weights};
+use crate::testing::{self, E, EU, THREE, W, route53_in};
 
 /// A shared timeline of what happened, in order (`step N`, `apply KEY`), to count calls per
 /// step group.
@@ -350,102 +349,37 @@ pub fn kind(record: &Record) -> String {
     }
 }
 
-fn members(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(m, r)| (m.to_string(), r.to_string()))
-        .collect()
-}
-
-fn route53(id: &str, zone: &str) -> Dial {
-    Dial {
-        id: id.to_string(),
-        kind: DialKind::Route53 {
-            hosted_zone_id: zone.to_string(),
-            record: format!("{id}.example.com."),
-            record_type: "CNAME".to_string(),
-        },
-        members: members(&[
-            ("use1", "us-east-1"),
-            ("usw2", "us-west-2"),
-            ("euw1", "eu-west-1"),
-        ]),
-    }
-}
-
-fn service(name: &str, depends_on: &[&str], dials: Vec<Dial>) -> Service {
-    let per_region = |v: f64| {
-        ["us-east-1", "us-west-2", "eu-west-1"]
-            .iter()
-            .map(|r| (r.to_string(), v))
-            .collect()
-    };
-    Service {
-        name: name.to_string(),
-        depends_on: depends_on.iter().map(|s| s.to_string()).collect(),
-        capacity: per_region(10_000.0),
-        load: per_region(1_000.0),
-        load_query: None,
-        max_utilization: None,
-        autoscaling: Default::default(),
-        dials,
-    }
-}
-
 /// Three regions; `edge` (route53 in zone Z1 + alb listener in us-east-1) and `auth`
 /// (route53 in Z1) call `api` (route53 in zone Z2), which calls `db` (a sim dial). So
-/// waves are [edge, auth], [api], [db].
+/// waves are [edge, auth], [api], [db]. Every service has capacity 10,000 and load 1,000
+/// in each region.
 pub fn topology() -> Topology {
-    let alb = Dial {
-        id: "alb".to_string(),
-        kind: DialKind::Alb {
-            region: "us-east-1".to_string(),
-            listener_arn: Some("arn:listener/edge".to_string()),
-            rule_arn: None,
-        },
-        members: members(&[("tg-local", "us-east-1"), ("tg-proxy-west", "us-west-2")]),
+    let service = |name: &str, depends_on: &[&str], dials: Vec<Dial>| {
+        let per_region = |v: f64| [(E, v), (W, v), (EU, v)];
+        testing::service(
+            name,
+            depends_on,
+            &per_region(10_000.0),
+            &per_region(1_000.0),
+            dials,
+        )
     };
-    let sim = Dial {
-        id: "sim".to_string(),
-        kind: DialKind::Sim,
-        members: members(&[
-            ("use1", "us-east-1"),
-            ("usw2", "us-west-2"),
-            ("euw1", "eu-west-1"),
-        ]),
-    };
+    let alb = testing::alb("alb", E, &[("tg-local", E), ("tg-proxy-west", W)]);
     let services = vec![
-        service("edge", &["api"], vec![route53("dns", "Z1"), alb]),
-        service("auth", &["api"], vec![route53("dns", "Z1")]),
-        service("api", &["db"], vec![route53("dns", "Z2")]),
-        service("db", &[], vec![sim]),
+        service("edge", &["api"], vec![route53_in("Z1", "dns", &THREE), alb]),
+        service("auth", &["api"], vec![route53_in("Z1", "dns", &THREE)]),
+        service("api", &["db"], vec![route53_in("Z2", "dns", &THREE)]),
+        service("db", &[], vec![testing::sim("sim", &THREE)]),
     ];
-    Topology {
-        name: "test".to_string(),
-        regions: vec![
-            "us-east-1".to_string(),
-            "us-west-2".to_string(),
-            "eu-west-1".to_string(),
-        ],
-        max_utilization: 0.8,
-        backend: None,
-        metrics: Default::default(),
-        services: services.into_iter().map(|s| (s.name.clone(), s)).collect(),
-        notify: Vec::new(),
-    }
+    testing::topology(&[E, W, EU], 0.8, services)
 }
 
 /// One global check "errors" (max 5) from the sim source; steps 25/50/100; bake 2m,
-/// propagation 30s; rollback on abort.
+/// propagation 30s, hold 10m; rollback on abort; no guards.
 pub fn playbook() -> Playbook {
     Playbook {
         name: "test".to_string(),
-        steps: vec![25, 50, 100],
-        bake: Duration::from_secs(120),
-        propagation: Duration::from_secs(30),
         hold: Duration::from_secs(600),
-        deadline: None,
-        on_abort: OnAbort::Rollback,
         checks: vec![Check {
             name: "errors".to_string(),
             source: CheckSource::Sim {
@@ -461,11 +395,8 @@ pub fn playbook() -> Playbook {
             interval: Duration::from_secs(30),
             timeout: std::time::Duration::from_secs(10),
         }],
-        approval: Approval::default(),
         guards: crate::model::Guards::off(),
-        prescale: None,
-        schedule: None,
-        notify: Vec::new(),
+        ..testing::playbook(&[25, 50, 100])
     }
 }
 

@@ -6,12 +6,39 @@ use super::text::figure_mark;
 use super::{load, no_changes, percent, share_regions, step_positions, summary};
 use crate::plan::Plan;
 
+mod within;
+
+pub use within::markdown_within;
+
 /// Renders a plan for a pull-request comment: summary, pre-flight table, one section per
 /// wave with a table per step, final shares, notes.
 pub fn markdown(plan: &Plan) -> String {
     // About 80 bytes a change row, 60 a table row: one allocation for big plans.
     let rows = plan.preflight.len() + plan.final_shares.len() + plan.steps.len() * 3;
     let mut out = String::with_capacity(super::change_count(plan) * 80 + rows * 60 + 1024);
+    push_head(&mut out, plan);
+    preflight(&mut out, plan);
+    if !plan.is_empty() {
+        waves(&mut out, plan);
+    }
+    final_shares(&mut out, plan);
+    if !plan.notes.is_empty() {
+        let _ = writeln!(out, "\n### Notes\n");
+        for note in &plan.notes {
+            let _ = writeln!(out, "- {}", note.replace('\n', " "));
+        }
+    }
+    out
+}
+
+/// The title, the summary line, the files' hashes and, for an empty plan, why it is empty.
+fn head(plan: &Plan) -> String {
+    let mut out = String::new();
+    push_head(&mut out, plan);
+    out
+}
+
+fn push_head(out: &mut String, plan: &Plan) {
     let _ = writeln!(out, "## kong plan: {} {}\n", plan.operation, plan.region);
     let _ = writeln!(
         out,
@@ -32,22 +59,10 @@ pub fn markdown(plan: &Plan) -> String {
     if plan.is_empty() {
         let _ = writeln!(out, "\n**{}**", no_changes(plan));
     }
-    preflight(&mut out, plan);
-    if !plan.is_empty() {
-        waves(&mut out, plan);
-    }
-    final_shares(&mut out, plan);
-    if !plan.notes.is_empty() {
-        let _ = writeln!(out, "\n### Notes\n");
-        for note in &plan.notes {
-            let _ = writeln!(out, "- {}", note.replace('\n', " "));
-        }
-    }
-    out
 }
 
 fn verdict(plan: &Plan) -> String {
-    let failed = plan.preflight.iter().filter(|row| !row.ok).count();
+    let failed = plan.preflight.iter().filter(|row| !row.fits()).count();
     if failed == 0 {
         "✅ every destination stays within its limit.".into()
     } else {
@@ -90,7 +105,7 @@ fn preflight(out: &mut String, plan: &Plan) {
             figure_mark(row.capacity_source),
             percent(row.utilization),
             percent(row.max_utilization),
-            if row.ok { "✅" } else { "❌" },
+            if row.fits() { "✅" } else { "❌" },
         );
     }
 }

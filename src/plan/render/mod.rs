@@ -12,8 +12,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::hash::{BuildHasherDefault, Hasher};
 
-pub use json::json;
-pub use markdown::markdown;
+pub use json::{json, write_json};
+pub use markdown::{markdown, markdown_within};
 pub use text::text;
 
 use super::{Operation, Plan};
@@ -297,6 +297,7 @@ pub(crate) mod fixture {
             baseline,
             target,
             notes: vec!["edge-api: us-west-2 limits the move (80.0% > 75.0%)".into()],
+            figures: Default::default(),
         }
     }
 
@@ -306,7 +307,7 @@ pub(crate) mod fixture {
         plan.waves.clear();
         plan.steps.clear();
         plan.target.clear();
-        plan.preflight.retain(|row| row.ok);
+        plan.preflight.retain(PreflightRow::fits);
         plan.notes.clear();
         plan
     }

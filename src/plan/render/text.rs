@@ -58,7 +58,7 @@ fn preflight(out: &mut String, plan: &Plan) {
     if plan.preflight.is_empty() {
         return;
     }
-    let failed = plan.preflight.iter().filter(|row| !row.ok).count();
+    let failed = plan.preflight.iter().filter(|row| !row.fits()).count();
     let verdict = if failed == 0 {
         "ok, every destination stays within its limit".to_string()
     } else {
@@ -90,7 +90,7 @@ fn preflight(out: &mut String, plan: &Plan) {
         });
         table.cell(|c| push_percent(c, row.utilization));
         table.cell(|c| push_percent(c, row.max_utilization));
-        table.cell(|c| c.push_str(if row.ok { "ok" } else { "FAIL" }));
+        table.cell(|c| c.push_str(if row.fits() { "ok" } else { "FAIL" }));
     }
     table.write(out, "  ");
 }

@@ -9,11 +9,13 @@ use std::collections::BTreeMap;
 use crate::backend::scaling::{GroupRef, GroupState, ScalingBackend, bound_groups};
 use crate::model::{Region, Topology};
 use crate::plan::{Figure, FigureSource};
+use crate::retry::RetryPolicy;
 
 use super::LiveError;
 
 /// The capacity of every region bound to a group. `prescaled`: the region evacuated when
-/// the run pre-scales the others (their capacity is then the max size's).
+/// the run pre-scales the others (their capacity is then the max size's). The groups are
+/// described with the default [`RetryPolicy`] (transient errors retried).
 pub async fn autoscaling_capacity(
     topology: &Topology,
     scaling: &dyn ScalingBackend,
@@ -23,11 +25,14 @@ pub async fn autoscaling_capacity(
     if groups.is_empty() {
         return Ok(BTreeMap::new());
     }
-    let states = scaling.describe(&groups).await.map_err(|e| {
-        LiveError(format!(
-            "cannot read the Auto Scaling groups behind the capacity: {e}; nothing was changed"
-        ))
-    })?;
+    let states = RetryPolicy::default()
+        .call("describe Auto Scaling groups", || scaling.describe(&groups))
+        .await
+        .map_err(|e| {
+            LiveError(format!(
+                "cannot read the Auto Scaling groups behind the capacity: {e}; nothing was changed"
+            ))
+        })?;
     let mut out: BTreeMap<String, BTreeMap<Region, Figure>> = BTreeMap::new();
     for service in topology.services.values() {
         for (region, binding) in &service.autoscaling {
@@ -83,9 +88,9 @@ fn figure(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::sim::testing::streaming;
     use crate::backend::sim::{SimBackend, SimFaults, SimGroup};
     use crate::model::AutoscalingBinding;
+    use crate::testing::streaming;
 
     fn bound() -> Topology {
         let mut t = streaming();

@@ -1,51 +1,68 @@
-//! Hand-built topologies and playbooks for the planner's tests (no YAML: the loader is
-//! tested on its own).
+//! Hand-built topologies and playbooks for the unit tests of every layer (plan, exec,
+//! backend/sim, checks, live, graph): no YAML, since the loader is tested on its own.
+//! Compiled only for tests.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::model::{Approval, Dial, DialKind, OnAbort, Playbook, Service, Topology};
 
-/// A Route 53 dial; `members` are (SetIdentifier, region).
+/// The three regions of SPEC.md's example.
+pub(crate) const E: &str = "us-east-1";
+/// The second region of SPEC.md's example.
+pub(crate) const W: &str = "us-west-2";
+/// The third region of SPEC.md's example.
+pub(crate) const EU: &str = "eu-west-1";
+
+/// One member per region of SPEC.md's example: (member, region).
+pub(crate) const THREE: [(&str, &str); 3] = [("use1", E), ("usw2", W), ("euw1", EU)];
+
+/// (member, region) pairs as a dial's member map.
+pub(crate) fn members(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(m, r)| (m.to_string(), r.to_string()))
+        .collect()
+}
+
+/// A Route 53 dial in the example hosted zone; `members` are (SetIdentifier, region).
 pub(crate) fn route53(id: &str, members: &[(&str, &str)]) -> Dial {
+    route53_in("Z0000000EXAMPLE", id, members)
+}
+
+/// A Route 53 dial in hosted zone `zone`.
+pub(crate) fn route53_in(zone: &str, id: &str, pairs: &[(&str, &str)]) -> Dial {
     Dial {
         id: id.to_string(),
         kind: DialKind::Route53 {
-            hosted_zone_id: "Z0000000EXAMPLE".to_string(),
+            hosted_zone_id: zone.to_string(),
             record: format!("{id}.example.com."),
             record_type: "CNAME".to_string(),
         },
-        members: members_of(members),
+        members: members(pairs),
     }
 }
 
-/// An ALB dial living in `region`; `members` are (target group, region it serves).
-pub(crate) fn alb(id: &str, region: &str, members: &[(&str, &str)]) -> Dial {
+/// An ALB dial on listener `arn:listener/ID` living in `region`; `members` are (target
+/// group, region it serves).
+pub(crate) fn alb(id: &str, region: &str, pairs: &[(&str, &str)]) -> Dial {
     Dial {
         id: id.to_string(),
         kind: DialKind::Alb {
             region: region.to_string(),
-            listener_arn: Some(format!("arn:listener/{id}")),
-            rule_arn: None,
+            target: crate::model::AlbTarget::Listener(format!("arn:listener/{id}")),
         },
-        members: members_of(members),
+        members: members(pairs),
     }
 }
 
 /// A simulator dial.
-pub(crate) fn sim(id: &str, members: &[(&str, &str)]) -> Dial {
+pub(crate) fn sim(id: &str, pairs: &[(&str, &str)]) -> Dial {
     Dial {
         id: id.to_string(),
         kind: DialKind::Sim,
-        members: members_of(members),
+        members: members(pairs),
     }
-}
-
-fn members_of(members: &[(&str, &str)]) -> BTreeMap<String, String> {
-    members
-        .iter()
-        .map(|(m, r)| (m.to_string(), r.to_string()))
-        .collect()
 }
 
 /// A service with capacity and load given as (region, value) pairs.
@@ -69,7 +86,7 @@ pub(crate) fn service(
     }
 }
 
-/// A topology over `regions` with the given services.
+/// A topology named `test` over `regions` with the given services.
 pub(crate) fn topology(regions: &[&str], max_utilization: f64, services: Vec<Service>) -> Topology {
     Topology {
         name: "test".to_string(),
@@ -82,7 +99,7 @@ pub(crate) fn topology(regions: &[&str], max_utilization: f64, services: Vec<Ser
     }
 }
 
-/// A playbook with the given schedule and nothing else.
+/// A playbook with the given schedule and nothing else (default guards).
 pub(crate) fn playbook(steps: &[u32]) -> Playbook {
     Playbook {
         name: "evacuate".to_string(),
@@ -101,13 +118,10 @@ pub(crate) fn playbook(steps: &[u32]) -> Playbook {
     }
 }
 
-/// The topology of SPEC.md's example file (`streaming`), built by hand.
-pub(crate) fn example_topology() -> Topology {
-    const E: &str = "us-east-1";
-    const W: &str = "us-west-2";
-    const EU: &str = "eu-west-1";
-    let by_region = [("use1", E), ("usw2", W), ("euw1", EU)];
-    topology(
+/// The topology of SPEC.md's example file (`streaming`): route53, alb and sim dials over
+/// three regions, built by hand.
+pub(crate) fn streaming() -> Topology {
+    let mut topology = topology(
         &[E, W, EU],
         0.75,
         vec![
@@ -117,7 +131,7 @@ pub(crate) fn example_topology() -> Topology {
                 &[(E, 12000.0), (W, 10000.0), (EU, 8000.0)],
                 &[(E, 5000.0), (W, 3000.0), (EU, 2000.0)],
                 vec![
-                    route53("dns", &by_region),
+                    route53("dns", &THREE),
                     alb(
                         "alb-use1",
                         E,
@@ -130,14 +144,14 @@ pub(crate) fn example_topology() -> Topology {
                 &["catalog"],
                 &[(E, 8000.0), (W, 7000.0), (EU, 5000.0)],
                 &[(E, 3000.0), (W, 2000.0), (EU, 1500.0)],
-                vec![route53("dns", &by_region)],
+                vec![route53("dns", &THREE)],
             ),
             service(
                 "identity",
                 &[],
                 &[(E, 4000.0), (W, 4000.0), (EU, 3000.0)],
                 &[(E, 1200.0), (W, 900.0), (EU, 600.0)],
-                vec![route53("dns", &by_region)],
+                vec![route53("dns", &THREE)],
             ),
             service(
                 "catalog",
@@ -147,5 +161,35 @@ pub(crate) fn example_topology() -> Topology {
                 vec![sim("sim", &[(E, E), (W, W), (EU, EU)])],
             ),
         ],
-    )
+    );
+    topology.name = "streaming".to_string();
+    topology
+}
+
+/// (region, capacity, load) of one service in one region.
+pub(crate) type Row<'a> = (&'a str, f64, f64);
+
+/// A topology whose services each have one sim dial, one member per region (named after
+/// it) listed as [`Row`]s; the regions in the order they first appear.
+pub(crate) fn topology_with(services: Vec<(&str, Vec<Row<'_>>)>) -> Topology {
+    let mut regions: Vec<&str> = Vec::new();
+    let mut built = Vec::new();
+    for (name, rows) in &services {
+        for (r, _, _) in rows {
+            if !regions.contains(r) {
+                regions.push(r);
+            }
+        }
+        let capacity: Vec<(&str, f64)> = rows.iter().map(|(r, c, _)| (*r, *c)).collect();
+        let load: Vec<(&str, f64)> = rows.iter().map(|(r, _, l)| (*r, *l)).collect();
+        let pairs: Vec<(&str, &str)> = rows.iter().map(|(r, _, _)| (*r, *r)).collect();
+        built.push(service(
+            name,
+            &[],
+            &capacity,
+            &load,
+            vec![sim("sim", &pairs)],
+        ));
+    }
+    topology(&regions, 0.75, built)
 }

@@ -40,5 +40,6 @@ pub async fn resolve(
     Ok(Figures {
         load: load?,
         capacity: capacity?,
+        declared_load: false,
     })
 }

@@ -103,9 +103,9 @@ mod tests {
     use async_trait::async_trait;
 
     use super::*;
-    use crate::backend::sim::testing::streaming;
     use crate::checks::SourceError;
     use crate::model::CheckSource;
+    use crate::testing::streaming;
 
     /// Answers `{{region}}`-rendered queries from a table; anything else is "no data".
     struct Table(BTreeMap<String, f64>);

@@ -1,0 +1,294 @@
+//! The command context: opened once at the start of every command, the one way a command
+//! starts.
+//!
+//! [`Context::open`] loads and validates the files the command needs (none, the topology, or
+//! the topology and the playbook: the type parameter says which), decides the backend, prints
+//! the backend line SPEC requires first (on stderr when stdout carries JSON), and builds the
+//! command's runtime. From there [`Context::backends`] opens the traffic and scaling
+//! backends and [`Context::sources`] the metric sources. Every access to run history,
+//! journals and the lock goes through [`Context::state`].
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::backend::TrafficBackend;
+use crate::backend::scaling::ScalingBackend;
+use crate::checks::{SimSource, Sources};
+use crate::journal::lock::{LockOwner, RunLock};
+use crate::journal::{self, Journal, JournalError, RunLog};
+use crate::model::{BackendKind, Topology};
+use crate::prepare::Loaded;
+
+use super::{CliError, Common, backend, files};
+
+/// Where the backend line goes: stdout, or stderr when stdout carries JSON (or DOT...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Line {
+    /// The command's text output is on stdout.
+    Stdout,
+    /// Stdout carries a machine format and stays pure.
+    Stderr,
+}
+
+/// What a command loads before it starts.
+pub trait Files: Sized {
+    /// Loads and validates for `command` (the playbook of `<dir>/<command>.yaml`).
+    fn load(common: &Common, command: &str) -> Result<Self, CliError>;
+    /// The topology loaded, if any (it may name the backend).
+    fn topology(&self) -> Option<&Topology>;
+}
+
+/// Nothing: the command works on the state alone (`kong runs`, `kong report`). The backend
+/// line then follows `--backend`, else the topology's `backend:` when the topology file
+/// loads, else sim.
+impl Files for () {
+    fn load(_: &Common, _: &str) -> Result<(), CliError> {
+        Ok(())
+    }
+    fn topology(&self) -> Option<&Topology> {
+        None
+    }
+}
+
+/// The topology alone (`kong status`, `kong graph`, `kong sim serve`).
+impl Files for Topology {
+    fn load(common: &Common, _: &str) -> Result<Topology, CliError> {
+        let path = files::topology_file(common)?;
+        let text = files::read(&path)?;
+        Ok(crate::model::parse_topology(
+            &path.display().to_string(),
+            &text,
+        )?)
+    }
+    fn topology(&self) -> Option<&Topology> {
+        Some(self)
+    }
+}
+
+/// The topology and the command's playbook, hashed (`kong plan` and every run).
+impl Files for Loaded {
+    fn load(common: &Common, command: &str) -> Result<Loaded, CliError> {
+        files::load(common, command)
+    }
+    fn topology(&self) -> Option<&Topology> {
+        Some(&self.topology)
+    }
+}
+
+/// A command's context.
+pub struct Context<F = Loaded> {
+    /// The options every command takes.
+    pub common: Common,
+    /// The files loaded.
+    pub files: F,
+    /// The traffic backend in use.
+    pub kind: BackendKind,
+    /// Run history, journals and the lock.
+    pub state: State,
+    runtime: tokio::runtime::Runtime,
+}
+
+/// The traffic backend and the scaling backend next to it.
+pub struct Backends {
+    /// Route 53, ELBv2, the simulator.
+    pub traffic: Arc<dyn TrafficBackend>,
+    /// Auto Scaling (the simulator's groups on the simulator).
+    pub scaling: Box<dyn ScalingBackend>,
+}
+
+impl<F: Files> Context<F> {
+    /// Opens the context of `command`: loads its files, prints the backend line to `line`.
+    pub fn open(common: &Common, command: &str, line: Line) -> Result<Context<F>, CliError> {
+        let files = F::load(common, command)?;
+        let kind = match files.topology() {
+            Some(topology) => files::backend_kind(common, Some(topology)),
+            None => files::backend_kind(common, peek_topology(common).as_ref()),
+        };
+        Context::start(common, files, kind, line)
+    }
+
+    /// Starts a context on files loaded and a backend decided by the caller (`kong
+    /// validate` loads every file itself; `kong report` names the run's backend).
+    pub fn start(
+        common: &Common,
+        files: F,
+        kind: BackendKind,
+        line: Line,
+    ) -> Result<Context<F>, CliError> {
+        let text = files::backend_line(kind, common);
+        match line {
+            Line::Stdout => println!("{text}"),
+            Line::Stderr => eprintln!("{text}"),
+        }
+        Ok(Context {
+            state: State::of(common),
+            common: common.clone(),
+            files,
+            kind,
+            runtime: backend::runtime()?,
+        })
+    }
+
+    /// Runs a future to completion on the command's runtime.
+    pub fn block_on<T>(&self, future: impl Future<Output = T>) -> T {
+        self.runtime.block_on(future)
+    }
+}
+
+/// The topology of `--topology` when it loads, for the backend line of a command that
+/// needs no file.
+fn peek_topology(common: &Common) -> Option<Topology> {
+    common.backend.is_none().then_some(())?;
+    <Topology as Files>::load(common, "").ok()
+}
+
+/// A context whose files include a topology.
+pub trait HasTopology {
+    /// The topology.
+    fn topology(&self) -> &Topology;
+}
+
+impl HasTopology for Topology {
+    fn topology(&self) -> &Topology {
+        self
+    }
+}
+
+impl HasTopology for Loaded {
+    fn topology(&self) -> &Topology {
+        &self.topology
+    }
+}
+
+impl<F: HasTopology> Context<F> {
+    /// The topology.
+    pub fn topology(&self) -> &Topology {
+        self.files.topology()
+    }
+
+    /// Opens the traffic backend and the scaling backend next to it: one simulator world
+    /// for both (two would overwrite each other's file), or Route 53 / ELBv2 and Auto
+    /// Scaling.
+    pub fn backends(&self) -> Result<Backends, CliError> {
+        let (traffic, scaling) = backend::open_with_scaling(&self.common, self.topology())?;
+        Ok(Backends {
+            traffic: traffic.into(),
+            scaling,
+        })
+    }
+
+    /// The metric sources of the topology's checks and `load_query`s. CloudWatch uses the
+    /// AWS flags whatever the traffic backend; under aws, `sim` checks and the guards model
+    /// the traffic of the dials kong really moves (`traffic`).
+    pub fn sources(&self, traffic: &Arc<dyn TrafficBackend>) -> Result<Sources, CliError> {
+        let aws = backend::aws_settings(&self.common)?;
+        let sources = Sources::for_topology(self.topology(), &self.common.state_dir, &aws)
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+        Ok(match self.kind {
+            BackendKind::Aws => {
+                sources.replace_sim(SimSource::live(self.topology(), traffic.clone()))
+            }
+            BackendKind::Sim => sources,
+        })
+    }
+}
+
+/// Run history, journals and the lock: every access the CLI makes to them goes through
+/// here (local files in the state dir).
+#[derive(Debug, Clone)]
+pub struct State {
+    dir: PathBuf,
+}
+
+impl State {
+    /// The state `common` names. Commands reach it through [`Context::state`]; only `kong
+    /// resume` and `kong rollback` read their run before opening the context (the run's own
+    /// files decide what the context loads).
+    pub fn of(common: &Common) -> State {
+        State {
+            dir: common.state_dir.clone(),
+        }
+    }
+
+    /// Where the state is, for messages (`no runs in .kong`).
+    pub fn describe(&self) -> String {
+        self.dir.display().to_string()
+    }
+
+    /// Every run, oldest first.
+    pub fn list_runs(&self) -> Result<Vec<RunLog>, CliError> {
+        journal::list_runs(&self.dir).map_err(unexpected)
+    }
+
+    /// One run; an unknown id is a bad invocation.
+    pub fn read_run(&self, id: &str) -> Result<RunLog, CliError> {
+        journal::read_run(&self.dir, &id.to_string()).map_err(|e| match e {
+            JournalError::UnknownRun(_) => CliError::Usage(e.to_string()),
+            other => unexpected(other),
+        })
+    }
+
+    /// The holder of the topology's lock, if any.
+    pub fn lock_holder(&self, topology: &str) -> Result<Option<LockOwner>, CliError> {
+        journal::lock::holder(&self.dir, topology).map_err(unexpected)
+    }
+
+    /// Takes the topology's lock for `run_id` or refuses naming its holder, then reads the
+    /// run history once and refuses while an earlier run of the topology is unfinished
+    /// (paused or interrupted; `allow_unfinished`: the run being resumed), so that two runs
+    /// never interleave on the same dials. Returns the lock and the history.
+    pub fn lock(
+        &self,
+        topology: &str,
+        run_id: &str,
+        allow_unfinished: Option<&str>,
+    ) -> Result<(RunLock, Vec<RunLog>), CliError> {
+        let owner = LockOwner::for_this_process(run_id);
+        let lock = RunLock::acquire(&self.dir, topology, owner)?;
+        let runs = self.list_runs()?;
+        if let Some(unfinished) = runs.iter().rev().find(|log| {
+            log.header.topology == topology
+                && !log.state.is_final()
+                && Some(log.header.id.as_str()) != allow_unfinished
+        }) {
+            let id = &unfinished.header.id;
+            return Err(CliError::Refused(format!(
+                "run {id} ({} {}) is {}: finish it first with `kong resume {id}` or `kong rollback {id}`",
+                unfinished.header.operation,
+                unfinished.header.region,
+                unfinished.state.describe(),
+            )));
+        }
+        Ok((lock, runs))
+    }
+
+    /// A new journal for run `id`.
+    pub fn create_journal(&self, id: &str) -> Result<Journal, CliError> {
+        Journal::create(&self.dir, &id.to_string()).map_err(unexpected)
+    }
+
+    /// The journal of run `id`, to append to.
+    pub fn open_journal(&self, id: &str) -> Result<Journal, CliError> {
+        Journal::open(&self.dir, &id.to_string()).map_err(unexpected)
+    }
+
+    /// Where a file written next to run `id`'s journal goes (`report.md`).
+    pub fn run_file(&self, id: &str, name: &str) -> PathBuf {
+        journal::run_dir(&self.dir, id).join(name)
+    }
+
+    /// The folder of run `id`, for messages.
+    pub fn run_dir(&self, id: &str) -> PathBuf {
+        journal::run_dir(&self.dir, id)
+    }
+
+    /// The state dir itself (the simulator's world is kept there too).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+fn unexpected(e: impl std::error::Error + Send + Sync + 'static) -> CliError {
+    CliError::Unexpected(e.into())
+}
