@@ -223,6 +223,8 @@ async fn run_once(topology: &Topology, o: &Options, journal_dir: &std::path::Pat
         pid: std::process::id(),
         started_at: kong::journal::now_rfc3339(),
         dry_run: false,
+        operator: None,
+        forced: None,
     };
     let mut journal = RunJournal::Local(Journal::create(journal_dir, &id).expect("journal"));
     let started = Instant::now();

@@ -13,10 +13,12 @@ pub mod fsutil;
 pub mod graph;
 pub mod journal;
 pub mod model;
+pub mod notify;
 pub mod plan;
 pub mod prepare;
 pub mod report;
 pub mod retry;
+pub mod schedule;
 pub mod telemetry;
 #[cfg(test)]
 pub(crate) mod testing;

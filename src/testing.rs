@@ -97,6 +97,7 @@ pub(crate) fn topology(regions: &[&str], max_utilization: f64, services: Vec<Ser
         state: None,
         metrics: Default::default(),
         services: services.into_iter().map(|s| (s.name.clone(), s)).collect(),
+        notify: Vec::new(),
     }
 }
 
@@ -116,6 +117,8 @@ pub(crate) fn playbook(steps: &[u32]) -> Playbook {
         prescale: None,
         hypothesis: None,
         drain: Default::default(),
+        schedule: None,
+        notify: Vec::new(),
     }
 }
 

@@ -102,6 +102,8 @@ async fn evacuate_with(state_dir: &std::path::Path, playbook: &str) -> (Outcome,
         pid: std::process::id(),
         started_at: "2026-01-01T00:00:00Z".into(),
         dry_run: false,
+        operator: None,
+        forced: None,
     };
     let mut journal = RunJournal::Local(Journal::create(state_dir, &id).expect("journal"));
     (executor.run(&plan, header, &mut journal).await, id)

@@ -280,6 +280,8 @@ async fn phase(
         pid: std::process::id(),
         started_at: jiff::Timestamp::now().to_string(),
         dry_run: flags.dry_run,
+        operator: Some(crate::notify::operator()),
+        forced: None,
     };
     println!("run {run_id}: journal {}", journal.location());
     let heartbeat = Heartbeat::start(lock);

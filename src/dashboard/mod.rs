@@ -436,6 +436,7 @@ fn event(record: &Record) -> Event {
             };
             ("residual", text)
         }
+        Record::Note { text, .. } => ("note", text.clone()),
         Record::Approved { percent, by, .. } => {
             ("approved", format!("gate at {percent}% approved ({by})"))
         }

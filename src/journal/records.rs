@@ -93,6 +93,22 @@ pub struct RunHeader {
     pub started_at: String,
     /// Whether nothing is changed (`--dry-run`).
     pub dry_run: bool,
+    /// The user who started the run (absent in journals written before kong recorded it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
+    /// Why a drill ran although the playbook's schedule did not allow it (`--force
+    /// --reason`); absent when the schedule allowed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forced: Option<Forced>,
+}
+
+/// A drill run outside its schedule by `--force --reason`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Forced {
+    /// The operator's `--reason`.
+    pub reason: String,
+    /// What the schedule said (`outside every drill window (...)`, `in freeze ...`).
+    pub overrode: String,
 }
 
 /// Check results belong to `checks`; re-exported here for the paths already in use.
@@ -161,6 +177,9 @@ fn is_zero(n: &u32) -> bool {
 }
 
 /// One line of a journal.
+// `RunStarted` (the run header) is far larger than the other records; there is one per run and
+// a run writes a few dozen records, so boxing it would buy nothing but churn at every use.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Record {
@@ -317,6 +336,14 @@ pub enum Record {
         /// Every service measured.
         services: Vec<ResidualTraffic>,
     },
+    /// Something the report should say that is no step of the run: a drill's hold cut short
+    /// by the end of its window, an announcement that could not be delivered. Changes no state.
+    Note {
+        /// RFC 3339 time.
+        at: String,
+        /// One line for people.
+        text: String,
+    },
     /// The run ended.
     RunFinished {
         /// RFC 3339 time.
@@ -347,6 +374,7 @@ impl Record {
             | Record::RollbackDone { at }
             | Record::RollbackFailed { at, .. }
             | Record::Residual { at, .. }
+            | Record::Note { at, .. }
             | Record::RunFinished { at, .. } => at,
         }
     }
@@ -402,6 +430,7 @@ impl Record {
             | Record::RollbackIntent { .. }
             | Record::RollbackDone { .. }
             | Record::RollbackFailed { .. }
+            | Record::Note { .. }
             | Record::RunFinished { .. } => None,
         }
     }

@@ -54,7 +54,8 @@ pub fn derive_state(records: &[Record]) -> RunState {
             | Record::CapacityRestoreIntent { .. }
             | Record::CapacityRestored { .. }
             | Record::Residual { .. }
-            | Record::Aborted { .. } => state,
+            | Record::Aborted { .. }
+            | Record::Note { .. } => state,
         })
 }
 

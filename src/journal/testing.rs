@@ -80,6 +80,8 @@ pub(crate) fn header(id: &str, started_at: &str) -> RunHeader {
         pid: 4242,
         started_at: started_at.to_string(),
         dry_run: false,
+        operator: None,
+        forced: None,
     }
 }
 

@@ -16,6 +16,8 @@ pub(crate) struct Ctx<'a> {
     diags: Vec<(Pos, String)>,
     /// "Did you mean" suggestions cost a scan of the candidates: bound them on huge files.
     suggestions_left: usize,
+    /// Lines holding a secret (a webhook URL): diagnostics on them get no source snippet.
+    hidden_lines: Vec<u32>,
 }
 
 impl<'a> Ctx<'a> {
@@ -24,7 +26,13 @@ impl<'a> Ctx<'a> {
             file,
             diags: Vec::new(),
             suggestions_left: 100,
+            hidden_lines: Vec::new(),
         }
+    }
+
+    /// Keeps the line of `pos` out of every diagnostic's snippet (it holds a secret).
+    pub fn hide_line(&mut self, pos: Pos) {
+        self.hidden_lines.push(pos.line);
     }
 
     /// Records a problem at `pos`.
@@ -43,12 +51,15 @@ impl<'a> Ctx<'a> {
         diags.sort();
         diags.dedup();
         let lines = LineIndex::new(text);
+        let hidden = self.hidden_lines;
         Diagnostics(
             diags
                 .into_iter()
                 .map(|(pos, message)| {
                     let mut d = Diagnostic::at(self.file, pos.line, pos.column, message);
-                    d.source_line = lines.line(pos.line).map(str::to_string);
+                    if !hidden.contains(&pos.line) {
+                        d.source_line = lines.line(pos.line).map(str::to_string);
+                    }
                     d
                 })
                 .collect(),

@@ -55,6 +55,33 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(total))
 }
 
+/// Like [`parse_duration`], with whole days first (`7d`, `1d12h`), for spans between drills.
+pub fn parse_duration_with_days(text: &str) -> Result<Duration, String> {
+    let invalid = || {
+        format!(
+            "invalid duration `{}`: expected a duration like 7d, 36h or 1d12h",
+            super::node::shorten(text)
+        )
+    };
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    let (days, rest) = match text[digits..].strip_prefix('d') {
+        Some(rest) if digits > 0 => {
+            let days: u64 = text[..digits].parse().map_err(|_| invalid())?;
+            (days, rest)
+        }
+        _ => (0, text),
+    };
+    let rest = if rest.is_empty() && days > 0 {
+        Duration::ZERO
+    } else {
+        parse_duration(rest).map_err(|_| invalid())?
+    };
+    days.checked_mul(86_400)
+        .map(Duration::from_secs)
+        .and_then(|d| d.checked_add(rest))
+        .ok_or_else(invalid)
+}
+
 /// A duration as a person writes it, the inverse of [`parse_duration`]: `120ms`, `1.5s`,
 /// `45s`, `2m`, `2m30s`, `1h30m`, `1h02m05s`.
 pub fn format_duration(d: Duration) -> String {
@@ -83,6 +110,17 @@ pub fn format_duration(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn days_come_first_and_combine_with_other_units() {
+        let ok = |s: &str| parse_duration_with_days(s).unwrap();
+        assert_eq!(ok("7d"), Duration::from_secs(7 * 86_400));
+        assert_eq!(ok("1d12h"), Duration::from_secs(36 * 3_600));
+        assert_eq!(ok("36h"), Duration::from_secs(36 * 3_600));
+        for bad in ["", "d", "7", "7dd", "1h1d", "7 d", "-1d"] {
+            assert!(parse_duration_with_days(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn accepts_single_and_combined_units() {

@@ -13,16 +13,22 @@ mod duration;
 mod load;
 mod node;
 mod playbook;
+mod schedule;
 mod topology;
 mod types;
 mod vocab;
+mod webhooks;
 
 pub use abort::{Abort, AbortKind};
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use duration::{format_duration, parse_duration};
 pub use load::{load_playbook, load_topology, parse_playbook, parse_topology};
+pub use schedule::{
+    DAYS, Freeze, Schedule, Window, Zone, day_name, fmt_minutes, parse_hours, weekday, zone,
+};
 pub use types::*;
 pub use vocab::*;
+pub use webhooks::{SecretUrl, Webhook, WebhookFormat, WebhookUrl};
 
 #[cfg(test)]
 mod tests;

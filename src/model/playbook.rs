@@ -24,6 +24,8 @@ const PLAYBOOK_KEYS: &[&str] = &[
     "prescale",
     "hypothesis",
     "drain",
+    "schedule",
+    "notify",
 ];
 const DRAIN_KEYS: &[&str] = &["max_residual", "fail", "query"];
 const GUARD_KEYS: &[&str] = &["utilization", "latency_ratio", "error_rate"];
@@ -138,6 +140,14 @@ pub(crate) fn decode(ctx: &mut Ctx, root: &Node, topology: Option<&Topology>) ->
         Some((key, n)) => drain(ctx, key, n, topology),
         None => Some(Drain::default()),
     };
+    let schedule = match fields.get_with_key("schedule") {
+        Some((key, n)) => super::schedule::decode(ctx, key, n).map(Some),
+        None => Some(None),
+    };
+    let notify = match fields.get("notify") {
+        Some(n) => super::webhooks::decode(ctx, n),
+        None => Some(Vec::new()),
+    };
     if ctx.failed() {
         return None;
     }
@@ -155,6 +165,8 @@ pub(crate) fn decode(ctx: &mut Ctx, root: &Node, topology: Option<&Topology>) ->
         prescale: prescale?,
         hypothesis: hypothesis?,
         drain: drain?,
+        schedule: schedule?,
+        notify: notify?,
     })
 }
 

@@ -23,6 +23,7 @@ const TOPOLOGY_KEYS: &[&str] = &[
     "state",
     "metrics",
     "services",
+    "notify",
 ];
 const STATE_KEYS: &[&str] = &["dynamodb"];
 const DYNAMODB_KEYS: &[&str] = &["table", "region"];
@@ -80,6 +81,11 @@ pub(crate) fn decode(ctx: &mut Ctx, root: &Node) -> Option<Topology> {
         }
     };
 
+    let notify = match fields.get("notify") {
+        Some(n) => super::webhooks::decode(ctx, n),
+        None => Some(Vec::new()),
+    };
+
     if ctx.failed() {
         return None;
     }
@@ -94,6 +100,7 @@ pub(crate) fn decode(ctx: &mut Ctx, root: &Node) -> Option<Topology> {
         state: state?,
         metrics: metrics?,
         services: services?,
+        notify: notify?,
     })
 }
 

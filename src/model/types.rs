@@ -31,6 +31,8 @@ pub struct Topology {
     pub metrics: Metrics,
     /// Services by name.
     pub services: BTreeMap<String, Service>,
+    /// Webhooks every run on this topology is announced to.
+    pub notify: Vec<super::Webhook>,
 }
 
 /// A DynamoDB table holding the lock and the journal, shared by every machine running kong
@@ -315,6 +317,10 @@ pub struct Playbook {
     pub guards: Guards,
     /// Raise the destination Auto Scaling groups before the first shift (`None`: off).
     pub prescale: Option<Prescale>,
+    /// When drills may run (`None`: any time).
+    pub schedule: Option<super::Schedule>,
+    /// Webhooks runs are announced to (besides the topology's).
+    pub notify: Vec<super::Webhook>,
     /// What the drill sets out to learn, in words; the report opens with it and a verdict.
     pub hypothesis: Option<String>,
     /// Residual traffic: how much of the evacuated region's traffic each service may still

@@ -413,6 +413,12 @@ impl<'a> Facts<'a> {
                         });
                         last_step_end = Some(now);
                     }
+                    Record::Note { at, text } => events.push(Event {
+                        t: now,
+                        at: at.clone(),
+                        what: "note".to_string(),
+                        detail: text.clone(),
+                    }),
                     Record::Paused { at } => events.push(Event {
                         t: now,
                         at: at.clone(),

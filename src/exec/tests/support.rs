@@ -347,6 +347,7 @@ pub fn kind(record: &Record) -> String {
         Record::CapacityRestoreIntent { .. } => "capacity_restore_intent".into(),
         Record::CapacityRestored { .. } => "capacity_restored".into(),
         Record::Residual { when, .. } => format!("residual {when}"),
+        Record::Note { .. } => "note".into(),
     }
 }
 
@@ -429,6 +430,8 @@ pub fn header(plan: &Plan) -> RunHeader {
         pid: 1,
         started_at: "2026-11-23T09:00:00Z".to_string(),
         dry_run: false,
+        operator: None,
+        forced: None,
     }
 }
 
