@@ -163,6 +163,11 @@ fn snapshot(name: &str, ran: &Ran) {
         (r"\(pid \d+\)", "(pid [PID])"),
         // Durations measured, not configured: a report's `took` column and total.
         (r"\| \d[0-9hm.]*(ms|s|m) \|", "| [TOOK] |"),
+        // The report's phase durations and drain time are measured.
+        (
+            r"\b(pre-flight|prescale|evacuate|hold|restore|drained) \d+(\.\d+)?(ms|s)\b",
+            "$1 [DUR]",
+        ),
         (r"\(\d[0-9hm.]*(ms|s|m)\) \|", "([TOOK]) |"),
     ];
     let host_pattern = regex_escape(&host);

@@ -169,7 +169,7 @@ fn unknown_key_in_playbook_is_an_error() {
         files.bad_playbook(&text),
         [files.at(
             "playbook.yaml",
-            "4:1: unknown key `rollback_on_error` in the playbook, expected one of: name, steps, bake, propagation, hold, deadline, on_abort, checks, approval, guards, prescale, hypothesis, drain"
+            "4:1: unknown key `rollback_on_error` in the playbook, expected one of: name, steps, bake, propagation, hold, deadline, on_abort, checks, approval, guards, prescale, hypothesis, drain, schedule, notify"
         )]
     );
 }

@@ -99,7 +99,8 @@ fn on_sim(topology: &str, playbook: &str) -> Kong {
 }
 
 fn evacuate(world: &Kong) -> Output {
-    world.run(&["evacuate", "us-east-1", "--yes", "--time-scale", "10"])
+    // -v: every check evaluation on its own line (the tests read the values).
+    world.run(&["evacuate", "us-east-1", "--yes", "--time-scale", "10", "-v"])
 }
 
 #[test]

@@ -212,9 +212,15 @@ async fn finish_waits_at_most_the_timeout_for_a_hanging_webhook() {
     let text: String = failures.iter().map(|f| f.text.clone() + "\n").collect();
     assert!(text.contains("not delivered"), "{text}");
     assert!(!text.contains("SECRET"), "{text}");
-    // The receiver saw the first event only: deliveries are sequential, in order.
-    assert_eq!(hang.received().len(), 1);
-    assert_eq!(hang.received()[0].body["event"], "start");
+    // Deliveries are sequential, in order: the first is the start (the next may have been
+    // sent once the first timed out, before finish returned).
+    let received = hang.received();
+    assert!(
+        !received.is_empty() && received.len() <= 2,
+        "{}",
+        received.len()
+    );
+    assert_eq!(received[0].body["event"], "start");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -297,7 +297,8 @@ fn for_window_needs_three_passing_evaluations_per_destination() {
     for: 2s
 "#;
     let lab = Lab::new(HEALTHY, "[100]", "3s", window);
-    let out = lab.kong.run(&["evacuate", "r1", "--yes"]);
+    // -v: every evaluation on its own line.
+    let out = lab.kong.run(&["evacuate", "r1", "--yes", "-v"]);
     assert_eq!(out.code, 0, "{}", out.text());
     for region in ["r2", "r3"] {
         let evaluations = out

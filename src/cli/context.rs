@@ -331,6 +331,16 @@ impl State {
         dir.join(name)
     }
 
+    /// The local directory of run `id` (created) where its reports and charts are written,
+    /// whatever the state.
+    pub fn report_dir(&self, id: &str) -> PathBuf {
+        let dir = journal::run_dir(&self.dir, id);
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            tracing::debug!(dir = %dir.display(), error = %e, "cannot create the run's directory");
+        }
+        dir
+    }
+
     /// Where run `id`'s journal is, for messages.
     pub fn run_dir(&self, id: &str) -> String {
         match &self.store {

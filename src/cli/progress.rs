@@ -148,7 +148,13 @@ pub fn checks_summary(checks: &[CheckResult]) -> String {
     let closest = checks
         .iter()
         .filter_map(|c| Some((c, bound(&c.threshold)?, c.value?)))
-        .min_by(|a, b| a.1.margin(a.2).total_cmp(&b.1.margin(b.2)));
+        // Ties (equal margins) go to the first by name, region and service: the checks of a
+        // round finish in any order, and the line must not depend on it.
+        .min_by(|a, b| {
+            a.1.margin(a.2).total_cmp(&b.1.margin(b.2)).then_with(|| {
+                (&a.0.name, &a.0.region, &a.0.service).cmp(&(&b.0.name, &b.0.region, &b.0.service))
+            })
+        });
     if let Some((c, b, v)) = closest {
         let region = c
             .region
@@ -782,7 +788,10 @@ mod tests {
             .position(|t| t.starts_with("check FAILED p99"))
             .unwrap();
         assert_eq!(texts[failed + 1], "step 2: 0 of 1 checks ok, 1 FAILED");
-        assert_eq!(texts[failed + 2], "ABORT: check failed");
+        assert_eq!(
+            texts[failed + 2],
+            "ABORT (check failed): check `p99` failed"
+        );
         assert_eq!(texts.last().unwrap(), "finished: rolled back");
     }
 

@@ -56,7 +56,7 @@ pub fn run(
             write(path, &report::markdown(&input, Some(&format!("{stem}-"))))?;
         }
         (ReportFormat::Markdown, None) => {
-            let dir = ctx.state.run_file(run_id, "");
+            let dir = ctx.state.report_dir(run_id);
             run_report::write_charts(&dir, "report", &input)
                 .map_err(|e| CliError::Usage(format!("cannot write the charts: {e}")))?;
             let prefix = format!("{}/report-", dir.display());

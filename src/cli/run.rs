@@ -336,7 +336,7 @@ async fn finish(session: &Session, result: &PhaseResult) {
     if let Some(id) = &result.run_id
         && let Ok(log) = state.read_run(id).await
     {
-        let dir = state.run_file(id, "");
+        let dir = state.report_dir(id);
         let files = &session.ctx.files;
         if let Ok(written) =
             run_report::write_report(&dir, "report", &[log], &files.topology, &files.playbook)
@@ -442,7 +442,7 @@ pub fn drill(
             }
         }
         if let Some(first) = evacuation.run_id.as_ref() {
-            let dir = state.run_file(first, "");
+            let dir = state.report_dir(first);
             let files = &session.ctx.files;
             match run_report::write_report(
                 &dir,

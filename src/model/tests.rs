@@ -188,7 +188,7 @@ fn unknown_keys_are_all_reported_with_the_allowed_keys() {
     assert_eq!(
         errors,
         [
-            "t.yaml:3:1: unknown key `max_utilisation` in the topology, expected one of: name, regions, max_utilization, backend, metrics, services (did you mean `max_utilization`?)",
+            "t.yaml:3:1: unknown key `max_utilisation` in the topology, expected one of: name, regions, max_utilization, backend, state, metrics, services, notify (did you mean `max_utilization`?)",
             "t.yaml:17:5: unknown key `capcity` in service `b`, expected one of: depends_on, capacity, load, load_query, max_utilization, autoscaling, dials, pinned (did you mean `capacity`?)",
         ]
         .map(String::from)
@@ -644,7 +644,7 @@ fn empty_and_non_mapping_documents_are_errors() {
     assert_eq!(
         playbook_errors("- 1\n"),
         [
-            "p.yaml:1:1: expected the playbook (a mapping with keys name, steps, bake, propagation, hold, deadline, on_abort, checks, approval, guards, prescale, hypothesis, drain), found a list"
+            "p.yaml:1:1: expected the playbook (a mapping with keys name, steps, bake, propagation, hold, deadline, on_abort, checks, approval, guards, prescale, hypothesis, drain, schedule, notify), found a list"
         ]
     );
 }
