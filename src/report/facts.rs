@@ -93,6 +93,17 @@ pub struct StepRow {
 }
 
 impl StepRow {
+    /// The step's API calls for people: `12`, `12 (2 retried)` or `not applied`.
+    pub fn calls_text(&self) -> String {
+        match (self.api_calls, self.retries) {
+            (Some(c), 0) => c.to_string(),
+            (Some(c), r) => format!("{c} ({r} retried)"),
+            (None, _) => "not applied".to_string(),
+        }
+    }
+}
+
+impl StepRow {
     /// `step 5 (evacuate wave 1, 25%)`.
     pub fn label(&self) -> String {
         format!(

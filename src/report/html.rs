@@ -161,11 +161,7 @@ pub fn render(facts: &Facts<'_>, charts: &[Chart]) -> String {
             "<h2>Steps</h2>\n<table><tr><th>#</th><th>time</th><th>run</th><th>wave</th><th>%</th><th>services</th><th>checks</th><th>API calls</th><th>took</th></tr>"
         );
         for s in &facts.steps {
-            let calls = match (s.api_calls, s.retries) {
-                (Some(c), 0) => c.to_string(),
-                (Some(c), r) => format!("{c} ({r} retried)"),
-                (None, _) => "not applied".to_string(),
-            };
+            let calls = s.calls_text();
             let _ = writeln!(
                 out,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{calls}</td><td>{}</td></tr>",

@@ -315,11 +315,7 @@ fn steps(out: &mut String, facts: &Facts<'_>) {
         "| # | time | run | wave | % | services | checks | API calls | took |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     );
     for s in &facts.steps {
-        let calls = match (s.api_calls, s.retries) {
-            (Some(c), 0) => c.to_string(),
-            (Some(c), r) => format!("{c} ({r} retried)"),
-            (None, _) => "not applied".to_string(),
-        };
+        let calls = s.calls_text();
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} | {} | {} | {calls} | {} |",
