@@ -13,11 +13,11 @@ use async_trait::async_trait;
 use super::context::{Backends, Context, Line, State};
 use super::exit::Done;
 use super::progress::LineProgress;
-use super::{CliError, Common, RunFlags, run_report};
+use super::{CliError, Common, RunFlags, ScheduleFlags, run_report};
 use crate::checks::Sources;
 use crate::exec::{ExecOptions, Executor, Outcome, Prompter};
 use crate::journal::lock::this_host;
-use crate::journal::{self, CapacityChange, Lease, RunHeader};
+use crate::journal::{self, CapacityChange, Forced, Lease, RunHeader};
 use crate::model::BackendKind;
 use crate::plan::{Operation, render};
 use crate::prepare::{self, Request};
@@ -52,12 +52,19 @@ struct Session {
     sources: Sources,
     options: ExecOptions,
     interactive: bool,
+    /// Why a drill runs although its schedule does not allow it (`--force --reason`).
+    forced: Option<Forced>,
 }
 
 impl Session {
     /// Opens the context, the backends and the metric sources; resolves the flags.
-    fn open(common: &Common, flags: &RunFlags, command: &str) -> Result<Session, CliError> {
-        let ctx = Context::open(common, command, Line::Stdout)?;
+    fn open(
+        common: &Common,
+        flags: &RunFlags,
+        command: &str,
+        line: Line,
+    ) -> Result<Session, CliError> {
+        let ctx = Context::open(common, command, line)?;
         let RunFlags {
             yes: _,
             approve,
@@ -92,6 +99,7 @@ impl Session {
             sources,
             options,
             interactive,
+            forced: None,
         })
     }
 
@@ -281,7 +289,7 @@ async fn phase(
         started_at: jiff::Timestamp::now().to_string(),
         dry_run: flags.dry_run,
         operator: Some(crate::notify::operator()),
-        forced: None,
+        forced: session.forced.clone(),
     };
     println!("run {run_id}: journal {}", journal.location());
     let heartbeat = Heartbeat::start(lock);
@@ -358,7 +366,7 @@ pub fn evacuate_or_restore(
     region: &str,
     saved: Option<&Path>,
 ) -> Result<Done, CliError> {
-    let session = Session::open(common, flags, operation.as_str())?;
+    let session = Session::open(common, flags, operation.as_str(), Line::Stdout)?;
     session.ctx.block_on(async {
         let interrupts = watch_interrupts();
         let result = phase(
@@ -383,8 +391,60 @@ pub fn drill(
     flags: &RunFlags,
     region: &str,
     hold: Option<Duration>,
+    schedule: &ScheduleFlags,
 ) -> Result<Done, CliError> {
-    let session = Session::open(common, flags, "drill")?;
+    // `--if-due` prints one line on stdout when not due: the backend line goes to stderr.
+    let line = if schedule.if_due {
+        Line::Stderr
+    } else {
+        Line::Stdout
+    };
+    let mut session = Session::open(common, flags, "drill", line)?;
+    if !session
+        .ctx
+        .files
+        .topology
+        .regions
+        .iter()
+        .any(|r| r == region)
+    {
+        return Err(CliError::Usage(format!(
+            "{region}: not a region of topology `{}`",
+            session.ctx.files.topology.name
+        )));
+    }
+    if let Some(allowed) = session.ctx.files.playbook.schedule.clone() {
+        let now = jiff::Timestamp::now();
+        if schedule.if_due {
+            let logs = session.ctx.block_on(session.ctx.state.list_runs())?;
+            let last = crate::schedule::last_completed_drills(&logs)
+                .get(region)
+                .map(|l| l.finished_at);
+            let due = allowed.due(now, last);
+            if let Some(not_due) = crate::schedule::describe_due(&allowed, &due) {
+                println!("{not_due}");
+                return Ok(Done::Ok);
+            }
+        } else if let crate::schedule::Verdict::Closed { why, next } = allowed.verdict(now) {
+            let closed = allowed.describe_closed(why);
+            match &schedule.reason {
+                Some(reason) if schedule.force => {
+                    println!("forced: drilling {region} {closed} (reason: {reason})");
+                    session.forced = Some(Forced {
+                        reason: reason.clone(),
+                        overrode: closed,
+                    });
+                }
+                _ => {
+                    return Err(CliError::Refused(format!(
+                        "drill {region} refused: {closed}; {}; to drill anyway pass --force --reason \"...\"",
+                        allowed.describe_next(next)
+                    )));
+                }
+            }
+        }
+    }
+    let session = session;
     session.ctx.block_on(async {
         let interrupts = watch_interrupts();
         let evacuation = phase(
@@ -405,6 +465,29 @@ pub fn drill(
         let mut playbook = session.ctx.files.playbook.clone();
         if let Some(hold) = hold {
             playbook.hold = hold;
+        }
+        // A drill the schedule allowed restores when its window closes (a forced one was
+        // outside its schedule from the start: it holds as asked).
+        let mut cut_note = None;
+        if session.forced.is_none()
+            && let Some(allowed) = &playbook.schedule
+            && let Some(cut) = allowed.hold_cut(jiff::Timestamp::now(), playbook.hold)
+        {
+            let text = format!(
+                "hold cut short from {} to {}: the drill window closes at {}",
+                crate::model::format_duration(playbook.hold),
+                crate::model::format_duration(cut.allowed),
+                crate::schedule::describe_instant(cut.closes, &allowed.display_zone())
+            );
+            println!("{text}");
+            playbook.hold = cut.allowed;
+            cut_note = Some(journal::Record::Note {
+                at: jiff::Timestamp::now().to_string(),
+                text,
+            });
+        }
+        if let (Some(note), Some(id)) = (cut_note, &evacuation.run_id) {
+            append_after_run(&session.ctx.state, id, &note, "the hold cut short").await;
         }
         println!(
             "holding {region} evacuated for {}",
@@ -492,16 +575,21 @@ async fn residual_at_end_of_hold(state: &State, holder: &Executor<'_>, evacuatio
             })
         );
     }
-    // The evacuation's journal is written under the lock, as every journal write is (with
-    // shared state the lease's token fences the write).
+    append_after_run(state, evacuation, &record, "the residual traffic at the end of the hold")
+        .await;
+}
+
+/// Appends `record` to the journal of finished run `run` (a drill's evacuation), under the
+/// lock as every journal write is (with shared state the lease's token fences the write); a
+/// failure is said (`what` names the record), and changes nothing.
+async fn append_after_run(state: &State, run: &str, record: &journal::Record, what: &str) {
     let appended = async {
-        let (lease, _) = state
-            .lock(&log.header.topology, evacuation, Some(evacuation))
-            .await?;
+        let log = state.read_run(run).await?;
+        let (lease, _) = state.lock(&log.header.topology, run, Some(run)).await?;
         let result = async {
-            let mut journal = state.open_journal(evacuation, &lease).await?;
+            let mut journal = state.open_journal(run, &lease).await?;
             journal
-                .append(&record)
+                .append(record)
                 .await
                 .map_err(|e| CliError::Unexpected(e.into()))
         }
@@ -511,7 +599,7 @@ async fn residual_at_end_of_hold(state: &State, holder: &Executor<'_>, evacuatio
     }
     .await;
     if let Err(e) = appended {
-        eprintln!("could not journal the residual traffic at the end of the hold: {e}");
+        eprintln!("could not journal {what}: {e}");
     }
 }
 
@@ -544,7 +632,7 @@ pub fn recover(
     {
         common.state = Some(shared.url());
     }
-    let session = Session::open(&common, flags, log.header.operation.as_str())?;
+    let session = Session::open(&common, flags, log.header.operation.as_str(), Line::Stdout)?;
     let ctx = &session.ctx;
     if ctx.files.topology.name != log.header.topology {
         return Err(CliError::Usage(format!(
