@@ -84,6 +84,24 @@ else
   cargo test --locked --no-fail-fast
 fi
 
+step "systemd units (ops/systemd) with systemd-analyze verify, where systemd is present"
+if command -v systemd-analyze >/dev/null 2>&1; then
+  # The units name /usr/local/bin/kong; verify checks that ExecStart is executable, so the
+  # check runs on copies naming the kong the tests built.
+  target_dir=$(cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+  units=$(mktemp -d)
+  for unit in service timer; do
+    sed "s#/usr/local/bin/kong#$target_dir/debug/kong#" "ops/systemd/kong-drill@.$unit" \
+      > "$units/kong-drill@us-east-1.$unit"
+  done
+  systemd-analyze verify "$units/kong-drill@us-east-1.service" "$units/kong-drill@us-east-1.timer"
+  echo "ops/systemd: kong-drill@.service and kong-drill@.timer verified"
+  rm -rf "$units"
+else
+  echo "systemd-analyze is not installed: ops/systemd not verified"
+fi
+
 # Benches and examples are type-checked by clippy --all-targets above; they run on demand:
 #   cargo bench --bench plan | exec | aws
 

@@ -30,6 +30,10 @@ pub enum Line {
     Stdout,
     /// Stdout carries a machine format and stays pure.
     Stderr,
+    /// Not yet: the command decides where once it knows what it prints
+    /// ([`Context::print_line`]; `kong drill --if-due` prints only `not due: ...` on stdout
+    /// when it does not run).
+    Deferred,
 }
 
 /// What a command loads before it starts.
@@ -87,6 +91,8 @@ pub struct Context<F = Loaded> {
     pub kind: BackendKind,
     /// Run history, journals and the lock.
     pub state: State,
+    /// The backend line, while it waits for [`Context::print_line`] ([`Line::Deferred`]).
+    held_line: Option<String>,
     runtime: tokio::runtime::Runtime,
 }
 
@@ -132,9 +138,11 @@ impl<F: Files> Context<F> {
             files::backend_line(kind, common),
             backend::state_note(common, topology)?
         );
+        let mut held_line = None;
         match line {
             Line::Stdout => println!("{text}"),
             Line::Stderr => eprintln!("{text}"),
+            Line::Deferred => held_line = Some(text),
         }
         let runtime = backend::runtime()?;
         let state = runtime.block_on(State::open(common, topology))?;
@@ -143,8 +151,20 @@ impl<F: Files> Context<F> {
             common: common.clone(),
             files,
             kind,
+            held_line,
             runtime,
         })
+    }
+
+    /// Prints the backend line held by [`Line::Deferred`] on `line` (once; later calls and
+    /// other contexts print nothing).
+    pub fn print_line(&mut self, line: Line) {
+        if let Some(text) = self.held_line.take() {
+            match line {
+                Line::Stderr => eprintln!("{text}"),
+                Line::Stdout | Line::Deferred => println!("{text}"),
+            }
+        }
     }
 
     /// Runs a future to completion on the command's runtime.
@@ -182,6 +202,20 @@ impl<F: HasTopology> Context<F> {
     /// The topology.
     pub fn topology(&self) -> &Topology {
         self.files.topology()
+    }
+
+    /// A bad invocation unless the topology declares `region` (the planner's words).
+    pub fn check_region(&self, region: &str) -> Result<(), CliError> {
+        let topology = self.topology();
+        if topology.regions.iter().any(|r| r == region) {
+            return Ok(());
+        }
+        Err(crate::plan::PlanError::UnknownRegion {
+            region: region.into(),
+            topology: topology.name.clone(),
+            known: topology.regions.clone(),
+        }
+        .into())
     }
 
     /// Opens the traffic backend and the scaling backend next to it: one simulator world

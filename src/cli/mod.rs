@@ -19,6 +19,7 @@ mod progress;
 mod report;
 mod run;
 mod run_report;
+mod schedule;
 mod sim_serve;
 mod state;
 mod status;
@@ -177,6 +178,21 @@ pub struct RunFlags {
     pub verbose: bool,
 }
 
+/// `kong drill`'s flags about the playbook's `schedule`.
+#[derive(Debug, Clone, Args)]
+pub struct ScheduleFlags {
+    /// Run only when the schedule allows it and the region's last completed drill is older
+    /// than `min_interval`; otherwise print one `not due: ...` line and exit 0.
+    #[arg(long, conflicts_with = "force")]
+    pub if_due: bool,
+    /// Drill although the schedule does not allow it now (needs --reason).
+    #[arg(long, requires = "reason")]
+    pub force: bool,
+    /// Why the drill runs outside its schedule (journaled with the operator).
+    #[arg(long, requires = "force", value_name = "TEXT")]
+    pub reason: Option<String>,
+}
+
 /// The commands.
 // Parsed once per process: `kong plan`'s variant (with its `diff` subcommand) being the
 // largest costs nothing worth boxing for.
@@ -255,7 +271,17 @@ pub enum Command {
         #[arg(long, value_parser = crate::model::parse_duration)]
         hold: Option<std::time::Duration>,
         #[command(flatten)]
+        schedule: ScheduleFlags,
+        #[command(flatten)]
         flags: RunFlags,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// The next opening of the drill playbook's schedule and the last drill of each region.
+    Schedule {
+        /// Only this region.
+        #[arg(long)]
+        region: Option<String>,
         #[command(flatten)]
         common: Common,
     },
@@ -506,9 +532,11 @@ pub fn run(cli: Cli) -> Result<Done, CliError> {
         Command::Drill {
             region,
             hold,
+            schedule,
             flags,
             common,
-        } => run::drill(&common, &flags, &region, hold),
+        } => run::drill(&common, &flags, &region, hold, &schedule),
+        Command::Schedule { region, common } => schedule::run(&common, region.as_deref()),
         Command::Status { format, common } => status::status(&common, format),
         Command::Resume { run, flags, common } => run::recover(&common, &flags, &run, false),
         Command::Rollback { run, flags, common } => run::recover(&common, &flags, &run, true),

@@ -5,7 +5,7 @@
 //! and return its outcome. Every decision about traffic is the executor's.
 
 use std::io::{IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -13,12 +13,13 @@ use async_trait::async_trait;
 use super::context::{Backends, Context, Line, State};
 use super::exit::Done;
 use super::progress::LineProgress;
-use super::{CliError, Common, RunFlags, run_report};
+use super::{CliError, Common, RunFlags, ScheduleFlags, run_report};
 use crate::checks::Sources;
-use crate::exec::{ExecOptions, Executor, Outcome, Prompter};
+use crate::exec::{ExecOptions, Executor, Outcome, Progress, Prompter};
 use crate::journal::lock::this_host;
-use crate::journal::{self, CapacityChange, Lease, RunHeader};
+use crate::journal::{self, CapacityChange, Forced, Lease, RunHeader, RunJournal};
 use crate::model::BackendKind;
+use crate::notify::{Announcer, Notifier, RunInfo};
 use crate::plan::{Operation, render};
 use crate::prepare::{self, Request};
 
@@ -52,12 +53,21 @@ struct Session {
     sources: Sources,
     options: ExecOptions,
     interactive: bool,
+    /// Why a drill runs although its schedule does not allow it (`--force --reason`).
+    forced: Option<Forced>,
+    /// The webhooks of `notify:` (playbook and topology) the command's runs are announced to.
+    notifier: Notifier,
 }
 
 impl Session {
     /// Opens the context, the backends and the metric sources; resolves the flags.
-    fn open(common: &Common, flags: &RunFlags, command: &str) -> Result<Session, CliError> {
-        let ctx = Context::open(common, command, Line::Stdout)?;
+    fn open(
+        common: &Common,
+        flags: &RunFlags,
+        command: &str,
+        line: Line,
+    ) -> Result<Session, CliError> {
+        let ctx: Context = Context::open(common, command, line)?;
         let RunFlags {
             yes: _,
             approve,
@@ -79,6 +89,13 @@ impl Session {
         let backends = ctx.backends()?;
         let sources = ctx.sources(&backends.traffic)?;
         let interactive = std::io::stdin().is_terminal();
+        let webhooks: Vec<_> = (ctx.files.playbook.notify.iter())
+            .chain(&ctx.files.topology.notify)
+            .cloned()
+            .collect();
+        // Each webhook's delivery task runs on the command's runtime.
+        let notifier =
+            ctx.block_on(async { Notifier::start(&webhooks, |var| std::env::var(var).ok()) });
         let options = ExecOptions {
             time_scale,
             dry_run,
@@ -92,12 +109,14 @@ impl Session {
             sources,
             options,
             interactive,
+            forced: None,
+            notifier,
         })
     }
 
     fn executor<'a>(
         &'a self,
-        progress: &'a LineProgress,
+        progress: &'a dyn Progress,
         prompter: &'a TtyPrompter,
         interrupts: tokio::sync::watch::Receiver<u32>,
         restore_capacity: &'a [CapacityChange],
@@ -117,17 +136,92 @@ impl Session {
     }
 }
 
-/// Counts Ctrl-C presses into a watch channel the executor listens to.
+impl Session {
+    /// Announces the events of run `run` (of `command`, whose report is `report`) as they
+    /// pass on to `inner`.
+    fn announcer<'a>(
+        &'a self,
+        inner: &'a dyn Progress,
+        run: &str,
+        operation: Operation,
+        command: &str,
+        region: &str,
+        report: &Path,
+    ) -> Announcer<'a> {
+        let info = RunInfo {
+            run: run.to_string(),
+            operation: operation.as_str().to_string(),
+            command: command.to_string(),
+            region: region.to_string(),
+            operator: crate::notify::operator(),
+            host: this_host(),
+            report: report.display().to_string(),
+        };
+        Announcer::new(inner, &self.notifier, info)
+    }
+
+    /// Journals in run `run`'s journal, as notes for its report, the webhooks that could
+    /// not be set up and the announcements not delivered so far (of this run or an earlier
+    /// one of the command), and says them on stderr. Webhooks are named by host only.
+    async fn note_undelivered(&self, journal: &mut RunJournal, run: &str) {
+        let mut texts: Vec<String> = self.notifier.setup_problems().to_vec();
+        texts.extend(self.notifier.take_failures().into_iter().map(|f| {
+            if f.run == run {
+                f.text
+            } else {
+                format!("run {}: {}", f.run, f.text)
+            }
+        }));
+        for text in texts {
+            eprintln!("notify: {text}");
+            let note = journal::Record::Note {
+                at: jiff::Timestamp::now().to_string(),
+                text,
+            };
+            if let Err(e) = journal.append(&note).await {
+                eprintln!("could not journal an undelivered announcement: {e}");
+            }
+        }
+    }
+
+    /// At the end of the command: waits for what each webhook still has queued at most its
+    /// timeout, then notes what was not delivered in the journal of `last` (the command's
+    /// last run) and says it on stderr.
+    async fn settle_announcements(&self, last: Option<&str>) {
+        for failure in self.notifier.finish().await {
+            eprintln!("notify: {}", failure.text);
+            if let Some(run) = last {
+                let note = journal::Record::Note {
+                    at: jiff::Timestamp::now().to_string(),
+                    text: failure.text,
+                };
+                append_after_run(&self.ctx.state, run, &note, "an undelivered announcement").await;
+            }
+        }
+    }
+}
+
+/// Counts Ctrl-C presses and SIGTERMs (a Kubernetes pod or systemd stopping kong) into a
+/// watch channel the executor listens to: the first aborts and rolls back, later ones only
+/// say that the rollback continues.
 fn watch_interrupts() -> tokio::sync::watch::Receiver<u32> {
     let (tx, rx) = tokio::sync::watch::channel(0u32);
     tokio::spawn(async move {
+        let mut terminate = terminate_signals();
         let mut count = 0u32;
-        while tokio::signal::ctrl_c().await.is_ok() {
+        loop {
+            let signal = tokio::select! {
+                pressed = tokio::signal::ctrl_c() => match pressed {
+                    Ok(()) => "interrupted",
+                    Err(_) => break,
+                },
+                Some(()) = next_terminate(&mut terminate) => "terminated (SIGTERM)",
+            };
             count += 1;
             if count == 1 {
-                eprintln!("\ninterrupted: aborting (traffic will be rolled back to baseline)");
+                eprintln!("\n{signal}: aborting (traffic will be rolled back to baseline)");
             } else {
-                eprintln!("\ninterrupted again: the rollback continues; it is not safe to stop it");
+                eprintln!("\n{signal} again: the rollback continues; it is not safe to stop it");
             }
             if tx.send(count).is_err() {
                 break;
@@ -135,6 +229,31 @@ fn watch_interrupts() -> tokio::sync::watch::Receiver<u32> {
         }
     });
     rx
+}
+
+/// SIGTERM's stream, where the platform has one.
+#[cfg(unix)]
+fn terminate_signals() -> Option<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok()
+}
+
+#[cfg(not(unix))]
+fn terminate_signals() -> Option<()> {
+    None
+}
+
+/// The next SIGTERM; never, without a stream.
+#[cfg(unix)]
+async fn next_terminate(signals: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match signals {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(not(unix))]
+async fn next_terminate(_: &mut Option<()>) -> Option<()> {
+    std::future::pending().await
 }
 
 /// The lease's heartbeat: renews it every third of its length until told to stop, then
@@ -184,7 +303,19 @@ struct PhaseResult {
     outcome: Outcome,
 }
 
-/// Plans (or loads) and executes one operation as one run.
+/// Where the report of run `run` will be: its `report.md`, or for a drill the
+/// `drill-report.md` beside the journal of the drill's evacuation (`evacuation`, `None` for
+/// the evacuation itself).
+fn report_path(state: &State, command: &str, run: &str, evacuation: Option<&str>) -> PathBuf {
+    if command == "drill" {
+        journal::run_dir(state.dir(), evacuation.unwrap_or(run)).join("drill-report.md")
+    } else {
+        journal::run_dir(state.dir(), run).join("report.md")
+    }
+}
+
+/// Plans (or loads) and executes one operation as one run (`evacuation`: the run id of a
+/// drill's evacuation, for its restore).
 #[allow(clippy::too_many_arguments)]
 async fn phase(
     session: &Session,
@@ -195,6 +326,7 @@ async fn phase(
     saved: Option<&Path>,
     interrupts: tokio::sync::watch::Receiver<u32>,
     confirm: bool,
+    evacuation: Option<&str>,
 ) -> Result<PhaseResult, CliError> {
     let ctx = &session.ctx;
     let topology = &ctx.files.topology;
@@ -281,7 +413,7 @@ async fn phase(
         started_at: jiff::Timestamp::now().to_string(),
         dry_run: flags.dry_run,
         operator: Some(crate::notify::operator()),
-        forced: None,
+        forced: session.forced.clone(),
     };
     println!("run {run_id}: journal {}", journal.location());
     let heartbeat = Heartbeat::start(lock);
@@ -295,8 +427,11 @@ async fn phase(
             still_raised.len()
         );
     }
-    let executor = session.executor(&progress, &prompter, interrupts, &raised);
+    let report = report_path(&ctx.state, command, &run_id, evacuation);
+    let announcer = session.announcer(&progress, &run_id, operation, command, region, &report);
+    let executor = session.executor(&announcer, &prompter, interrupts, &raised);
     let outcome = executor.run(&plan, header, &mut journal).await;
+    session.note_undelivered(&mut journal, &run_id).await;
     heartbeat.stop().await;
     Ok(PhaseResult {
         run_id: Some(run_id),
@@ -304,8 +439,9 @@ async fn phase(
     })
 }
 
-/// Prints the outcome of a run and writes its report next to its journal.
-async fn finish(session: &Session, result: &PhaseResult) {
+/// Prints the outcome of a run and writes its report next to its journal; the command's
+/// `last` run first settles the announcements, so that the report notes every one lost.
+async fn finish(session: &Session, result: &PhaseResult, last: bool) {
     let state = &session.ctx.state;
     let run = result.run_id.as_deref().unwrap_or("-");
     match &result.outcome {
@@ -333,6 +469,9 @@ async fn finish(session: &Session, result: &PhaseResult) {
             abort.kind
         ),
     }
+    if last {
+        session.settle_announcements(result.run_id.as_deref()).await;
+    }
     if let Some(id) = &result.run_id
         && let Ok(log) = state.read_run(id).await
     {
@@ -358,7 +497,7 @@ pub fn evacuate_or_restore(
     region: &str,
     saved: Option<&Path>,
 ) -> Result<Done, CliError> {
-    let session = Session::open(common, flags, operation.as_str())?;
+    let session = Session::open(common, flags, operation.as_str(), Line::Stdout)?;
     session.ctx.block_on(async {
         let interrupts = watch_interrupts();
         let result = phase(
@@ -370,9 +509,10 @@ pub fn evacuate_or_restore(
             saved,
             interrupts,
             true,
+            None,
         )
         .await?;
-        finish(&session, &result).await;
+        finish(&session, &result, true).await;
         Ok(Done::Run(result.outcome))
     })
 }
@@ -383,8 +523,47 @@ pub fn drill(
     flags: &RunFlags,
     region: &str,
     hold: Option<Duration>,
+    schedule: &ScheduleFlags,
 ) -> Result<Done, CliError> {
-    let session = Session::open(common, flags, "drill")?;
+    // `--if-due` prints only `not due: ...` on stdout when it does not run: the backend line
+    // waits until the decision.
+    let mut session = Session::open(common, flags, "drill", Line::Deferred)?;
+    session.ctx.check_region(region)?;
+    if let Some(allowed) = session.ctx.files.playbook.schedule.clone() {
+        let now = jiff::Timestamp::now();
+        if schedule.if_due {
+            let logs = session.ctx.block_on(session.ctx.state.list_runs())?;
+            let last = crate::schedule::last_completed_drills(&logs)
+                .get(region)
+                .map(|l| l.finished_at);
+            let due = allowed.due(now, last);
+            if let Some(not_due) = crate::schedule::describe_due(&allowed, &due) {
+                session.ctx.print_line(Line::Stderr);
+                println!("{not_due}");
+                return Ok(Done::Ok);
+            }
+        } else if let crate::schedule::Verdict::Closed { why, next } = allowed.verdict(now) {
+            session.ctx.print_line(Line::Stdout);
+            let closed = allowed.describe_closed(why);
+            match &schedule.reason {
+                Some(reason) if schedule.force => {
+                    println!("forced: drilling {region} {closed} (reason: {reason})");
+                    session.forced = Some(Forced {
+                        reason: reason.clone(),
+                        overrode: closed,
+                    });
+                }
+                _ => {
+                    return Err(CliError::Refused(format!(
+                        "drill {region} refused: {closed}; {}; to drill anyway pass --force --reason \"...\"",
+                        allowed.describe_next(next)
+                    )));
+                }
+            }
+        }
+    }
+    session.ctx.print_line(Line::Stdout);
+    let session = session;
     session.ctx.block_on(async {
         let interrupts = watch_interrupts();
         let evacuation = phase(
@@ -396,15 +575,40 @@ pub fn drill(
             None,
             interrupts.clone(),
             true,
+            None,
         )
         .await?;
-        finish(&session, &evacuation).await;
-        if evacuation.outcome != Outcome::Completed || flags.dry_run {
+        let ends = evacuation.outcome != Outcome::Completed || flags.dry_run;
+        finish(&session, &evacuation, ends).await;
+        if ends {
             return Ok(Done::Drill(vec![evacuation.outcome]));
         }
         let mut playbook = session.ctx.files.playbook.clone();
         if let Some(hold) = hold {
             playbook.hold = hold;
+        }
+        // A drill the schedule allowed restores when its window closes (a forced one was
+        // outside its schedule from the start: it holds as asked).
+        let mut cut_note = None;
+        if session.forced.is_none()
+            && let Some(allowed) = &playbook.schedule
+            && let Some(cut) = allowed.hold_cut(jiff::Timestamp::now(), playbook.hold)
+        {
+            let text = format!(
+                "hold cut short from {} to {}: the drill window closes at {}",
+                crate::model::format_duration(playbook.hold),
+                crate::model::format_duration(cut.allowed),
+                crate::schedule::describe_instant(cut.closes, &allowed.display_zone())
+            );
+            println!("{text}");
+            playbook.hold = cut.allowed;
+            cut_note = Some(journal::Record::Note {
+                at: jiff::Timestamp::now().to_string(),
+                text,
+            });
+        }
+        if let (Some(note), Some(id)) = (cut_note, &evacuation.run_id) {
+            append_after_run(&session.ctx.state, id, &note, "the hold cut short").await;
         }
         println!(
             "holding {region} evacuated for {}",
@@ -431,9 +635,10 @@ pub fn drill(
             None,
             interrupts,
             false,
+            evacuation.run_id.as_deref(),
         )
         .await?;
-        finish(&session, &restore).await;
+        finish(&session, &restore, true).await;
         let state = &session.ctx.state;
         let mut logs = Vec::new();
         for id in [&evacuation.run_id, &restore.run_id].into_iter().flatten() {
@@ -492,16 +697,26 @@ async fn residual_at_end_of_hold(state: &State, holder: &Executor<'_>, evacuatio
             })
         );
     }
-    // The evacuation's journal is written under the lock, as every journal write is (with
-    // shared state the lease's token fences the write).
+    append_after_run(
+        state,
+        evacuation,
+        &record,
+        "the residual traffic at the end of the hold",
+    )
+    .await;
+}
+
+/// Appends `record` to the journal of finished run `run` (a drill's evacuation), under the
+/// lock as every journal write is (with shared state the lease's token fences the write); a
+/// failure is said (`what` names the record), and changes nothing.
+async fn append_after_run(state: &State, run: &str, record: &journal::Record, what: &str) {
     let appended = async {
-        let (lease, _) = state
-            .lock(&log.header.topology, evacuation, Some(evacuation))
-            .await?;
+        let log = state.read_run(run).await?;
+        let (lease, _) = state.lock(&log.header.topology, run, Some(run)).await?;
         let result = async {
-            let mut journal = state.open_journal(evacuation, &lease).await?;
+            let mut journal = state.open_journal(run, &lease).await?;
             journal
-                .append(&record)
+                .append(record)
                 .await
                 .map_err(|e| CliError::Unexpected(e.into()))
         }
@@ -511,7 +726,7 @@ async fn residual_at_end_of_hold(state: &State, holder: &Executor<'_>, evacuatio
     }
     .await;
     if let Err(e) = appended {
-        eprintln!("could not journal the residual traffic at the end of the hold: {e}");
+        eprintln!("could not journal {what}: {e}");
     }
 }
 
@@ -544,7 +759,7 @@ pub fn recover(
     {
         common.state = Some(shared.url());
     }
-    let session = Session::open(&common, flags, log.header.operation.as_str())?;
+    let session = Session::open(&common, flags, log.header.operation.as_str(), Line::Stdout)?;
     let ctx = &session.ctx;
     if ctx.files.topology.name != log.header.topology {
         return Err(CliError::Usage(format!(
@@ -585,18 +800,29 @@ pub fn recover(
             }
             Operation::Evacuate => Vec::new(),
         };
-        let executor = session.executor(&progress, &prompter, interrupts, &raised);
+        let command = if rollback { "rollback" } else { "resume" };
+        let report = report_path(&ctx.state, command, run_id, None);
+        let announcer = session.announcer(
+            &progress,
+            run_id,
+            log.header.operation,
+            command,
+            &log.header.region,
+            &report,
+        );
+        let executor = session.executor(&announcer, &prompter, interrupts, &raised);
         let outcome = if rollback {
             executor.rollback(&log, &mut journal).await
         } else {
             executor.resume(&log, &mut journal).await
         };
+        session.note_undelivered(&mut journal, run_id).await;
         heartbeat.stop().await;
         let result = PhaseResult {
             run_id: Some(run_id.to_string()),
             outcome,
         };
-        finish(&session, &result).await;
+        finish(&session, &result, true).await;
         Ok(if rollback {
             Done::Rollback(result.outcome)
         } else {

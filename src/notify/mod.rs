@@ -140,7 +140,8 @@ struct Queue {
 
 /// Posts announcements to webhooks in the background (see the module docs).
 pub struct Notifier {
-    queues: Vec<Queue>,
+    /// Taken by [`Notifier::finish`]: later announcements go nowhere.
+    queues: Mutex<Vec<Queue>>,
     failures: Arc<Mutex<Vec<Failure>>>,
     /// Problems found before any delivery (an unset `url_env`), reported with the first run.
     setup: Vec<String>,
@@ -220,7 +221,7 @@ impl Notifier {
             });
         }
         Notifier {
-            queues,
+            queues: Mutex::new(queues),
             failures,
             setup,
         }
@@ -228,12 +229,15 @@ impl Notifier {
 
     /// Whether no webhook is configured.
     pub fn is_empty(&self) -> bool {
-        self.queues.is_empty() && self.setup.is_empty()
+        self.queues.lock().map(|q| q.is_empty()).unwrap_or(true) && self.setup.is_empty()
     }
 
     /// Queues `announcement` for every webhook; returns at once.
     pub fn announce(&self, announcement: Announcement) {
-        for q in &self.queues {
+        let Ok(queues) = self.queues.lock() else {
+            return;
+        };
+        for q in queues.iter() {
             if let Ok(mut runs) = q.runs.lock() {
                 runs.push(announcement.run.run.clone());
             }
@@ -257,11 +261,15 @@ impl Notifier {
     }
 
     /// Waits for each webhook's queued deliveries at most its timeout, then gives up on the
-    /// rest; returns every failure not taken yet, undelivered announcements included.
-    pub async fn finish(self) -> Vec<Failure> {
-        let Notifier {
-            queues, failures, ..
-        } = self;
+    /// rest; returns every failure not taken yet, undelivered announcements included. Later
+    /// announcements are dropped.
+    pub async fn finish(&self) -> Vec<Failure> {
+        let queues = self
+            .queues
+            .lock()
+            .map(|mut q| std::mem::take(&mut *q))
+            .unwrap_or_default();
+        let failures = &self.failures;
         let waits = queues.into_iter().map(|q| async move {
             drop(q.tx);
             let mut task = q.task;

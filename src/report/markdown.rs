@@ -114,6 +114,19 @@ pub fn summary_rows(facts: &Facts<'_>) -> Vec<(&'static str, String)> {
             if h.dry_run { ", dry run" } else { "" }
         ),
     ));
+    if let Some(operator) = &h.operator {
+        rows.push(("operator", operator.clone()));
+    }
+    if let Some(forced) = &h.forced {
+        rows.push((
+            "forced",
+            format!(
+                "run {} (`--force`), reason: {}",
+                forced.overrode,
+                forced.reason.replace('|', "\\|")
+            ),
+        ));
+    }
     rows.push((
         "where",
         format!(
