@@ -174,6 +174,20 @@ fn schedule_prints_every_region_or_one() {
     assert!(!one.stdout.contains("eu-west-1"), "{}", one.text());
     let unknown = kong.run(&["schedule", "--region", "mars-1"]);
     assert_eq!(unknown.code, 2, "{}", unknown.text());
+    let json = kong.json(&["schedule", "--format", "json"]);
+    let rows = json.as_array().expect("one object per region");
+    assert_eq!(rows.len(), 3, "{json}");
+    for row in rows {
+        assert_eq!(row["due"], false, "{row}");
+        assert!(row["last_drill"].is_null(), "{row}");
+        assert!(row["next_opening"].is_string(), "{row}");
+        assert!(
+            row["not_due"]
+                .as_str()
+                .is_some_and(|t| t.contains("test freeze")),
+            "{row}"
+        );
+    }
 }
 
 /// A path that looks like a Slack token: it must never leak.

@@ -282,6 +282,9 @@ pub enum Command {
         /// Only this region.
         #[arg(long)]
         region: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: OutputFormat,
         #[command(flatten)]
         common: Common,
     },
@@ -536,7 +539,11 @@ pub fn run(cli: Cli) -> Result<Done, CliError> {
             flags,
             common,
         } => run::drill(&common, &flags, &region, hold, &schedule),
-        Command::Schedule { region, common } => schedule::run(&common, region.as_deref()),
+        Command::Schedule {
+            region,
+            format,
+            common,
+        } => schedule::run(&common, region.as_deref(), format),
         Command::Status { format, common } => status::status(&common, format),
         Command::Resume { run, flags, common } => run::recover(&common, &flags, &run, false),
         Command::Rollback { run, flags, common } => run::recover(&common, &flags, &run, true),
