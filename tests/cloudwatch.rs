@@ -379,3 +379,52 @@ fn a_cloudwatch_load_query_is_the_live_load_the_plan_uses() {
         "{notes}"
     );
 }
+
+#[test]
+fn a_reviewed_plan_is_refused_when_the_live_load_grew_past_capacity_since_review() {
+    let metric = "ReviewedRequests";
+    // At review: 140 req/s in all; the two destinations can take 160 (2 x 100 x 0.8).
+    for (region, value) in [
+        ("us-east-1", 90.0),
+        ("us-west-2", 30.0),
+        ("eu-west-1", 20.0),
+    ] {
+        put(region, metric, region, value);
+    }
+    let topology = topology("{}").replace(
+        "    load: {us-east-1: 40, us-west-2: 40, eu-west-1: 40}\n",
+        &format!(
+            "    load: {{us-east-1: 40, us-west-2: 40, eu-west-1: 40}}\n    load_query:\n      cloudwatch:\n        namespace: {NAMESPACE}\n        metric: {metric}\n        dimensions: {{Region: '{{{{region}}}}'}}\n        stat: Maximum\n        period: 60\n"
+        ),
+    );
+    let world = on_sim(
+        &topology,
+        &playbook("ReviewedRequestsErrors", "destination", "[100]", "1s"),
+    );
+    let reviewed = world.run(&["plan", "evacuate", "us-east-1", "--out", "plan.json"]);
+    assert_eq!(reviewed.code, 0, "{}", reviewed.text());
+    // Between review and execution the load grows to 230 req/s: more than the destinations
+    // can take. The reviewed plan is still the plan of its recorded figures, but its
+    // pre-flight on today's load fails.
+    for (region, value) in [
+        ("us-east-1", 150.0),
+        ("us-west-2", 40.0),
+        ("eu-west-1", 40.0),
+    ] {
+        put(region, metric, region, value);
+    }
+    let before = world.weights();
+    let out = world.run(&[
+        "evacuate",
+        "us-east-1",
+        "--plan",
+        "plan.json",
+        "--yes",
+        "--time-scale",
+        "10",
+    ]);
+    assert_eq!(out.code, 3, "{}", out.text());
+    assert!(out.text().contains("pre-flight"), "{}", out.text());
+    assert!(out.text().contains("api"), "{}", out.text());
+    assert_eq!(world.weights(), before, "a refused plan moved traffic");
+}

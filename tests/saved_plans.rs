@@ -201,6 +201,37 @@ fn the_reviewed_plan_untouched_executes_to_its_target() {
 }
 
 #[test]
+fn a_reviewed_plan_is_refused_once_live_weights_moved_since_review() {
+    let w = Kong::streaming(FAST_PLAYBOOK);
+    let plan = reviewed(&w);
+    // Someone moves traffic after the review: eu-west-1 is evacuated.
+    let moved = w.run(&["evacuate", "eu-west-1", "--yes", "--time-scale", "100"]);
+    assert_eq!(moved.code, 0, "{}", moved.text());
+    let before = w.weights();
+    let out = w.run(&[
+        "evacuate",
+        "us-east-1",
+        "--plan",
+        "plan.json",
+        "--yes",
+        "--time-scale",
+        "100",
+    ]);
+    assert_eq!(out.code, 3, "{}", out.text());
+    assert!(
+        out.stderr
+            .contains("differ from the baseline of plan plan.json")
+            && out
+                .stderr
+                .contains("the world moved since the plan was made"),
+        "{}",
+        out.text()
+    );
+    assert_eq!(w.weights(), before, "a stale plan moved traffic");
+    assert!(plan["steps"].as_array().is_some_and(|s| !s.is_empty()));
+}
+
+#[test]
 fn plan_diff_exits_0_when_identical_1_when_a_step_changed_2_on_a_non_plan() {
     let w = Kong::streaming(FAST_PLAYBOOK);
     let mut plan = reviewed(&w);
