@@ -89,6 +89,28 @@ fn put(into: &str, metric: &str, dimension: &str, value: f64) {
     });
 }
 
+/// [`topology`] whose service `api` reads its load live from CloudWatch `metric` (dimension
+/// `Region: {{region}}`, the newest maximum per minute), declared 40 req/s per region.
+fn live_load_topology(metric: &str) -> String {
+    topology("{}").replace(
+        "    load: {us-east-1: 40, us-west-2: 40, eu-west-1: 40}\n",
+        &format!(
+            "    load: {{us-east-1: 40, us-west-2: 40, eu-west-1: 40}}\n    load_query:\n      cloudwatch:\n        namespace: {NAMESPACE}\n        metric: {metric}\n        dimensions: {{Region: '{{{{region}}}}'}}\n        stat: Maximum\n        period: 60\n"
+        ),
+    )
+}
+
+/// Puts the measured load of us-east-1, us-west-2 and eu-west-1 (in that order) into each
+/// region's CloudWatch as `metric`.
+fn put_load(metric: &str, load: [f64; 3]) {
+    for (region, value) in ["us-east-1", "us-west-2", "eu-west-1"]
+        .into_iter()
+        .zip(load)
+    {
+        put(region, metric, region, value);
+    }
+}
+
 /// kong in a scratch dir with `topology` and `playbook`, on the simulator, CloudWatch on
 /// moto.
 fn on_sim(topology: &str, playbook: &str) -> Kong {
@@ -339,19 +361,8 @@ fn a_cloudwatch_load_query_is_the_live_load_the_plan_uses() {
     let metric = "LiveRequests";
     // Declared 40 req/s per region (120 in all); measured 90 in us-east-1, 30 and 20 in the
     // others (140 in all).
-    for (region, value) in [
-        ("us-east-1", 90.0),
-        ("us-west-2", 30.0),
-        ("eu-west-1", 20.0),
-    ] {
-        put(region, metric, region, value);
-    }
-    let topology = topology("{}").replace(
-        "    load: {us-east-1: 40, us-west-2: 40, eu-west-1: 40}\n",
-        &format!(
-            "    load: {{us-east-1: 40, us-west-2: 40, eu-west-1: 40}}\n    load_query:\n      cloudwatch:\n        namespace: {NAMESPACE}\n        metric: {metric}\n        dimensions: {{Region: '{{{{region}}}}'}}\n        stat: Maximum\n        period: 60\n"
-        ),
-    );
+    put_load(metric, [90.0, 30.0, 20.0]);
+    let topology = live_load_topology(metric);
     let world = on_sim(
         &topology,
         &playbook("LiveRequestsErrors", "destination", "[100]", "1s"),
@@ -384,19 +395,8 @@ fn a_cloudwatch_load_query_is_the_live_load_the_plan_uses() {
 fn a_reviewed_plan_is_refused_when_the_live_load_grew_past_capacity_since_review() {
     let metric = "ReviewedRequests";
     // At review: 140 req/s in all; the two destinations can take 160 (2 x 100 x 0.8).
-    for (region, value) in [
-        ("us-east-1", 90.0),
-        ("us-west-2", 30.0),
-        ("eu-west-1", 20.0),
-    ] {
-        put(region, metric, region, value);
-    }
-    let topology = topology("{}").replace(
-        "    load: {us-east-1: 40, us-west-2: 40, eu-west-1: 40}\n",
-        &format!(
-            "    load: {{us-east-1: 40, us-west-2: 40, eu-west-1: 40}}\n    load_query:\n      cloudwatch:\n        namespace: {NAMESPACE}\n        metric: {metric}\n        dimensions: {{Region: '{{{{region}}}}'}}\n        stat: Maximum\n        period: 60\n"
-        ),
-    );
+    put_load(metric, [90.0, 30.0, 20.0]);
+    let topology = live_load_topology(metric);
     let world = on_sim(
         &topology,
         &playbook("ReviewedRequestsErrors", "destination", "[100]", "1s"),
@@ -406,13 +406,7 @@ fn a_reviewed_plan_is_refused_when_the_live_load_grew_past_capacity_since_review
     // Between review and execution the load grows to 230 req/s: more than the destinations
     // can take. The reviewed plan is still the plan of its recorded figures, but its
     // pre-flight on today's load fails.
-    for (region, value) in [
-        ("us-east-1", 150.0),
-        ("us-west-2", 40.0),
-        ("eu-west-1", 40.0),
-    ] {
-        put(region, metric, region, value);
-    }
+    put_load(metric, [150.0, 40.0, 40.0]);
     let before = world.weights();
     let out = world.run(&[
         "evacuate",

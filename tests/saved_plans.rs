@@ -18,6 +18,19 @@ fn reviewed(w: &Kong) -> Value {
     serde_json::from_str(&std::fs::read_to_string(w.path("plan.json")).unwrap()).unwrap()
 }
 
+/// `kong evacuate us-east-1 --plan FILE` on a fast clock.
+fn execute(w: &Kong, file: &str) -> Output {
+    w.run(&[
+        "evacuate",
+        "us-east-1",
+        "--plan",
+        file,
+        "--yes",
+        "--time-scale",
+        "100",
+    ])
+}
+
 /// Indices of the steps of `service`, in order.
 fn steps_of(plan: &Value, service: &str) -> Vec<usize> {
     plan["steps"]
@@ -41,15 +54,7 @@ fn assert_refused(w: &Kong, tampered: &Value, named: &[&str]) {
         code,
         stdout: out,
         stderr: err,
-    } = w.run(&[
-        "evacuate",
-        "us-east-1",
-        "--plan",
-        "tampered.json",
-        "--yes",
-        "--time-scale",
-        "100",
-    ]);
+    } = execute(w, "tampered.json");
     assert_eq!(code, 3, "{out}\n{err}");
     assert!(err.contains("is not the plan kong computes now"), "{err}");
     for text in named {
@@ -182,15 +187,7 @@ fn the_reviewed_plan_untouched_executes_to_its_target() {
         code,
         stdout: out,
         stderr: err,
-    } = w.run(&[
-        "evacuate",
-        "us-east-1",
-        "--plan",
-        "plan.json",
-        "--yes",
-        "--time-scale",
-        "100",
-    ]);
+    } = execute(&w, "plan.json");
     assert_eq!(code, 0, "{out}\n{err}");
     let after = w.weights();
     for (dial, members) in plan["target"].as_object().unwrap() {
@@ -208,15 +205,7 @@ fn a_reviewed_plan_is_refused_once_live_weights_moved_since_review() {
     let moved = w.run(&["evacuate", "eu-west-1", "--yes", "--time-scale", "100"]);
     assert_eq!(moved.code, 0, "{}", moved.text());
     let before = w.weights();
-    let out = w.run(&[
-        "evacuate",
-        "us-east-1",
-        "--plan",
-        "plan.json",
-        "--yes",
-        "--time-scale",
-        "100",
-    ]);
+    let out = execute(&w, "plan.json");
     assert_eq!(out.code, 3, "{}", out.text());
     assert!(
         out.stderr

@@ -44,29 +44,41 @@ fn always_open_playbook() -> String {
     )
 }
 
-#[test]
-fn if_due_in_a_freeze_prints_one_not_due_line_and_moves_nothing() {
-    let kong = Kong::streaming(&frozen_playbook());
-    let before = kong.weights();
-    let out = kong.run(&[
-        "drill",
-        "us-east-1",
-        "--if-due",
-        "--yes",
-        "--time-scale",
-        "100",
-    ]);
+/// `kong drill us-east-1 --if-due` on a fast clock.
+const IF_DUE: &[&str] = &[
+    "drill",
+    "us-east-1",
+    "--if-due",
+    "--yes",
+    "--time-scale",
+    "100",
+];
+
+/// Runs `--if-due` where it is not due: exit 0, stdout is the one `not due: ...` line (the
+/// backend line goes to stderr), no weight moved and no run added; returns that line.
+fn not_due_line(kong: &Kong) -> String {
+    let (weights, runs) = (kong.weights(), kong.runs().len());
+    let out = kong.run(IF_DUE);
     assert_eq!(out.code, 0, "{}", out.text());
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines.len(), 1, "one line on stdout: {}", out.text());
     assert!(lines[0].starts_with("not due: "), "{}", out.text());
-    assert!(lines[0].contains("test freeze"), "{}", out.text());
     assert!(lines[0].contains("next opening"), "{}", out.text());
+    assert!(out.stderr.starts_with("backend: sim"), "{}", out.text());
     assert_eq!(
         kong.weights(),
-        before,
+        weights,
         "--if-due when not due moved weights"
     );
+    assert_eq!(kong.runs().len(), runs, "--if-due when not due ran");
+    lines[0].to_string()
+}
+
+#[test]
+fn if_due_in_a_freeze_prints_one_not_due_line_and_moves_nothing() {
+    let kong = Kong::streaming(&frozen_playbook());
+    let line = not_due_line(&kong);
+    assert!(line.contains("test freeze"), "{line}");
 }
 
 #[test]
@@ -130,33 +142,14 @@ fn forced_drill_runs_and_journals_the_reason_and_operator() {
 fn if_due_inside_a_window_runs_then_is_not_due_until_min_interval() {
     let kong = Kong::streaming(&always_open_playbook());
     let before = kong.weights();
-    let out = kong.run(&[
-        "drill",
-        "us-east-1",
-        "--if-due",
-        "--yes",
-        "--time-scale",
-        "100",
-    ]);
+    let out = kong.run(IF_DUE);
     assert_eq!(out.code, 0, "{}", out.text());
     assert!(!out.stdout.contains("not due"), "{}", out.text());
-    assert_eq!(kong.journals().len(), 2, "{}", out.text());
+    assert!(out.stdout.starts_with("backend: sim"), "{}", out.text());
+    assert_eq!(kong.runs().len(), 2, "{}", out.text());
     assert_eq!(kong.weights(), before, "a drill ends restored");
-    let again = kong.run(&[
-        "drill",
-        "us-east-1",
-        "--if-due",
-        "--yes",
-        "--time-scale",
-        "100",
-    ]);
-    assert_eq!(again.code, 0, "{}", again.text());
-    assert!(
-        again.stdout.starts_with("not due: ") && again.stdout.contains("min_interval"),
-        "{}",
-        again.text()
-    );
-    assert_eq!(kong.journals().len(), 2, "the second --if-due ran a drill");
+    let line = not_due_line(&kong);
+    assert!(line.contains("min_interval"), "{line}");
 }
 
 #[test]
@@ -470,37 +463,16 @@ fn a_window_closing_during_the_hold_cuts_the_hold_and_the_report_says_so() {
 #[test]
 fn if_due_outside_every_window_prints_the_next_opening_and_moves_nothing() {
     let (zone, _) = zone_near_noon();
-    // Local time is between 06:00 and 18:59: a 00:00-05:00 window is closed, and opens next
-    // at midnight.
+    // Local time is 12:xx: a 00:00-05:00 window is closed, and opens next at midnight.
     let playbook = format!(
         "{FAST_PLAYBOOK}schedule:\n  windows:\n    - {{days: [mon, tue, wed, thu, fri, sat, sun], hours: \"00:00-05:00\", timezone: {zone}}}\n"
     );
     let kong = Kong::streaming(&playbook);
-    let before = kong.weights();
-    let out = kong.run(&[
-        "drill",
-        "us-east-1",
-        "--if-due",
-        "--yes",
-        "--time-scale",
-        "100",
-    ]);
-    assert_eq!(out.code, 0, "{}", out.text());
-    let lines: Vec<&str> = out.stdout.lines().collect();
-    assert_eq!(lines.len(), 1, "one line on stdout: {}", out.text());
+    let line = not_due_line(&kong);
     assert!(
-        lines[0].starts_with("not due: outside every drill window")
-            && lines[0].contains("00:00-05:00")
-            && lines[0].contains("next opening")
-            && lines[0].contains(" 00:00 "),
-        "{}",
-        out.text()
+        line.starts_with("not due: outside every drill window")
+            && line.contains("00:00-05:00")
+            && line.contains(" 00:00 "),
+        "{line}"
     );
-    assert!(out.stderr.starts_with("backend: sim"), "{}", out.text());
-    assert_eq!(
-        kong.weights(),
-        before,
-        "--if-due when not due moved weights"
-    );
-    assert!(kong.runs().is_empty(), "--if-due when not due left a run");
 }
