@@ -317,6 +317,20 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// A duration that must not be zero: `{what} is 0s: expected a positive duration{advice}`
+    /// otherwise (`advice`: ", e.g. 5s", or how to say "none").
+    pub fn positive_duration(&mut self, node: &Node, what: &str, advice: &str) -> Option<Duration> {
+        let d = self.duration(node, what)?;
+        if d.is_zero() {
+            self.error(
+                node.pos,
+                format!("{what} is 0s: expected a positive duration{advice}"),
+            );
+            return None;
+        }
+        Some(d)
+    }
+
     /// A duration like `90s`, `2m` or `1h30m`.
     pub fn duration(&mut self, node: &Node, what: &str) -> Option<Duration> {
         match &node.value {

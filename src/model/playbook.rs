@@ -100,16 +100,9 @@ pub(crate) fn decode(ctx: &mut Ctx, root: &Node, topology: Option<&Topology>) ->
     let propagation = wait(ctx, "propagation");
     let hold = wait(ctx, "hold");
     let deadline = match fields.get("deadline") {
-        Some(n) => ctx.duration(n, "deadline").and_then(|d| {
-            if d.is_zero() {
-                ctx.error(
-                    n.pos,
-                    "deadline is 0s: expected a positive duration, or no `deadline` key for none",
-                );
-                return None;
-            }
-            Some(Some(d))
-        }),
+        Some(n) => ctx
+            .positive_duration(n, "deadline", ", or no `deadline` key for none")
+            .map(Some),
         None => Some(None),
     };
     let on_abort = match fields.get("on_abort") {
@@ -245,17 +238,7 @@ fn prescale(ctx: &mut Ctx, key: Pos, node: &Node) -> Option<Option<Prescale>> {
     }
     let fields = ctx.fields(node, key, "prescale", PRESCALE_KEYS)?;
     let timeout = match fields.get("timeout") {
-        Some(n) => {
-            let d = ctx.duration(n, "prescale.timeout")?;
-            if d.is_zero() {
-                ctx.error(
-                    n.pos,
-                    "prescale.timeout is 0s: expected a positive duration, e.g. 10m",
-                );
-                return None;
-            }
-            d
-        }
+        Some(n) => ctx.positive_duration(n, "prescale.timeout", ", e.g. 10m")?,
         None => Prescale::DEFAULT_TIMEOUT,
     };
     Some(Some(Prescale { timeout }))
@@ -542,33 +525,11 @@ fn check(
     };
     let service = check_service(ctx, &fields, &what, topology);
     let timeout = match fields.get("timeout") {
-        Some(n) => ctx
-            .duration(n, &format!("timeout of {what}"))
-            .and_then(|d| {
-                if d.is_zero() {
-                    ctx.error(
-                        n.pos,
-                        format!("timeout of {what} is 0s: expected a positive duration, e.g. 5s"),
-                    );
-                    return None;
-                }
-                Some(d)
-            }),
+        Some(n) => ctx.positive_duration(n, &format!("timeout of {what}"), ", e.g. 5s"),
         None => Some(DEFAULT_TIMEOUT),
     };
     let interval = match fields.get("interval") {
-        Some(n) => ctx
-            .duration(n, &format!("interval of {what}"))
-            .and_then(|d| {
-                if d.is_zero() {
-                    ctx.error(
-                        n.pos,
-                        format!("interval of {what} is 0s: expected a positive duration, e.g. 10s"),
-                    );
-                    return None;
-                }
-                Some(d)
-            }),
+        Some(n) => ctx.positive_duration(n, &format!("interval of {what}"), ", e.g. 10s"),
         None => Some(DEFAULT_INTERVAL),
     };
     // `for: 1m`: the check must hold over the window, evaluated every `interval`: the first

@@ -199,18 +199,7 @@ fn webhook(ctx: &mut Ctx, node: &Node, index: usize) -> Option<Webhook> {
         None => Some(WebhookFormat::Json),
     };
     let timeout = match fields.get("timeout") {
-        Some(n) => ctx
-            .duration(n, &format!("timeout of {what}"))
-            .and_then(|d| {
-                if d.is_zero() {
-                    ctx.error(
-                        n.pos,
-                        format!("timeout of {what} is 0s: expected a positive duration, e.g. 5s"),
-                    );
-                    return None;
-                }
-                Some(d)
-            }),
+        Some(n) => ctx.positive_duration(n, &format!("timeout of {what}"), ", e.g. 5s"),
         None => Some(Webhook::DEFAULT_TIMEOUT),
     };
     Some(Webhook {

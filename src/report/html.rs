@@ -4,9 +4,9 @@
 use std::fmt::Write;
 
 use super::facts::{Facts, scope_of};
-use super::markdown::{checks_text, finding, summary_rows, verdict_text};
+use super::markdown::{STEP_COLUMNS, finding, step_cells, summary_rows, verdict_text};
 use super::svg::esc;
-use super::{Chart, few, fmt_secs, time_of};
+use super::{Chart, time_of};
 
 const STYLE: &str = r#"
 :root { color-scheme: light; }
@@ -158,22 +158,12 @@ pub fn render(facts: &Facts<'_>, charts: &[Chart]) -> String {
     if !facts.steps.is_empty() {
         let _ = writeln!(
             out,
-            "<h2>Steps</h2>\n<table><tr><th>#</th><th>time</th><th>run</th><th>wave</th><th>%</th><th>services</th><th>checks</th><th>API calls</th><th>took</th></tr>"
+            "<h2>Steps</h2>\n<table><tr>{}</tr>",
+            STEP_COLUMNS.map(|c| format!("<th>{c}</th>")).concat()
         );
         for s in &facts.steps {
-            let calls = s.calls_text();
-            let _ = writeln!(
-                out,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{calls}</td><td>{}</td></tr>",
-                s.number,
-                time_of(&s.at),
-                s.operation,
-                s.wave,
-                s.percent,
-                esc(&few(&s.services, 4)),
-                inline(&checks_text(s)),
-                fmt_secs((s.end - s.start).max(0.0))
-            );
+            let cells = step_cells(s).map(|c| format!("<td>{}</td>", inline(&c)));
+            let _ = writeln!(out, "<tr>{}</tr>", cells.concat());
         }
         let _ = writeln!(out, "</table>");
     }

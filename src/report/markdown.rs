@@ -284,6 +284,34 @@ fn cell(s: &str) -> String {
     s.replace('\n', " ").replace('|', "\\|")
 }
 
+/// The columns of the step table (Markdown and HTML).
+pub const STEP_COLUMNS: [&str; 9] = [
+    "#",
+    "time",
+    "run",
+    "wave",
+    "%",
+    "services",
+    "checks",
+    "API calls",
+    "took",
+];
+
+/// One step's cells of the step table, as inline Markdown text (`code`, **bold**).
+pub fn step_cells(s: &StepRow) -> [String; 9] {
+    [
+        s.number.to_string(),
+        time_of(&s.at),
+        s.operation.to_string(),
+        s.wave.to_string(),
+        s.percent.to_string(),
+        few(&s.services, 4),
+        checks_text(s),
+        s.calls_text(),
+        fmt_secs((s.end - s.start).max(0.0)),
+    ]
+}
+
 /// `14 ok` or `13 ok, 1 failed: ...`.
 pub fn checks_text(step: &StepRow) -> String {
     if step.results.is_empty() {
@@ -325,22 +353,13 @@ fn steps(out: &mut String, facts: &Facts<'_>) {
     let _ = writeln!(out, "## Steps\n");
     let _ = writeln!(
         out,
-        "| # | time | run | wave | % | services | checks | API calls | took |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+        "| {} |\n|{}",
+        STEP_COLUMNS.join(" | "),
+        " --- |".repeat(STEP_COLUMNS.len())
     );
     for s in &facts.steps {
-        let calls = s.calls_text();
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {} | {} | {calls} | {} |",
-            s.number,
-            time_of(&s.at),
-            s.operation,
-            s.wave,
-            s.percent,
-            cell(&few(&s.services, 4)),
-            cell(&checks_text(s)),
-            fmt_secs((s.end - s.start).max(0.0))
-        );
+        let cells = step_cells(s).map(|c| cell(&c));
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
     }
     let _ = writeln!(out);
 }

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use super::text::figure_mark;
 use super::{load, no_changes, percent, share_regions, step_positions, summary};
-use crate::plan::Plan;
+use crate::plan::{Plan, PreflightRow};
 
 mod within;
 
@@ -79,6 +79,23 @@ fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('`', "'").replace('\n', " ")
 }
 
+/// One pre-flight row of the table, its verdict computed from its numbers.
+fn push_preflight_row(out: &mut String, row: &PreflightRow) {
+    let _ = writeln!(
+        out,
+        "| {} | {} | {}{} | {}{} | {} | {} | {} |",
+        cell(&row.service),
+        cell(&row.region),
+        load(row.projected_load),
+        figure_mark(row.load_source),
+        load(row.capacity),
+        figure_mark(row.capacity_source),
+        percent(row.utilization),
+        percent(row.max_utilization),
+        if row.fits() { "✅" } else { "❌" },
+    );
+}
+
 fn preflight(out: &mut String, plan: &Plan) {
     if plan.preflight.is_empty() {
         return;
@@ -94,19 +111,7 @@ fn preflight(out: &mut String, plan: &Plan) {
     );
     let _ = writeln!(out, "| --- | --- | ---: | ---: | ---: | ---: | :---: |");
     for row in &plan.preflight {
-        let _ = writeln!(
-            out,
-            "| {} | {} | {}{} | {}{} | {} | {} | {} |",
-            cell(&row.service),
-            cell(&row.region),
-            load(row.projected_load),
-            figure_mark(row.load_source),
-            load(row.capacity),
-            figure_mark(row.capacity_source),
-            percent(row.utilization),
-            percent(row.max_utilization),
-            if row.fits() { "✅" } else { "❌" },
-        );
+        push_preflight_row(out, row);
     }
 }
 

@@ -11,9 +11,8 @@
 use std::cmp::Ordering;
 use std::fmt::Write as _;
 
-use super::super::text::figure_mark;
-use super::super::{load, percent, plural, share_regions, step_positions};
-use super::{cell, head};
+use super::super::{percent, plural, share_regions, step_positions};
+use super::{cell, head, push_preflight_row};
 use crate::plan::{Plan, PreflightRow};
 
 /// Room kept for the line saying what a part left out (every such line is shorter).
@@ -105,7 +104,8 @@ fn tightest_first(a: &&PreflightRow, b: &&PreflightRow) -> Ordering {
             f64::MAX
         }
     };
-    a.ok.cmp(&b.ok)
+    a.fits()
+        .cmp(&b.fits())
         .then(pressure(b).total_cmp(&pressure(a)))
         .then_with(|| a.service.cmp(&b.service))
         .then_with(|| a.region.cmp(&b.region))
@@ -129,22 +129,10 @@ fn preflight(plan: &Plan, max_chars: usize, budget: usize) -> String {
     let mut line = String::new();
     for (i, row) in rows.iter().enumerate() {
         line.clear();
-        let _ = writeln!(
-            line,
-            "| {} | {} | {}{} | {}{} | {} | {} | {} |",
-            cell(&row.service),
-            cell(&row.region),
-            load(row.projected_load),
-            figure_mark(row.load_source),
-            load(row.capacity),
-            figure_mark(row.capacity_source),
-            percent(row.utilization),
-            percent(row.max_utilization),
-            if row.ok { "✅" } else { "❌" },
-        );
+        push_preflight_row(&mut line, row);
         if !part.push(&line, OMISSION) {
             let rest = &rows[i..];
-            let failing = rest.iter().filter(|r| !r.ok).count();
+            let failing = rest.iter().filter(|r| !r.fits()).count();
             let what = if failing == 0 {
                 format!(
                     "{} (all within their limit)",
