@@ -26,6 +26,7 @@ use crate::checks::CheckResult;
 use crate::journal::{Record, RunLog, RunState};
 use crate::model::{Topology, Weights};
 use crate::plan::{self, Shares};
+use crate::report::few;
 
 /// The page (HTML, CSS and JavaScript in one file), embedded in the binary.
 const PAGE: &str = include_str!("page.html");
@@ -336,18 +337,6 @@ fn run_view(log: &RunLog, lock_holder: Option<&str>) -> RunView {
     }
 }
 
-/// At most three names, then how many more.
-fn few(names: &[String]) -> String {
-    match names.len() {
-        0..=3 => names.join(", "),
-        n => format!(
-            "{}, … {} ({n} services)",
-            names[..2].join(", "),
-            names[n - 1]
-        ),
-    }
-}
-
 /// One journal record for people.
 fn event(record: &Record) -> Event {
     let (event, text) = match record {
@@ -377,7 +366,7 @@ fn event(record: &Record) -> Event {
                 "step {}: wave {} to {percent}%: {}",
                 index + 1,
                 wave + 1,
-                few(services)
+                few(services, 3)
             ),
         ),
         Record::StepApplied {
@@ -403,7 +392,7 @@ fn event(record: &Record) -> Event {
                     index + 1,
                     failed.len(),
                     results.len(),
-                    few(&failed)
+                    few(&failed, 3)
                 )
             };
             ("step_checked", text)
@@ -431,7 +420,7 @@ fn event(record: &Record) -> Event {
             } else {
                 format!(
                     "residual traffic {when} in {region} (hidden dependencies): {}",
-                    few(&over)
+                    few(&over, 3)
                 )
             };
             ("residual", text)

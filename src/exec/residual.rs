@@ -6,13 +6,11 @@
 //! (on the simulator) the simulator's `requests_per_second`; a service with none of these is
 //! not measured. The share is the measured requests/s over the region's declared load.
 
-use std::time::Duration;
-
 use futures::stream::{self, StreamExt};
 
 use crate::checks::Scope;
 use crate::journal::{Record, ResidualTraffic};
-use crate::model::{Check, CheckSource, Per, SimMetric, Threshold};
+use crate::model::{Check, CheckSource, SimMetric};
 use crate::plan::Plan;
 
 use super::{Executor, now};
@@ -58,19 +56,8 @@ impl Executor<'_> {
         }
         let services: Vec<ResidualTraffic> = stream::iter(sources)
             .map(|(service, source, before)| async move {
-                let check = Check {
-                    name: format!("residual traffic of {service}"),
-                    source,
-                    service: Some(service.clone()),
-                    per: Per::Destination,
-                    threshold: Threshold {
-                        min: Some(0.0),
-                        ..Threshold::default()
-                    },
-                    consecutive: 1,
-                    interval: Duration::from_secs(10),
-                    timeout: Duration::from_secs(10),
-                };
+                let check =
+                    Check::reading(format!("residual traffic of {service}"), source, &service);
                 let scope = Scope {
                     region: Some(region),
                     service: Some(&service),

@@ -460,6 +460,24 @@ pub struct Check {
 }
 
 impl Check {
+    /// A reading rather than a check: `source` read for `service` per destination region,
+    /// any value >= 0 passing (a live `load_query`, a drill's residual traffic).
+    pub fn reading(name: String, source: CheckSource, service: &str) -> Check {
+        Check {
+            name,
+            source,
+            service: Some(service.to_string()),
+            per: Per::Destination,
+            threshold: Threshold {
+                min: Some(0.0),
+                ..Threshold::default()
+            },
+            consecutive: 1,
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(10),
+        }
+    }
+
     /// Whether the check's query, metric or dimensions name `{{service}}`.
     pub fn uses_service_template(&self) -> bool {
         const T: &str = "{{service}}";

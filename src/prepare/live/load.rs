@@ -2,12 +2,11 @@
 //! `{{service}}` bound, through the same metric sources as checks.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
 
 use crate::checks::{MetricSource, Scope};
-use crate::model::{Check, Per, Region, Threshold, Topology};
+use crate::model::{Check, Region, Topology};
 use crate::plan::{Figure, FigureSource};
 
 use super::LiveError;
@@ -25,19 +24,11 @@ pub async fn live_load(
         let Some(query) = &service.load_query else {
             continue;
         };
-        let check = Check {
-            name: format!("load of {}", service.name),
-            source: query.clone(),
-            service: Some(service.name.clone()),
-            per: Per::Destination,
-            threshold: Threshold {
-                min: Some(0.0),
-                ..Threshold::default()
-            },
-            consecutive: 1,
-            interval: Duration::from_secs(10),
-            timeout: Duration::from_secs(10),
-        };
+        let check = Check::reading(
+            format!("load of {}", service.name),
+            query.clone(),
+            &service.name,
+        );
         for region in service.load.keys() {
             queries.push((check.clone(), region.clone()));
         }
