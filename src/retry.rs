@@ -2,8 +2,9 @@
 //! and jitter, on tokio's clock (paused tests take no time).
 //!
 //! Owned below the executor so that every layer that calls a provider uses it: the
-//! executor's calls, the reads of every dial (`backend::read_all`) and the Auto Scaling
-//! reads before planning. A permanent error is returned at once.
+//! executor's calls, the reads of every dial (`backend::read_all`), the Auto Scaling reads
+//! and the live load (`load_query`) before planning, and the shared state. A permanent error
+//! is returned at once.
 
 use std::future::Future;
 use std::time::Duration;
@@ -11,6 +12,18 @@ use std::time::Duration;
 use backon::{ExponentialBuilder, Retryable};
 
 use crate::backend::BackendError;
+
+/// An error that says whether another try may succeed.
+pub trait Transient {
+    /// Throttled, unreachable, timed out, 5xx: worth another try.
+    fn is_transient(&self) -> bool;
+}
+
+impl Transient for BackendError {
+    fn is_transient(&self) -> bool {
+        BackendError::is_transient(self)
+    }
+}
 
 /// How often and how long to retry one provider call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,14 +64,15 @@ impl RetryPolicy {
     /// Calls `f` until it succeeds, fails permanently, or `attempts` calls were made.
     /// `notify` hears each transient error and the delay before the next attempt. Returns
     /// the result and the number of calls made.
-    pub async fn run<T, F, Fut>(
+    pub async fn run<T, E, F, Fut>(
         &self,
         mut f: F,
-        notify: impl Fn(&BackendError, Duration),
-    ) -> (Result<T, BackendError>, u32)
+        notify: impl Fn(&E, Duration),
+    ) -> (Result<T, E>, u32)
     where
+        E: Transient,
         F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, BackendError>>,
+        Fut: Future<Output = Result<T, E>>,
     {
         let mut attempts = 0u32;
         let result = (|| {
@@ -67,17 +81,18 @@ impl RetryPolicy {
         })
         .retry(self.backoff())
         .sleep(tokio::time::sleep)
-        .when(BackendError::is_transient)
+        .when(|e: &E| e.is_transient())
         .notify(|error, delay| notify(error, delay))
         .await;
         (result, attempts)
     }
 
     /// [`RetryPolicy::run`], logging each retry as a warning about `operation`.
-    pub async fn call<T, F, Fut>(&self, operation: &str, f: F) -> Result<T, BackendError>
+    pub async fn call<T, E, F, Fut>(&self, operation: &str, f: F) -> Result<T, E>
     where
+        E: Transient + std::fmt::Display,
         F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, BackendError>>,
+        Fut: Future<Output = Result<T, E>>,
     {
         self.run(f, |error, delay| {
             tracing::warn!(%error, ?delay, operation, "retrying");

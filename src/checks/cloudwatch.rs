@@ -94,7 +94,7 @@ impl CloudWatch {
     pub async fn fetch(&self, check: &Check, scope: &Scope<'_>) -> Result<f64, SourceError> {
         let query = Query::new(check, scope)?;
         let Some(declared) = &self.inner.declared else {
-            return Err(SourceError(format!(
+            return Err(SourceError::new(format!(
                 "check `{}` reads CloudWatch ({}), but the topology declares no \
                  `metrics.cloudwatch`: add `metrics: {{cloudwatch: {{}}}}` (or \
                  `{{cloudwatch: {{region: REGION}}}}` to read one region's CloudWatch)",
@@ -103,7 +103,7 @@ impl CloudWatch {
             )));
         };
         let region = query_region(declared.region.as_deref(), scope).ok_or_else(|| {
-            SourceError(format!(
+            SourceError::new(format!(
                 "check `{}` is global (`per: global`) and reads CloudWatch ({}), but the \
                  topology's `metrics.cloudwatch` names no region: set \
                  `metrics: {{cloudwatch: {{region: REGION}}}}` to say which region's \
@@ -113,7 +113,7 @@ impl CloudWatch {
             ))
         })?;
         let context = |what: String| {
-            SourceError(format!(
+            SourceError::new(format!(
                 "check `{}`: CloudWatch in {region}, {}: {what}",
                 check.name,
                 query.describe()
@@ -221,7 +221,7 @@ impl Query {
             period,
         } = &check.source
         else {
-            return Err(SourceError(format!(
+            return Err(SourceError::new(format!(
                 "check `{}` is not a cloudwatch check",
                 check.name
             )));
@@ -229,7 +229,7 @@ impl Query {
         let render = |text: &str| {
             scope
                 .render(text)
-                .map_err(|e| SourceError(format!("check `{}`: {e}", check.name)))
+                .map_err(|e| SourceError::new(format!("check `{}`: {e}", check.name)))
         };
         Ok(Query {
             namespace: render(namespace)?,
@@ -394,8 +394,8 @@ mod tests {
     fn query_of_a_global_check_cannot_fill_region() {
         let c = check(&[("Region", "{{region}}")]);
         let err = Query::new(&c, &Scope::default()).unwrap_err();
-        assert!(err.0.contains("check `5xx`"), "{err}");
-        assert!(err.0.contains("{{region}}"), "{err}");
+        assert!(err.message.contains("check `5xx`"), "{err}");
+        assert!(err.message.contains("{{region}}"), "{err}");
     }
 
     #[test]
@@ -457,9 +457,9 @@ mod tests {
             .fetch(&check(&[]), &Scope::region(Some("us-west-2")))
             .await
             .unwrap_err();
-        assert!(err.0.contains("metrics.cloudwatch"), "{err}");
+        assert!(err.message.contains("metrics.cloudwatch"), "{err}");
         assert!(
-            err.0
+            err.message
                 .contains("AWS/ApplicationELB HTTPCode_Target_5XX_Count Sum/60s"),
             "{err}"
         );

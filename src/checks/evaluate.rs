@@ -295,7 +295,7 @@ mod tests {
         let err = evaluate(
             &c,
             &Scope::default(),
-            Err(SourceError("connection refused".into())),
+            Err(SourceError::new("connection refused")),
             None,
         );
         assert!(!err.ok);

@@ -23,8 +23,38 @@ pub use sources::Sources;
 
 /// Why a value could not be fetched.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{0}")]
-pub struct SourceError(pub String);
+#[error("{message}")]
+pub struct SourceError {
+    /// What failed, naming the check, the query and the source.
+    pub message: String,
+    /// Whether another try may answer: the source was unreachable, timed out, answered 5xx
+    /// or throttled. A query error or an empty result is permanent.
+    pub transient: bool,
+}
+
+impl SourceError {
+    /// A failure another try would repeat.
+    pub fn new(message: impl Into<String>) -> SourceError {
+        SourceError {
+            message: message.into(),
+            transient: false,
+        }
+    }
+
+    /// A failure another try may not repeat.
+    pub fn transient(message: impl Into<String>) -> SourceError {
+        SourceError {
+            message: message.into(),
+            transient: true,
+        }
+    }
+}
+
+impl crate::retry::Transient for SourceError {
+    fn is_transient(&self) -> bool {
+        self.transient
+    }
+}
 
 /// What one evaluation of a check is bound to: `{{region}}` and `{{service}}`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -62,7 +92,7 @@ impl<'a> Scope<'a> {
         ] {
             if out.contains(placeholder) {
                 let Some(value) = value else {
-                    return Err(SourceError(format!(
+                    return Err(SourceError::new(format!(
                         "`{placeholder}` cannot be filled in: {why}"
                     )));
                 };

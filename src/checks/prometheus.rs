@@ -26,9 +26,9 @@ pub struct Prometheus {
 impl Prometheus {
     /// A source querying the server at `url` (e.g. `http://127.0.0.1:9090`).
     pub fn new(url: &str) -> Result<Prometheus, SourceError> {
-        let client = reqwest::Client::builder()
-            .build()
-            .map_err(|e| SourceError(format!("cannot build an HTTP client for Prometheus: {e}")))?;
+        let client = reqwest::Client::builder().build().map_err(|e| {
+            SourceError::new(format!("cannot build an HTTP client for Prometheus: {e}"))
+        })?;
         Ok(Prometheus {
             url: url.trim_end_matches('/').to_string(),
             client,
@@ -40,11 +40,16 @@ impl Prometheus {
         &self.url
     }
 
-    /// Runs one instant query; the value, or why there is none (without the check's name).
-    async fn query(&self, query: &str, timeout: std::time::Duration) -> Result<f64, String> {
+    /// Runs one instant query; the value, or why there is none (without the check's name)
+    /// and whether another try may answer (unreachable, timed out, 5xx or 429).
+    async fn query(
+        &self,
+        query: &str,
+        timeout: std::time::Duration,
+    ) -> Result<f64, (String, bool)> {
         let endpoint = format!("{}/api/v1/query", self.url);
         let url = reqwest::Url::parse_with_params(&endpoint, [("query", query)])
-            .map_err(|e| format!("invalid Prometheus URL `{endpoint}`: {e}"))?;
+            .map_err(|e| (format!("invalid Prometheus URL `{endpoint}`: {e}"), false))?;
         let response = self
             .client
             .get(url)
@@ -52,18 +57,21 @@ impl Prometheus {
             .send()
             .await
             .map_err(|e| {
-                if e.is_timeout() {
+                let why = if e.is_timeout() {
                     format!("no answer within {timeout:?} (the check's `timeout`)")
                 } else {
                     format!("cannot reach the server: {}", error_chain(&e))
-                }
+                };
+                (why, true)
             })?;
         let status = response.status();
-        let body = response
-            .text()
-            .await
-            .map_err(|e| format!("reading the response (HTTP {status}): {}", error_chain(&e)))?;
-        parse_response(status.as_u16(), &body)
+        let body = response.text().await.map_err(|e| {
+            let why = format!("reading the response (HTTP {status}): {}", error_chain(&e));
+            (why, true)
+        })?;
+        let transient =
+            status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS;
+        parse_response(status.as_u16(), &body).map_err(|why| (why, transient))
     }
 }
 
@@ -71,7 +79,7 @@ impl Prometheus {
 impl MetricSource for Prometheus {
     async fn fetch(&self, check: &Check, scope: &Scope<'_>) -> Result<f64, SourceError> {
         let CheckSource::Prometheus { query } = &check.source else {
-            return Err(SourceError(format!(
+            return Err(SourceError::new(format!(
                 "check `{}` reads {}, not Prometheus",
                 check.name,
                 source_name(&check.source)
@@ -79,13 +87,20 @@ impl MetricSource for Prometheus {
         };
         let rendered = scope
             .render(query)
-            .map_err(|e| SourceError(format!("check `{}`: {e}", check.name)))?;
-        self.query(&rendered, check.timeout).await.map_err(|why| {
-            SourceError(format!(
-                "check `{}`: prometheus query `{rendered}` on {}: {why}",
-                check.name, self.url
-            ))
-        })
+            .map_err(|e| SourceError::new(format!("check `{}`: {e}", check.name)))?;
+        self.query(&rendered, check.timeout)
+            .await
+            .map_err(|(why, transient)| {
+                let message = format!(
+                    "check `{}`: prometheus query `{rendered}` on {}: {why}",
+                    check.name, self.url
+                );
+                if transient {
+                    SourceError::transient(message)
+                } else {
+                    SourceError::new(message)
+                }
+            })
     }
 }
 
@@ -272,7 +287,13 @@ mod tests {
             .query("up", std::time::Duration::from_millis(200))
             .await
             .unwrap_err();
-        assert!(err.contains("no answer within 200ms"), "{err}");
+        assert_eq!(
+            err,
+            (
+                "no answer within 200ms (the check's `timeout`)".into(),
+                true
+            )
+        );
     }
 
     #[tokio::test]
@@ -300,12 +321,16 @@ mod tests {
             .fetch(&check, &Scope::region(Some("eu-west-1")))
             .await
             .unwrap_err();
-        assert!(err.0.contains("check `p99`"), "{err}");
-        assert!(err.0.contains(r#"p99{region="eu-west-1"}"#), "{err}");
-        assert!(err.0.contains(&url), "{err}");
-        assert!(err.0.contains("cannot reach"), "{err}");
+        assert!(err.message.contains("check `p99`"), "{err}");
+        assert!(err.message.contains(r#"p99{region="eu-west-1"}"#), "{err}");
+        assert!(err.message.contains(&url), "{err}");
+        assert!(err.message.contains("cannot reach"), "{err}");
+        assert!(
+            err.transient,
+            "an unreachable server may answer on another try"
+        );
         // An unbound placeholder is refused before any request.
         let err = source.fetch(&check, &Scope::default()).await.unwrap_err();
-        assert!(err.0.contains("{{region}}"), "{err}");
+        assert!(err.message.contains("{{region}}"), "{err}");
     }
 }

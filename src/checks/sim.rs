@@ -186,7 +186,9 @@ impl SimSource {
                     let weights = crate::backend::read_all(backend.as_ref(), topology)
                         .await
                         .map_err(|e| {
-                            SourceError(format!("reading live weights for the traffic model: {e}"))
+                            SourceError::new(format!(
+                                "reading live weights for the traffic model: {e}"
+                            ))
                         })?;
                     Ok(Read {
                         id: next_read_id(),
@@ -219,10 +221,10 @@ impl SimSource {
                     tokio::task::spawn_blocking(move || {
                         let mut parsed = parsed.lock().expect("parsed lock");
                         world::read_world(&path, &topology, &mut parsed)
-                            .map_err(|e| SourceError(e.to_string()))
+                            .map_err(|e| SourceError::new(e.to_string()))
                     })
                     .await
-                    .map_err(|e| SourceError(format!("reading the simulator world: {e}")))?
+                    .map_err(|e| SourceError::new(format!("reading the simulator world: {e}")))?
                 })
                 .await
             }
@@ -323,7 +325,7 @@ mod world {
 impl MetricSource for SimSource {
     async fn fetch(&self, check: &Check, scope: &Scope<'_>) -> Result<f64, SourceError> {
         let CheckSource::Sim { metric } = &check.source else {
-            return Err(SourceError(format!(
+            return Err(SourceError::new(format!(
                 "check `{}` reads {}, not the simulator",
                 check.name,
                 source_name(&check.source)
@@ -332,11 +334,11 @@ impl MetricSource for SimSource {
         let metrics = self.metrics().await?;
         let value = metrics
             .value(scope.service, scope.region, *metric)
-            .map_err(|e| SourceError(format!("check `{}`: {e}", check.name)))?;
+            .map_err(|e| SourceError::new(format!("check `{}`: {e}", check.name)))?;
         if value.is_finite() {
             Ok(value)
         } else {
-            Err(SourceError(format!(
+            Err(SourceError::new(format!(
                 "check `{}`: the simulator computed {value} for {}",
                 check.name,
                 metric.name()
@@ -511,7 +513,7 @@ mod tests {
             .fetch(&prometheus, &at(&prometheus, None))
             .await
             .unwrap_err();
-        assert!(err.0.contains("prometheus"), "{err}");
+        assert!(err.message.contains("prometheus"), "{err}");
         let unknown = sim_check(SimMetric::P99LatencyMs, Some("nope"), 250.0);
         assert!(
             source

@@ -68,7 +68,7 @@ impl MetricSource for Sources {
                 Some(prometheus) => prometheus.fetch(check, scope).await,
                 // The playbook loader refuses this when it has the topology; a check reaching
                 // here anyway gets no data.
-                None => Err(SourceError(format!(
+                None => Err(SourceError::new(format!(
                     "check `{}`: the topology declares no Prometheus server (set `metrics.prometheus.url`)",
                     check.name
                 ))),
@@ -122,6 +122,6 @@ mod tests {
             .fetch(&prometheus, &Scope::default())
             .await
             .unwrap_err();
-        assert!(err.0.contains("metrics.prometheus.url"), "{err}");
+        assert!(err.message.contains("metrics.prometheus.url"), "{err}");
     }
 }

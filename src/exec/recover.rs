@@ -182,6 +182,26 @@ impl Executor<'_> {
                 format!("could not write the journal: {e}"),
             ));
         }
+        // Killed between the run's start and its checks' baseline: that record comes before
+        // anything else the run does, so nothing has changed and the values now are the
+        // values before the run. Measure them, as the run would have.
+        let check_values = match log.checks_baseline() {
+            Some(values) => values.clone(),
+            None => {
+                let (_, values) = super::checking::before_run(self, journal.plan).await;
+                let record = Record::ChecksBaseline {
+                    at: now(),
+                    values: values.clone(),
+                };
+                if let Err(e) = sink.append(&record).await {
+                    return refused(Abort::new(
+                        AbortKind::Journal,
+                        format!("could not write the journal: {e}"),
+                    ));
+                }
+                values
+            }
+        };
         tracing::info!(from = start, ?entry, "resuming");
         self.emit(ProgressEvent::Resumed {
             run: id.clone(),
@@ -194,7 +214,7 @@ impl Executor<'_> {
             plan: journal.plan,
             groups,
             baseline: journal.baseline.clone(),
-            check_values: log.checks_baseline().cloned().unwrap_or_default(),
+            check_values,
             touched: journal.touched,
             triggers,
             approved,

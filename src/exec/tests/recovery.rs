@@ -271,3 +271,34 @@ async fn pause_and_resume_through_the_real_journal() {
     );
     assert_at_target(&world);
 }
+
+#[tokio::test(start_paused = true)]
+async fn resume_after_a_crash_before_the_checks_baseline_measures_it_before_going_on() {
+    let mut world = World::new();
+    // A ratio check needs the value before the run, journaled right after the run's start.
+    world.playbook.checks[0].threshold = crate::model::Threshold {
+        max_ratio_to_baseline: Some(3.0),
+        ..Default::default()
+    };
+    let mut sink = MemSink::default();
+    assert_eq!(world.run(&mut sink).await, Outcome::Completed);
+    // Killed right after `run_started`: nothing changed yet.
+    sink.records.truncate(1);
+    assert_eq!(sink.kinds(), ["run_started"]);
+    *world.backend.inner.weights.lock().unwrap() = world.plan.baseline.clone();
+    world.progress.events.lock().unwrap().clear();
+    let outcome = world.resume(&mut sink).await;
+    assert_eq!(
+        outcome,
+        Outcome::Completed,
+        "{:#?}",
+        world.progress.events()
+    );
+    assert_at_target(&world);
+    let kinds = sink.kinds();
+    assert_eq!(
+        kinds[..4],
+        ["run_started", "resumed", "checks_baseline", "intent 0"],
+        "the values before the run are measured and journaled before the first change"
+    );
+}

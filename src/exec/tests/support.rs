@@ -232,7 +232,7 @@ impl MetricSource for ScriptedSource {
             .lock()
             .unwrap()
             .push((check.name.clone(), region.map(str::to_string)));
-        (self.script)(n, check, region).ok_or_else(|| SourceError("source down".into()))
+        (self.script)(n, check, region).ok_or_else(|| SourceError::new("source down"))
     }
 }
 

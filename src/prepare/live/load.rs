@@ -8,6 +8,7 @@ use futures::stream::{self, StreamExt};
 use crate::checks::{MetricSource, Scope};
 use crate::model::{Check, Region, Topology};
 use crate::plan::{Figure, FigureSource};
+use crate::retry::RetryPolicy;
 
 use super::LiveError;
 
@@ -39,7 +40,11 @@ pub async fn live_load(
                 region: Some(&region),
                 service: check.service.as_deref(),
             };
-            let value = source.fetch(&check, &scope).await;
+            // Transient failures (unreachable, timed out, 5xx) are retried like every
+            // provider call; an empty result or a bad query refuses at once.
+            let value = RetryPolicy::default()
+                .call("live load", || source.fetch(&check, &scope))
+                .await;
             (check, region, value)
         })
         .buffered(CONCURRENCY)
@@ -111,7 +116,7 @@ mod tests {
             self.0
                 .get(&q)
                 .copied()
-                .ok_or_else(|| SourceError(format!("no data for {q}")))
+                .ok_or_else(|| SourceError::new(format!("no data for {q}")))
         }
     }
 
@@ -157,5 +162,56 @@ mod tests {
         let err = live_load(&t, &table).await.unwrap_err();
         assert!(err.0.contains("edge-api in us-west-2"), "{err}");
         assert!(err.0.contains("nothing was changed"), "{err}");
+    }
+
+    /// Fails transiently (unreachable) `failures` times, then answers 42; counts calls.
+    struct Flaky {
+        failures: u32,
+        calls: std::sync::atomic::AtomicU32,
+        transient: bool,
+    }
+
+    #[async_trait]
+    impl MetricSource for Flaky {
+        async fn fetch(&self, _: &Check, _: &Scope<'_>) -> Result<f64, SourceError> {
+            let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            match (n < self.failures, self.transient) {
+                (false, _) => Ok(42.0),
+                (true, true) => Err(SourceError::transient("cannot reach the server")),
+                (true, false) => Err(SourceError::new("no data: the query returned no series")),
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_transient_failure_is_retried_and_a_permanent_one_is_not() {
+        let t = with_query("rps");
+        let regions = t.services["edge-api"].load.len() as u32;
+        let flaky = Flaky {
+            failures: regions * 2,
+            calls: Default::default(),
+            transient: true,
+        };
+        let load = live_load(&t, &flaky)
+            .await
+            .expect("retried until it answered");
+        assert!(load["edge-api"].values().all(|f| f.value == 42.0));
+        assert!(
+            flaky.calls.into_inner() > regions * 2,
+            "every failure was retried"
+        );
+
+        let empty = Flaky {
+            failures: u32::MAX,
+            calls: Default::default(),
+            transient: false,
+        };
+        let err = live_load(&t, &empty).await.unwrap_err();
+        assert!(err.0.contains("no data"), "{err}");
+        assert_eq!(
+            empty.calls.into_inner(),
+            regions,
+            "one call per region, no retry"
+        );
     }
 }
