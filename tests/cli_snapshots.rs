@@ -2,15 +2,13 @@
 //! main success path and its main refusal path. Run ids, times, durations, the host and the
 //! pid change from run to run; insta filters redact them, nothing else.
 
-use std::path::PathBuf;
-use std::process::Command;
-
-use assert_cmd::cargo::CommandCargoExt;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+pub mod support {
+    pub mod kong;
 }
 
+use support::kong::Kong;
+
+/// Steps 50 and 100 only: the snapshots stay short.
 const FAST_PLAYBOOK: &str = "name: fast
 steps: [50, 100]
 bake: 1s
@@ -33,62 +31,30 @@ fn failing_check(playbook: &str) -> String {
     )
 }
 
-/// A scratch dir with the example topology and a fast playbook; the state dir inside it.
-struct World {
-    dir: tempfile::TempDir,
+/// A scratch dir with the example topology and the fast playbook; the state dir inside it.
+fn world() -> Kong {
+    Kong::streaming(FAST_PLAYBOOK)
 }
 
-impl World {
-    fn new() -> World {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::copy(
-            root().join("topology/streaming.yaml"),
-            dir.path().join("topology.yaml"),
-        )
-        .unwrap();
-        std::fs::write(dir.path().join("playbook.yaml"), FAST_PLAYBOOK).unwrap();
-        World { dir }
+/// `kong ARGS` with relative paths (so that none of the scratch dir shows) and the runner's
+/// clean environment.
+fn run(w: &Kong, args: &[&str]) -> Ran {
+    let out = w.run(args);
+    Ran {
+        args: args.join(" "),
+        code: out.code,
+        stdout: out.stdout,
+        stderr: out.stderr,
     }
+}
 
-    fn write(&self, name: &str, text: &str) {
-        std::fs::write(self.dir.path().join(name), text).unwrap();
-    }
-
-    /// `kong ARGS` with relative paths (so that none of the scratch dir shows) and no
-    /// setting of the environment leaking in.
-    fn run(&self, args: &[&str]) -> Ran {
-        let mut cmd = Command::cargo_bin("kong").unwrap();
-        cmd.current_dir(self.dir.path()).args(args).args([
-            "--topology",
-            "topology.yaml",
-            "--playbook",
-            "playbook.yaml",
-            "--state-dir",
-            "state",
-        ]);
-        for (var, _) in std::env::vars() {
-            if var.starts_with("KONG_") || var.starts_with("OTEL_") || var == "RUST_LOG" {
-                cmd.env_remove(var);
-            }
-        }
-        let out = cmd.output().unwrap();
-        Ran {
-            args: args.join(" "),
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    /// The id of the last run, from `kong runs --format json`.
-    fn last_run(&self) -> String {
-        let ran = self.run(&["runs", "--format", "json"]);
-        let runs: serde_json::Value = serde_json::from_str(&ran.stdout).unwrap();
-        runs.as_array().unwrap().last().unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    }
+/// The id of the last run, from `kong runs --format json`.
+fn last_run(w: &Kong) -> String {
+    let runs = w.runs();
+    runs.last().expect("a run")["id"]
+        .as_str()
+        .expect("run id")
+        .to_string()
 }
 
 /// One command's result.
@@ -193,103 +159,124 @@ fn regex_escape(text: &str) -> String {
 
 #[test]
 fn validate() {
-    let w = World::new();
-    snapshot("validate_ok", &w.run(&["validate"]));
+    let w = world();
+    snapshot("validate_ok", &run(&w, &["validate"]));
     w.write(
         "playbook.yaml",
         &FAST_PLAYBOOK.replace("bake: 1s", "bake: soon"),
     );
-    snapshot("validate_invalid", &w.run(&["validate"]));
+    snapshot("validate_invalid", &run(&w, &["validate"]));
 }
 
 #[test]
 fn plan() {
-    let w = World::new();
-    snapshot("plan_ok", &w.run(&["plan", "evacuate", "us-east-1"]));
-    let topology = std::fs::read_to_string(root().join("topology/streaming.yaml")).unwrap();
+    let w = world();
+    snapshot("plan_ok", &run(&w, &["plan", "evacuate", "us-east-1"]));
+    let topology = support::kong::STREAMING;
     w.write(
         "topology.yaml",
         &topology.replace("max_utilization: 0.75", "max_utilization: 0.3"),
     );
     snapshot(
         "plan_preflight_fails",
-        &w.run(&["plan", "evacuate", "us-east-1"]),
+        &run(&w, &["plan", "evacuate", "us-east-1"]),
     );
 }
 
 #[test]
 fn evacuate() {
-    let w = World::new();
-    snapshot("evacuate_not_confirmed", &w.run(&["evacuate", "us-east-1"]));
+    let w = world();
+    snapshot(
+        "evacuate_not_confirmed",
+        &run(&w, &["evacuate", "us-east-1"]),
+    );
     snapshot(
         "evacuate_ok",
-        &w.run(&["evacuate", "us-east-1", "--yes", "--time-scale", "100"]),
+        &run(
+            &w,
+            &["evacuate", "us-east-1", "--yes", "--time-scale", "100"],
+        ),
     );
 }
 
 #[test]
 fn restore() {
-    let w = World::new();
-    let ran = w.run(&["evacuate", "us-east-1", "--yes", "--time-scale", "100"]);
+    let w = world();
+    let ran = run(
+        &w,
+        &["evacuate", "us-east-1", "--yes", "--time-scale", "100"],
+    );
     assert_eq!(ran.code, 0, "{}", ran.text());
-    snapshot("restore_not_confirmed", &w.run(&["restore", "us-east-1"]));
+    snapshot("restore_not_confirmed", &run(&w, &["restore", "us-east-1"]));
     snapshot(
         "restore_ok",
-        &w.run(&["restore", "us-east-1", "--yes", "--time-scale", "100"]),
+        &run(
+            &w,
+            &["restore", "us-east-1", "--yes", "--time-scale", "100"],
+        ),
     );
 }
 
 #[test]
 fn drill() {
-    let w = World::new();
-    snapshot("drill_not_confirmed", &w.run(&["drill", "us-east-1"]));
+    let w = world();
+    snapshot("drill_not_confirmed", &run(&w, &["drill", "us-east-1"]));
     snapshot(
         "drill_ok",
-        &w.run(&["drill", "us-east-1", "--yes", "--time-scale", "100"]),
+        &run(&w, &["drill", "us-east-1", "--yes", "--time-scale", "100"]),
     );
 }
 
 #[test]
 fn status() {
-    let w = World::new();
-    snapshot("status_ok", &w.run(&["status"]));
-    std::fs::remove_file(w.dir.path().join("topology.yaml")).unwrap();
-    snapshot("status_no_topology", &w.run(&["status"]));
+    let w = world();
+    snapshot("status_ok", &run(&w, &["status"]));
+    std::fs::remove_file(w.path("topology.yaml")).unwrap();
+    snapshot("status_no_topology", &run(&w, &["status"]));
 }
 
 #[test]
 fn runs() {
-    let w = World::new();
-    let ran = w.run(&["evacuate", "us-east-1", "--yes", "--time-scale", "100"]);
+    let w = world();
+    let ran = run(
+        &w,
+        &["evacuate", "us-east-1", "--yes", "--time-scale", "100"],
+    );
     assert_eq!(ran.code, 0, "{}", ran.text());
-    snapshot("runs_ok", &w.run(&["runs"]));
-    snapshot("runs_bad_format", &w.run(&["runs", "--format", "yaml"]));
+    snapshot("runs_ok", &run(&w, &["runs"]));
+    snapshot("runs_bad_format", &run(&w, &["runs", "--format", "yaml"]));
 }
 
 #[test]
 fn report() {
-    let w = World::new();
-    let ran = w.run(&["evacuate", "us-east-1", "--yes", "--time-scale", "100"]);
+    let w = world();
+    let ran = run(
+        &w,
+        &["evacuate", "us-east-1", "--yes", "--time-scale", "100"],
+    );
     assert_eq!(ran.code, 0, "{}", ran.text());
-    let id = w.last_run();
-    snapshot("report_ok", &w.run(&["report", &id]));
-    snapshot("report_unknown_run", &w.run(&["report", "no-such-run"]));
+    let id = last_run(&w);
+    snapshot("report_ok", &run(&w, &["report", &id]));
+    snapshot("report_unknown_run", &run(&w, &["report", "no-such-run"]));
 }
 
 /// A run paused by a failing check (`on_abort: pause`), left for resume or rollback.
-fn paused_run(w: &World) -> String {
+fn paused_run(w: &Kong) -> String {
     w.write(
         "playbook.yaml",
         &failing_check(&FAST_PLAYBOOK.replace("on_abort: rollback", "on_abort: pause")),
     );
-    let ran = w.run(&["evacuate", "us-east-1", "--yes", "--time-scale", "100"]);
+    let ran = run(
+        w,
+        &["evacuate", "us-east-1", "--yes", "--time-scale", "100"],
+    );
     assert_eq!(ran.code, 5, "{}", ran.text());
-    w.last_run()
+    last_run(w)
 }
 
 #[test]
 fn resume() {
-    let w = World::new();
+    let w = world();
     let id = paused_run(&w);
     // The check is fixed: the run continues where it paused.
     w.write(
@@ -298,36 +285,39 @@ fn resume() {
     );
     snapshot(
         "resume_ok",
-        &w.run(&["resume", &id, "--yes", "--time-scale", "100"]),
+        &run(&w, &["resume", &id, "--yes", "--time-scale", "100"]),
     );
     snapshot(
         "resume_unknown_run",
-        &w.run(&["resume", "no-such-run", "--yes"]),
+        &run(&w, &["resume", "no-such-run", "--yes"]),
     );
 }
 
 #[test]
 fn rollback() {
-    let w = World::new();
+    let w = world();
     let id = paused_run(&w);
     // Another run cannot start while this one is unfinished.
     snapshot(
         "rollback_other_run_refused",
-        &w.run(&["evacuate", "eu-west-1", "--yes", "--time-scale", "100"]),
+        &run(
+            &w,
+            &["evacuate", "eu-west-1", "--yes", "--time-scale", "100"],
+        ),
     );
     snapshot(
         "rollback_ok",
-        &w.run(&["rollback", &id, "--yes", "--time-scale", "100"]),
+        &run(&w, &["rollback", &id, "--yes", "--time-scale", "100"]),
     );
     snapshot(
         "rollback_finished_run",
-        &w.run(&["rollback", &id, "--yes", "--time-scale", "100"]),
+        &run(&w, &["rollback", &id, "--yes", "--time-scale", "100"]),
     );
 }
 
 #[test]
 fn graph() {
-    let w = World::new();
-    snapshot("graph_ok", &w.run(&["graph", "--format", "mermaid"]));
-    snapshot("graph_bad_format", &w.run(&["graph", "--format", "png"]));
+    let w = world();
+    snapshot("graph_ok", &run(&w, &["graph", "--format", "mermaid"]));
+    snapshot("graph_bad_format", &run(&w, &["graph", "--format", "png"]));
 }
