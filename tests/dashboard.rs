@@ -6,15 +6,17 @@
 //! Needs Debian's `chromium` (ops/test.sh installs it).
 
 pub mod support {
+    pub mod chromium;
     pub mod kong;
 }
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use support::chromium::headless;
 use support::kong::Kong;
 
 /// Bakes and hold long enough (at --time-scale 10: 1.5 s per step, 8 s evacuated) for a
@@ -43,38 +45,9 @@ impl Drop for Running {
     }
 }
 
-fn chromium() -> PathBuf {
-    for candidate in ["/usr/bin/chromium", "/usr/bin/chromium-browser"] {
-        if Path::new(candidate).exists() {
-            return candidate.into();
-        }
-    }
-    panic!("chromium not found: ops/test.sh installs Debian's chromium (apt-get install chromium)");
-}
-
-/// Headless Chromium on a closed network: no background connections, a fresh profile.
-fn browser(profile: &Path) -> Command {
-    let mut cmd = Command::new(chromium());
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--hide-scrollbars",
-    ])
-    .arg(format!("--user-data-dir={}", profile.display()))
-    .stdin(Stdio::null())
-    .stderr(Stdio::null());
-    cmd
-}
-
 /// The page's DOM after its script ran.
 fn dump_dom(profile: &Path, url: &str) -> String {
-    let out = browser(profile)
+    let out = headless(profile)
         .args(["--virtual-time-budget=1000", "--dump-dom", url])
         .output()
         .expect("run chromium");
@@ -172,7 +145,7 @@ fn the_page_shows_us_east_1_falling_to_0_and_coming_back_while_another_process_d
         samples.push(most);
         if most == 0.0 && !shot {
             // The evacuated view: the artifact (and the README's picture).
-            let out = browser(profile.path())
+            let out = headless(profile.path())
                 .args([
                     "--virtual-time-budget=1000",
                     "--window-size=1200,800",

@@ -10,35 +10,20 @@ use std::process::Command;
 
 use assert_cmd::cargo::CommandCargoExt;
 
+pub mod support {
+    pub mod chromium;
+}
+
+use support::chromium::headless as headless_chromium;
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn chromium() -> PathBuf {
-    for candidate in ["/usr/bin/chromium", "/usr/bin/chromium-browser"] {
-        if Path::new(candidate).exists() {
-            return PathBuf::from(candidate);
-        }
-    }
-    panic!(
-        "Debian's chromium is not installed (no /usr/bin/chromium): run ops/test.sh, or `apt-get install -y chromium`"
-    );
-}
-
 /// Runs headless Chromium on `url` with `extra` flags; returns stdout.
 fn headless(url: &str, profile: &Path, extra: &[&str]) -> String {
-    let out = Command::new(chromium())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--hide-scrollbars",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
+    let out = headless_chromium(profile)
+        .stderr(std::process::Stdio::piped())
         .args(extra)
         .arg(url)
         .output()
