@@ -8,10 +8,9 @@ pub mod support {
 }
 
 use std::collections::BTreeMap;
-use std::process::Stdio;
 use std::time::Duration;
 
-use support::kong::Kong;
+use support::kong::{Kong, State};
 
 const PLAYBOOK: &str = "name: crash
 steps: [10, 25, 50, 100]
@@ -53,19 +52,23 @@ fn delay_ms(trial: u64) -> u64 {
 
 #[test]
 fn rollback_or_resume_after_kill_9_at_random_instants_is_exact() {
-    kill_trials(0..24, None);
+    kill_trials(0..24, &State::Local);
 }
 
 #[test]
 fn rollback_or_resume_after_kill_9_is_exact_on_dynamodb_state() {
     // A subset of the local trials (CI time): every kind of kill point still comes up.
-    let endpoint = support::moto::moto().url();
-    kill_trials((0..24).step_by(3).chain([4, 8]), Some(&endpoint));
+    // A 2 s lease: the killed holder's lock expires quickly.
+    let state = State::DynamoDb {
+        endpoint: support::moto::moto().url(),
+        lease: "2s",
+    };
+    kill_trials((0..24).step_by(3).chain([4, 8]), &state);
 }
 
-/// Kills an evacuation at the instant of each trial, then resumes or rolls it back; with
-/// `dynamodb` (moto's endpoint), on a table of its own per trial.
-fn kill_trials(trials: impl Iterator<Item = u64>, dynamodb: Option<&str>) {
+/// Kills an evacuation at the instant of each trial, then resumes or rolls it back; on
+/// `state` (on DynamoDB, a table of its own per trial).
+fn kill_trials(trials: impl Iterator<Item = u64>, state: &State) {
     let mut outcomes = BTreeMap::<String, usize>::new();
     for trial in trials {
         // Every third trial fails a check after a few steps, so some kills land mid-rollback.
@@ -77,27 +80,13 @@ fn kill_trials(trials: impl Iterator<Item = u64>, dynamodb: Option<&str>) {
         } else {
             PLAYBOOK.to_string()
         };
-        let mut t = slow_applies(&playbook);
-        if let Some(endpoint) = dynamodb {
-            let table = format!(
-                "dynamodb://kong-crash-{}-{trial}?region=us-east-1",
-                std::process::id()
-            );
-            t = t.shared_state(&table, endpoint, "2s");
-            let init = t.run(&["state", "init"]);
-            assert_eq!(init.code, 0, "{}", init.stderr);
-        }
+        let t = slow_applies(&playbook).on(state);
         let baseline = t.weights();
-        let mut child = t
-            .command(&["evacuate", "us-east-1", "--yes", "--time-scale", "20"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = t.spawn(&["evacuate", "us-east-1", "--yes", "--time-scale", "20"]);
         std::thread::sleep(Duration::from_millis(delay_ms(trial)));
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
-        if dynamodb.is_some() {
+        if let State::DynamoDb { .. } = state {
             // The shared lock outlives the process until its lease expires.
             std::thread::sleep(Duration::from_millis(2500));
         }

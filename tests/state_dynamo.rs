@@ -4,20 +4,18 @@
 
 pub mod support {
     pub mod fleet;
+    pub mod kong;
     pub mod moto;
     pub mod proxy;
 }
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
 
 use support::fleet::{Fleet, Spec};
+use support::kong::{Kong, Output, State, new_table_name};
 use support::moto::moto_serial as moto;
 use support::proxy::{Fault, Mode, Proxy, Rules};
 
@@ -45,158 +43,18 @@ hold: 0s
 on_abort: rollback
 ";
 
-/// A table of its own for each test.
-fn table(tag: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "kong-{tag}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+/// The first "machine" on a new table of its own (made by `kong state init`): the
+/// simulator's streaming topology and [`SIM_PLAYBOOK`], the state through `endpoint`, a
+/// 30 s lease. [`Kong::another_machine`] gives the others on the same table.
+fn sim_machine(endpoint: &str) -> Kong {
+    Kong::streaming(SIM_PLAYBOOK).on(&State::dynamodb(endpoint.to_string()))
 }
 
-/// One "machine": its own cwd (with the topology and playbook), HOME and state dir, pointed
-/// at the shared table.
-struct Machine {
-    dir: tempfile::TempDir,
-    state: String,
-    endpoint: String,
-    backend: &'static str,
-    lease: &'static str,
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-impl Machine {
-    fn new(
-        topology: &str,
-        playbook: &str,
-        table: &str,
-        endpoint: &str,
-        backend: &'static str,
-    ) -> Machine {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("topology.yaml"), topology).unwrap();
-        std::fs::write(dir.path().join("playbook.yaml"), playbook).unwrap();
-        std::fs::create_dir(dir.path().join("home")).unwrap();
-        for f in ["aws-config", "aws-credentials"] {
-            std::fs::write(dir.path().join(f), "").unwrap();
-        }
-        Machine {
-            dir,
-            state: format!("dynamodb://{table}?region=us-east-1"),
-            endpoint: endpoint.to_string(),
-            backend,
-            lease: "30s",
-        }
-    }
-
-    /// The simulator's streaming topology.
-    fn sim(table: &str, endpoint: &str) -> Machine {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let topology = std::fs::read_to_string(root.join("topology/streaming.yaml")).unwrap();
-        Machine::new(&topology, SIM_PLAYBOOK, table, endpoint, "sim")
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::cargo_bin("kong").unwrap();
-        let home = self.dir.path().join("home");
-        cmd.current_dir(self.dir.path())
-            .args(args)
-            .args(["--topology", "topology.yaml", "--playbook", "playbook.yaml"])
-            .args(["--state-dir", "state", "--backend", self.backend])
-            .args(["--state", &self.state, "--lock-lease", self.lease])
-            .args(["--endpoint-url", &self.endpoint, "--route53-rate", "200"])
-            .env("HOME", &home)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_CONFIG_FILE", self.dir.path().join("aws-config"))
-            .env(
-                "AWS_SHARED_CREDENTIALS_FILE",
-                self.dir.path().join("aws-credentials"),
-            )
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for var in [
-            "AWS_PROFILE",
-            "AWS_SESSION_TOKEN",
-            "AWS_ENDPOINT_URL",
-            "AWS_REGION",
-            "AWS_DEFAULT_REGION",
-            "KONG_SIM_FAIL_APPLIES",
-            "KONG_SIM_FAILURE_RATE",
-            "KONG_SIM_API_LATENCY_MS",
-            "KONG_STATE_DIR",
-        ] {
-            cmd.env_remove(var);
-        }
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
-    }
-
-    fn spawn(&self, args: &[&str]) -> Child {
-        self.command(args).spawn().unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let out = self.run(args);
-        assert!(out.status.success(), "{args:?}: {}", text(&out));
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-
-    /// The run's records, read from the table (`kong state export`).
-    fn records(&self, run: &str) -> Vec<Value> {
-        let out = self.run(&["state", "export", run]);
-        assert!(out.status.success(), "{}", text(&out));
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-
-    fn runs(&self) -> Vec<Value> {
-        self.json(&["runs", "--format", "json"])
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    /// Live weights by dial, through `kong status`.
-    fn weights(&self) -> BTreeMap<String, Value> {
-        self.json(&["status", "--format", "json"])["dials"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|d| {
-                (
-                    d["dial"].as_str().unwrap().to_string(),
-                    d["weights"].clone(),
-                )
-            })
-            .collect()
-    }
-}
-
-/// Creates the table through `kong state init` and checks it with `kong state check`.
-fn init_table(tag: &str, endpoint: &str) -> String {
-    let name = table(tag);
-    let m = Machine::new("", "", &name, endpoint, "sim");
-    let out = m.run(&["state", "init"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("on-demand"), "{stdout}");
-    name
+/// The first "machine" on a new table of its own, on Route 53 (moto) with `fleet`'s
+/// topology and [`AWS_PLAYBOOK`], with a lock lease of `lease`.
+fn aws_machine(fleet: &Fleet, lease: &'static str) -> Kong {
+    let endpoint = moto().url();
+    Kong::aws(&fleet.topology, AWS_PLAYBOOK, &endpoint).on(&State::DynamoDb { endpoint, lease })
 }
 
 /// The run id a `kong evacuate` prints (`run ID: journal ...`).
@@ -221,133 +79,295 @@ fn wait_for(what: &str, timeout: Duration, mut pred: impl FnMut() -> bool) {
     }
 }
 
+/// Waits until `observer` sees the first run of the table with a step applied; its id.
+fn first_step_applied(observer: &Kong) -> String {
+    let mut id = None;
+    wait_for("the first step applied", Duration::from_secs(60), || {
+        id = id.clone().or_else(|| {
+            observer
+                .runs()
+                .first()
+                .map(|r| r["id"].as_str().unwrap().to_string())
+        });
+        id.as_ref()
+            .is_some_and(|id| count(&observer.records(id), "step_applied") >= 1)
+    });
+    id.unwrap()
+}
+
 fn signal(child: &Child, sig: i32) {
     let pid = i32::try_from(child.id()).unwrap();
     // SAFETY: kill(2) on our own child's pid.
     assert_eq!(unsafe { libc::kill(pid, sig) }, 0, "kill({pid}, {sig})");
 }
 
+fn wait(child: Child) -> Output {
+    child.wait_with_output().unwrap().into()
+}
+
 #[test]
 fn state_init_check_and_the_first_line_name_the_table() {
-    let name = init_table("init", &moto().url());
-    let m = Machine::sim(&name, &moto().url());
+    let name = new_table_name("init");
+    let m = Kong::streaming(SIM_PLAYBOOK).shared_state(
+        &format!("dynamodb://{name}?region=us-east-1"),
+        &moto().url(),
+        "30s",
+    );
+    let out = m.run(&["state", "init"]);
+    assert_eq!(out.code, 0, "{}", out.text());
+    assert!(out.stdout.contains("on-demand"), "{}", out.stdout);
     // init again keeps the table; point-in-time recovery on.
     let out = m.run(&["state", "init", "--point-in-time-recovery"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.code, 0, "{}", out.text());
     assert!(
-        stdout.contains("exists already") && stdout.contains("point-in-time recovery on"),
-        "{stdout}"
+        out.stdout.contains("exists already") && out.stdout.contains("point-in-time recovery on"),
+        "{}",
+        out.stdout
     );
     let out = m.run(&["state", "check"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.code, 0, "{}", out.text());
     for step in ["access", "read", "conditional write"] {
-        assert!(stdout.contains(&format!("ok  {step}")), "{stdout}");
+        assert!(
+            out.stdout.contains(&format!("ok  {step}")),
+            "{}",
+            out.stdout
+        );
     }
     // The first line names the state beside the backend.
     let out = m.run(&["status"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let first = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_string();
+    assert_eq!(out.code, 0, "{}", out.text());
+    let first = out.stdout.lines().next().unwrap_or_default();
     assert!(
         first.starts_with("backend: sim")
             && first.contains(&format!("state: dynamodb {name} (us-east-1)")),
         "{first}"
     );
     // A table that does not exist: check fails naming what it needs.
-    let missing = Machine::sim("kong-no-such-table", &moto().url());
+    let missing = Kong::streaming(SIM_PLAYBOOK).shared_state(
+        "dynamodb://kong-no-such-table?region=us-east-1",
+        &moto().url(),
+        "30s",
+    );
     let out = missing.run(&["state", "check"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.code, 1, "{}", out.text());
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("dynamodb:DescribeTable"),
+        out.stderr.contains("dynamodb:DescribeTable"),
         "{}",
-        text(&out)
+        out.text()
     );
     // A bad --state is a bad invocation.
-    let mut bad = Machine::sim(&name, &moto().url());
-    bad.state = "dynamo://x".to_string();
+    let bad = Kong::streaming(SIM_PLAYBOOK)
+        .arg("--state")
+        .arg("dynamo://x");
     let out = bad.run(&["runs"]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.code, 2, "{}", out.text());
+}
+
+/// The racers' playbook: one step group per wave, then a bake longer than any trial, so the
+/// winner still holds the lock when every loser has decided. The test then interrupts it
+/// (Ctrl-C: it rolls back to the baseline and exits 4), so a trial lasts as long as the
+/// racers take to decide, not a whole evacuation, and the next one starts at the baseline.
+const RACE_PLAYBOOK: &str = "name: race
+steps: [100]
+bake: 10m
+propagation: 0s
+hold: 0s
+on_abort: rollback
+";
+
+/// One racing trial: `n` copies of `kong ARGS` on `m` started together. Once all but one
+/// have exited and the last one's output shows `ready` (or after a minute), the ones still
+/// running get Ctrl-C until they exit. Returns each one's
+/// output and when it exited (from the start), in start order; stdout and stderr go to
+/// files, so a chatty process never blocks on a full pipe while the others are polled.
+fn race(m: &Kong, trial: usize, n: usize, args: &[&str], ready: &str) -> Vec<(Output, Duration)> {
+    let started = Instant::now();
+    let file = |i: usize, stream: &str| m.path(&format!("race/{trial}-{i}.{stream}"));
+    std::fs::create_dir_all(m.path("race")).unwrap();
+    let mut racers: Vec<(Child, Option<(i32, Duration)>)> = (0..n)
+        .map(|i| {
+            let child = m
+                .command(args)
+                .stdout(std::fs::File::create(file(i, "out")).unwrap())
+                .stderr(std::fs::File::create(file(i, "err")).unwrap())
+                .spawn()
+                .unwrap();
+            (child, None)
+        })
+        .collect();
+    let mut interrupted: Option<Instant> = None;
+    while racers.iter().any(|(_, exit)| exit.is_none()) {
+        for (child, exit) in racers.iter_mut().filter(|(_, e)| e.is_none()) {
+            if let Some(status) = child.try_wait().unwrap() {
+                *exit = Some((status.code().unwrap_or(-1), started.elapsed()));
+            }
+        }
+        let running: Vec<usize> = (0..n).filter(|&i| racers[i].1.is_none()).collect();
+        let last_is_ready = || {
+            running.len() == 1
+                && std::fs::read_to_string(file(running[0], "out"))
+                    .is_ok_and(|out| out.contains(ready))
+        };
+        // Ctrl-C again every half second until it exits (a press while the run is not yet
+        // under way is not counted).
+        if (last_is_ready() || started.elapsed() > Duration::from_secs(60))
+            && interrupted.is_none_or(|at| at.elapsed() > Duration::from_millis(500))
+        {
+            for (child, _) in racers.iter().filter(|(_, e)| e.is_none()) {
+                signal(child, libc::SIGINT);
+            }
+            interrupted = Some(Instant::now());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    racers
+        .into_iter()
+        .enumerate()
+        .map(|(i, (_, exit))| {
+            let (code, at) = exit.unwrap();
+            let read = |stream| std::fs::read_to_string(file(i, stream)).unwrap();
+            let output = Output {
+                code,
+                stdout: read("out"),
+                stderr: read("err"),
+            };
+            (output, at)
+        })
+        .collect()
 }
 
 #[test]
 fn ten_racing_evacuations_one_proceeds_nine_exit_3_naming_the_holder_in_20_trials() {
-    let name = init_table("race", &moto().url());
+    let m = sim_machine(&moto().url());
+    m.write("playbook.yaml", RACE_PLAYBOOK);
+    // The simulator's world exists before the race (the losers never write it).
+    let baseline = m.weights();
     let started = Instant::now();
+    let (mut decided, mut finished) = (Vec::new(), Vec::new());
     for trial in 0..20 {
-        let m = Machine::sim(&name, &moto().url());
-        // The simulator's world exists before the race (the losers never write it).
-        assert!(m.run(&["status"]).status.success());
-        let children: Vec<Child> = (0..10)
-            .map(|_| m.spawn(&["evacuate", "us-east-1", "--yes", "--time-scale", "1"]))
-            .collect();
-        let outs: Vec<Output> = children
-            .into_iter()
-            .map(|c| c.wait_with_output().unwrap())
-            .collect();
-        let winners: Vec<&Output> = outs.iter().filter(|o| o.status.success()).collect();
+        // Interrupted once it is baking after its first step.
+        let args = ["evacuate", "us-east-1", "--yes"];
+        let outs = race(&m, trial, 10, &args, "bake: waiting");
+        let all = || {
+            outs.iter()
+                .map(|(o, _)| o.text())
+                .collect::<Vec<_>>()
+                .join("\n=====\n")
+        };
+        let (losers, winners): (Vec<_>, Vec<_>) = outs.iter().partition(|(o, _)| o.code == 3);
         assert_eq!(
             winners.len(),
             1,
-            "trial {trial}: {}",
-            outs.iter().map(text).collect::<Vec<_>>().join("\n=====\n")
+            "trial {trial}: exactly one proceeds: {}",
+            all()
         );
-        let winner = run_id_of(&String::from_utf8_lossy(&winners[0].stdout))
-            .expect("the winner names its run");
-        for out in outs.iter().filter(|o| !o.status.success()) {
-            assert_eq!(out.status.code(), Some(3), "trial {trial}: {}", text(out));
-            let stderr = String::from_utf8_lossy(&out.stderr);
+        let (winner, at) = winners[0];
+        let id = run_id_of(&winner.stdout)
+            .unwrap_or_else(|| panic!("trial {trial}: the winner names its run: {}", all()));
+        // It held the lock until every other had decided: interrupted, it rolled back.
+        assert_eq!(winner.code, 4, "trial {trial}: {}", winner.text());
+        assert!(winner.stderr.contains("interrupted"), "{}", winner.text());
+        for (out, _) in &losers {
             assert!(
-                stderr.contains(&format!("held by run {winner}")) && stderr.contains("lease until"),
-                "trial {trial}: names the holder: {stderr}"
+                out.stderr.contains(&format!("held by run {id}"))
+                    && out.stderr.contains("lease until"),
+                "trial {trial}: names the holder: {}",
+                out.text()
             );
         }
+        decided.push(losers.iter().map(|(_, at)| *at).max().unwrap());
+        finished.push(*at);
     }
+    let secs = |d: &[Duration]| {
+        let s: Vec<f64> = d.iter().map(Duration::as_secs_f64).collect();
+        let max = s.iter().copied().fold(0.0, f64::max);
+        format!(
+            "mean {:.2} s, max {max:.2} s",
+            s.iter().sum::<f64>() / s.len() as f64
+        )
+    };
     eprintln!(
-        "20 racing trials of 10 processes in {:.1} s",
-        started.elapsed().as_secs_f64()
+        "20 racing trials of 10 processes in {:.1} s; the 9 losers had decided after {}; \
+         the interrupted winner had rolled back after {}",
+        started.elapsed().as_secs_f64(),
+        secs(&decided),
+        secs(&finished)
     );
+    let runs = m.runs();
+    assert_eq!(runs.len(), 20, "one run per trial");
+    assert!(runs.iter().all(|r| r["state"] == "rolled_back"), "{runs:?}");
+    assert_eq!(m.weights(), baseline);
 }
 
 #[test]
 fn two_drills_from_two_machines_on_one_table_one_runs_the_other_exits_3() {
-    let name = init_table("drill", &moto().url());
-    let a = Machine::sim(&name, &moto().url());
-    let b = Machine::sim(&name, &moto().url());
+    let a = sim_machine(&moto().url());
+    let b = a.another_machine();
     for m in [&a, &b] {
-        assert!(m.run(&["status"]).status.success());
+        assert_eq!(m.run(&["status"]).code, 0);
     }
     let args = ["drill", "us-east-1", "--yes", "--hold", "1s"];
-    let (ca, cb) = (a.spawn(&args), b.spawn(&args));
-    let (oa, ob) = (
-        ca.wait_with_output().unwrap(),
-        cb.wait_with_output().unwrap(),
-    );
-    let codes = [oa.status.code(), ob.status.code()];
+    let (oa, ob) = (a.spawn(&args), b.spawn(&args));
+    let (oa, ob) = (wait(oa), wait(ob));
+    let codes = [oa.code, ob.code];
     assert!(
-        codes.contains(&Some(0)) && codes.contains(&Some(3)),
+        codes.contains(&0) && codes.contains(&3),
         "{}\n=====\n{}",
-        text(&oa),
-        text(&ob)
+        oa.text(),
+        ob.text()
     );
-    let (winner, loser) = if oa.status.success() {
-        (&oa, &ob)
+    let ((winner, wm), (loser, lm)) = if oa.code == 0 {
+        ((&oa, &a), (&ob, &b))
     } else {
-        (&ob, &oa)
+        ((&ob, &b), (&oa, &a))
     };
-    let id = run_id_of(&String::from_utf8_lossy(&winner.stdout)).unwrap();
-    let stderr = String::from_utf8_lossy(&loser.stderr);
-    assert!(stderr.contains(&format!("held by run {id}")), "{stderr}");
+    let id = run_id_of(&winner.stdout).unwrap();
+    assert!(
+        loser.stderr.contains(&format!("held by run {id}")),
+        "{}",
+        loser.stderr
+    );
+    // The drill report is written to the winner's local state dir, at the path it printed.
+    let line = winner
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("drill report: "))
+        .unwrap_or_else(|| panic!("{}", winner.stdout));
+    let (md, _) = line.split_once(" (HTML: ").unwrap();
+    assert_eq!(md, format!("state/runs/{id}/drill-report.md"));
+    let report = std::fs::read_to_string(wm.path(md)).unwrap();
+    assert!(
+        report.starts_with("# kong drill us-east-1: completed"),
+        "{report}"
+    );
     // Both machines see the drill's two runs in the table.
     for m in [&a, &b] {
         let runs = m.runs();
         assert_eq!(runs.len(), 2, "{runs:?}");
         assert!(runs.iter().all(|r| r["state"] == "completed"), "{runs:?}");
     }
+    // The other machine reports the drill (evacuation and restore) from the table; the
+    // charts go to its own local state dir, where the report links them.
+    let out = lm.run(&["report", &id]);
+    assert_eq!(out.code, 0, "{}", out.text());
+    assert!(
+        out.stdout.contains("## Steps") && out.stdout.contains("restore"),
+        "{}",
+        out.stdout
+    );
+    let chart = out
+        .stdout
+        .split(&format!("state/runs/{id}/report-"))
+        .nth(1)
+        .and_then(|rest| rest.split(".svg").next())
+        .unwrap_or_else(|| panic!("the report links its charts: {}", out.stdout));
+    let svg = lm.path(&format!("state/runs/{id}/report-{chart}.svg"));
+    assert!(svg.exists(), "{} linked but not written", svg.display());
+    let status = lm.status();
+    assert!(
+        status["active_run"].is_null() && status["lock"].is_null(),
+        "{status}"
+    );
 }
 
 fn small_fleet(tag: &str) -> Fleet {
@@ -367,45 +387,42 @@ fn small_fleet(tag: &str) -> Fleet {
 #[test]
 fn after_kill_9_the_lock_is_taken_over_only_once_the_lease_expired_then_another_machine_rolls_back_exactly()
  {
-    let name = init_table("kill", &moto().url());
     let fleet = small_fleet("kill");
     let baseline = fleet.snapshot();
-    let mut a = Machine::new(&fleet.topology, AWS_PLAYBOOK, &name, &moto().url(), "aws");
-    a.lease = "4s";
-    let mut b = Machine::new(&fleet.topology, AWS_PLAYBOOK, &name, &moto().url(), "aws");
-    b.lease = "4s";
+    let a = aws_machine(&fleet, "4s");
+    let b = a.another_machine();
 
     let mut child = a.spawn(&["evacuate", "us-east-1", "--yes"]);
     // Kill it during the bake after its first step group.
-    let mut id = None;
-    wait_for("the first step applied", Duration::from_secs(60), || {
-        id = id.clone().or_else(|| {
-            b.runs()
-                .first()
-                .map(|r| r["id"].as_str().unwrap().to_string())
-        });
-        id.as_ref()
-            .is_some_and(|id| count(&b.records(id), "step_applied") >= 1)
-    });
-    let id = id.unwrap();
+    let id = first_step_applied(&b);
     child.kill().unwrap(); // SIGKILL
     let killed_at = Instant::now();
     let _ = child.wait();
     assert_ne!(fleet.snapshot(), baseline, "the first step moved traffic");
 
-    // The lease is still running: the other machine is refused, naming the holder.
+    // The lease is still running: the other machine sees the run and its holder, and is
+    // refused, naming the holder.
+    let status = b.status();
+    assert_eq!(status["active_run"]["id"], id.as_str(), "{status}");
+    assert_eq!(status["lock"]["run_id"], id.as_str(), "{status}");
     let out = b.run(&["rollback", &id]);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(&format!("held by run {id}")), "{stderr}");
+    assert_eq!(out.code, 3, "{}", out.text());
+    assert!(
+        out.stderr.contains(&format!("held by run {id}")),
+        "{}",
+        out.stderr
+    );
     assert!(killed_at.elapsed() < Duration::from_secs(4));
 
     // Once it expired, the other machine takes over and returns to the exact baseline.
     std::thread::sleep(
         Duration::from_secs(4).saturating_sub(killed_at.elapsed()) + Duration::from_millis(500),
     );
+    let status = b.status();
+    assert_eq!(status["active_run"]["live"], false, "{status}");
+    assert!(status["lock"].is_null(), "the lease expired: {status}");
     let out = b.run(&["rollback", &id]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.code, 0, "{}", out.text());
     assert_eq!(fleet.snapshot(), baseline, "rollback is exact");
     let records = b.records(&id);
     assert_eq!(records.last().unwrap()["event"], "run_finished");
@@ -416,43 +433,30 @@ fn after_kill_9_the_lock_is_taken_over_only_once_the_lease_expired_then_another_
 
 #[test]
 fn a_holder_stopped_past_its_lease_is_fenced_off_after_another_took_over_and_rolled_back() {
-    let name = init_table("fence", &moto().url());
     let fleet = small_fleet("fence");
     let baseline = fleet.snapshot();
-    let mut a = Machine::new(&fleet.topology, AWS_PLAYBOOK, &name, &moto().url(), "aws");
-    a.lease = "3s";
-    let mut b = Machine::new(&fleet.topology, AWS_PLAYBOOK, &name, &moto().url(), "aws");
-    b.lease = "3s";
+    let a = aws_machine(&fleet, "3s");
+    let b = a.another_machine();
 
     let child = a.spawn(&["evacuate", "us-east-1", "--yes"]);
-    let mut id = None;
-    wait_for("the first step applied", Duration::from_secs(60), || {
-        id = id.clone().or_else(|| {
-            b.runs()
-                .first()
-                .map(|r| r["id"].as_str().unwrap().to_string())
-        });
-        id.as_ref()
-            .is_some_and(|id| count(&b.records(id), "step_applied") >= 1)
-    });
-    let id = id.unwrap();
+    let id = first_step_applied(&b);
     signal(&child, libc::SIGSTOP);
     std::thread::sleep(Duration::from_millis(3500));
 
     let out = b.run(&["rollback", &id]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.code, 0, "{}", out.text());
     assert_eq!(fleet.snapshot(), baseline);
     let before = b.records(&id);
 
     signal(&child, libc::SIGCONT);
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let out = wait(child);
+    assert_eq!(out.code, 5, "{}", out.text());
     assert!(
-        stderr.contains("lost the lock") && stderr.contains(&format!("run {id}")),
-        "{stderr}"
+        out.stderr.contains("lost the lock") && out.stderr.contains(&format!("run {id}")),
+        "{}",
+        out.stderr
     );
-    assert!(stderr.contains("kong resume") && stderr.contains("kong rollback"));
+    assert!(out.stderr.contains("kong resume") && out.stderr.contains("kong rollback"));
     // No journal item and no weight change after the wake-up.
     assert_eq!(b.records(&id), before);
     assert_eq!(fleet.snapshot(), baseline);
@@ -460,7 +464,7 @@ fn a_holder_stopped_past_its_lease_is_fenced_off_after_another_took_over_and_rol
 
 #[test]
 fn throttling_and_500s_from_dynamodb_are_waited_out() {
-    let name = init_table("throttle", &moto().url());
+    let direct = sim_machine(&moto().url());
     let proxy = Proxy::start(
         &moto().url(),
         Rules {
@@ -474,9 +478,9 @@ fn throttling_and_500s_from_dynamodb_are_waited_out() {
             pending_get_changes: 0,
         },
     );
-    let m = Machine::sim(&name, &proxy.url());
+    let m = direct.another_machine().endpoint(&proxy.url());
     let out = m.run(&["evacuate", "us-east-1", "--yes", "--time-scale", "10"]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(out.code, 0, "{}", out.text());
     for op in ["UpdateItem", "TransactWriteItems", "Query"] {
         assert!(proxy.faulted(op) > 0, "no fault was injected into {op}");
     }
@@ -487,24 +491,13 @@ fn throttling_and_500s_from_dynamodb_are_waited_out() {
 
 #[test]
 fn a_dropped_connection_on_an_intents_write_pauses_the_run_before_the_change() {
-    let name = init_table("drop", &moto().url());
+    let direct = sim_machine(&moto().url());
     let proxy = Proxy::start(&moto().url(), Rules::default());
-    let m = Machine::sim(&name, &proxy.url());
-    let direct = Machine::sim(&name, &moto().url());
+    // A machine whose state calls go through the proxy; `direct` reads the same table.
+    let m = direct.another_machine().endpoint(&proxy.url());
     let baseline = m.weights();
     let child = m.spawn(&["evacuate", "us-east-1", "--yes"]);
-    let mut id = None;
-    wait_for("the first step applied", Duration::from_secs(60), || {
-        id = id.clone().or_else(|| {
-            direct
-                .runs()
-                .first()
-                .map(|r| r["id"].as_str().unwrap().to_string())
-        });
-        id.as_ref()
-            .is_some_and(|id| count(&direct.records(id), "step_applied") >= 1)
-    });
-    let id = id.unwrap();
+    let id = first_step_applied(&direct);
     proxy.set_rules(Rules {
         mode: Mode::Always,
         faults: vec![Fault::DropBeforeForward],
@@ -512,13 +505,13 @@ fn a_dropped_connection_on_an_intents_write_pauses_the_run_before_the_change() {
         pending_get_changes: 0,
     });
     let after_first = m.weights();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let out = wait(child);
+    assert_eq!(out.code, 5, "{}", out.text());
     assert!(
-        stderr.contains(&format!("kong resume {id}"))
-            && stderr.contains(&format!("kong rollback {id}")),
-        "{stderr}"
+        out.stderr.contains(&format!("kong resume {id}"))
+            && out.stderr.contains(&format!("kong rollback {id}")),
+        "{}",
+        out.stderr
     );
     assert!(
         proxy.faulted("TransactWriteItems") > 1,
@@ -530,53 +523,32 @@ fn a_dropped_connection_on_an_intents_write_pauses_the_run_before_the_change() {
     assert_eq!(count(&records, "step_intent"), 1, "{records:?}");
     proxy.heal();
     let out = m.run(&["rollback", &id]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.code, 0, "{}", out.text());
     assert_eq!(m.weights(), baseline);
 }
 
 #[test]
 fn export_and_import_move_a_run_between_local_and_shared_state() {
-    let name = init_table("move", &moto().url());
-    let m = Machine::sim(&name, &moto().url());
+    let m = sim_machine(&moto().url());
     let out = m.run(&["evacuate", "us-east-1", "--yes", "--time-scale", "10"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let id = run_id_of(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    assert_eq!(out.code, 0, "{}", out.text());
+    let id = run_id_of(&out.stdout).unwrap();
     let exported = m.run(&["state", "export", &id]);
-    assert!(exported.status.success(), "{}", text(&exported));
-    std::fs::write(m.dir.path().join("run.jsonl"), &exported.stdout).unwrap();
+    assert_eq!(exported.code, 0, "{}", exported.text());
 
-    // Into the local state dir (no --state, a topology without `state:`): the local journal
-    // holds exactly the exported lines.
-    let local = |args: &[&str]| {
-        let mut cmd = Command::cargo_bin("kong").unwrap();
-        cmd.current_dir(m.dir.path()).args(args).args([
-            "--topology",
-            "topology.yaml",
-            "--state-dir",
-            "local",
-        ]);
-        cmd.output().unwrap()
-    };
-    let out = local(&["state", "import", "run.jsonl"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let journal = std::fs::read(
-        m.dir
-            .path()
-            .join("local/runs")
-            .join(&id)
-            .join("journal.jsonl"),
-    )
-    .unwrap();
+    // Into a machine on the local state dir (no --state, a topology without `state:`):
+    // its journal holds exactly the exported lines.
+    let local = Kong::streaming(SIM_PLAYBOOK);
+    local.write("run.jsonl", &exported.stdout);
+    m.write("run.jsonl", &exported.stdout);
+    let out = local.run(&["state", "import", "run.jsonl"]);
+    assert_eq!(out.code, 0, "{}", out.text());
+    let journal =
+        std::fs::read_to_string(local.path(&format!("state/runs/{id}/journal.jsonl"))).unwrap();
     assert_eq!(journal, exported.stdout);
     // Importing again is refused; so is importing into the table it came from.
-    assert_eq!(
-        local(&["state", "import", "run.jsonl"]).status.code(),
-        Some(3)
-    );
-    assert_eq!(
-        m.run(&["state", "import", "run.jsonl"]).status.code(),
-        Some(3)
-    );
+    assert_eq!(local.run(&["state", "import", "run.jsonl"]).code, 3);
+    assert_eq!(m.run(&["state", "import", "run.jsonl"]).code, 3);
     // A local export reads back identically.
-    assert_eq!(local(&["state", "export", &id]).stdout, exported.stdout);
+    assert_eq!(local.run(&["state", "export", &id]).stdout, exported.stdout);
 }

@@ -4,10 +4,16 @@
 //!
 //! Every command gets its own arguments first, then the runner's flags: the files, the
 //! state, the backend and endpoint when set, and any flag added with [`Kong::arg`].
+//!
+//! Each runner is one "machine": its own cwd, HOME and state dir. The state is a parameter
+//! ([`State`], applied with [`Kong::on`]): the local state dir, or a table of its own in
+//! DynamoDB (moto). The helpers that read runs and journals ([`Kong::runs`],
+//! [`Kong::records`], [`Kong::journals`]) go through `kong`, so they read either.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
@@ -52,6 +58,44 @@ pub struct Kong {
     flags: Vec<String>,
     /// Variables set for every command (after the clean-up).
     envs: Vec<(String, String)>,
+}
+
+/// Where a test's runs keep their lock and journal: the parameter of the tests that run on
+/// both states.
+#[derive(Debug, Clone)]
+pub enum State {
+    /// The local state dir (the default).
+    Local,
+    /// A table of its own in DynamoDB at `endpoint` (moto), created by `kong state init`,
+    /// with a lock lease of `lease` (e.g. `30s`; shorter where a killed holder's lock must
+    /// expire quickly).
+    DynamoDb {
+        /// moto's URL.
+        endpoint: String,
+        /// `--lock-lease`.
+        lease: &'static str,
+    },
+}
+
+impl State {
+    /// A table of its own at `endpoint`, with the default lease (30 s).
+    pub fn dynamodb(endpoint: String) -> State {
+        State::DynamoDb {
+            endpoint,
+            lease: "30s",
+        }
+    }
+}
+
+/// A DynamoDB table name no other test of this run uses (nextest runs each test in a
+/// process of its own; a test may make several).
+pub fn new_table_name(tag: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "kong-{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// What a command did.
@@ -115,6 +159,7 @@ impl Kong {
         };
         kong.write("aws-config", "");
         kong.write("aws-credentials", "");
+        std::fs::create_dir(kong.path("home")).expect("make HOME");
         kong
     }
 
@@ -177,6 +222,43 @@ impl Kong {
             .arg(lease)
     }
 
+    /// The state `state`: the local state dir as it is, or a new table of its own (created
+    /// with `kong state init`, which must succeed).
+    pub fn on(self, state: &State) -> Kong {
+        match state {
+            State::Local => self,
+            State::DynamoDb { endpoint, lease } => {
+                let table = format!("dynamodb://{}?region=us-east-1", new_table_name("t"));
+                let kong = self.shared_state(&table, endpoint, lease);
+                let init = kong.run(&["state", "init"]);
+                assert_eq!(init.code, 0, "kong state init: {}", init.text());
+                kong
+            }
+        }
+    }
+
+    /// Another "machine" on the same state: a new scratch directory (its own cwd, HOME and
+    /// state dir) with copies of this one's topology and playbook, and the same backend,
+    /// endpoint, flags and environment. On the local state it shares nothing with this one;
+    /// on DynamoDB it shares the table (and the lock).
+    pub fn another_machine(&self) -> Kong {
+        let other = Kong::scratch();
+        for name in ["topology.yaml", "playbook.yaml"] {
+            if let Ok(text) = std::fs::read_to_string(self.path(name)) {
+                other.write(name, &text);
+            }
+        }
+        Kong {
+            state_dir: self.state_dir.clone(),
+            backend: self.backend.clone(),
+            endpoint: self.endpoint.clone(),
+            route53_rate: self.route53_rate.clone(),
+            flags: self.flags.clone(),
+            envs: self.envs.clone(),
+            ..other
+        }
+    }
+
     /// One more flag for every command.
     pub fn arg(mut self, flag: &str) -> Kong {
         self.flags.push(flag.to_string());
@@ -205,15 +287,16 @@ impl Kong {
         path
     }
 
-    /// `kong ARGS` in the scratch directory with the clean environment and test AWS
-    /// credentials, and none of the runner's flags (for tests that name every file).
+    /// `kong ARGS` in the scratch directory with the clean environment, its own HOME and
+    /// test AWS credentials, and none of the runner's flags (for tests that name every file).
     pub fn bare(&self, args: &[&str]) -> Command {
         let mut cmd = Command::cargo_bin("kong").expect("kong binary");
         cmd.current_dir(self.dir.path()).args(args);
         for var in CLEARED.iter().chain(&::kong::backend::sim::ENV_VARS) {
             cmd.env_remove(var);
         }
-        cmd.env("AWS_ACCESS_KEY_ID", "testing")
+        cmd.env("HOME", self.path("home"))
+            .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_CONFIG_FILE", self.path("aws-config"))
             .env("AWS_SHARED_CREDENTIALS_FILE", self.path("aws-credentials"))
@@ -245,6 +328,16 @@ impl Kong {
     /// Runs `kong ARGS` to completion.
     pub fn run(&self, args: &[&str]) -> Output {
         self.command(args).output().expect("run kong").into()
+    }
+
+    /// Starts `kong ARGS` with its output captured (`wait_with_output` gives it; converts
+    /// into [`Output`]).
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start kong")
     }
 
     /// Runs `kong ARGS`, which must exit 0, and parses its standard output as JSON.
@@ -288,24 +381,26 @@ impl Kong {
         self.json(&["plan", operation, region, "--format", "json"])
     }
 
-    /// The journal records of every run in the state directory, oldest run first, each with
-    /// its run directory's name (the run id).
+    /// Run `id`'s journal records, through `kong state export` (the local journal's lines,
+    /// or the table's items).
+    pub fn records(&self, id: &str) -> Vec<Value> {
+        let out = self.run(&["state", "export", id]);
+        assert_eq!(out.code, 0, "kong state export {id}: {}", out.text());
+        out.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("journal record"))
+            .collect()
+    }
+
+    /// The journal records of every run, oldest run first, each with its run id (through
+    /// `kong runs` and `kong state export`, whatever the state).
     pub fn journals(&self) -> Vec<(String, Vec<Value>)> {
-        let mut runs: Vec<PathBuf> = std::fs::read_dir(self.path(&self.state_dir).join("runs"))
-            .expect("runs dir")
-            .map(|e| e.expect("runs dir entry").path())
-            .filter(|p| p.join("journal.jsonl").exists())
-            .collect();
-        runs.sort();
-        runs.into_iter()
+        self.runs()
+            .iter()
             .map(|run| {
-                let text = std::fs::read_to_string(run.join("journal.jsonl")).expect("journal");
-                let records = text
-                    .lines()
-                    .map(|l| serde_json::from_str(l).expect("journal record"))
-                    .collect();
-                let name = run.file_name().expect("run dir name");
-                (name.to_string_lossy().into_owned(), records)
+                let id = run["id"].as_str().expect("run id").to_string();
+                let records = self.records(&id);
+                (id, records)
             })
             .collect()
     }
