@@ -6,22 +6,12 @@ pub mod support {
     pub mod kong;
 }
 
-use support::kong::Kong;
+use support::kong::{Kong, fast_playbook};
 
 /// Steps 50 and 100 only: the snapshots stay short.
-const FAST_PLAYBOOK: &str = "name: fast
-steps: [50, 100]
-bake: 1s
-propagation: 1s
-hold: 1s
-on_abort: rollback
-checks:
-  - name: destination p99
-    source: sim
-    metric: p99_latency_ms
-    per: destination
-    max: 250
-";
+fn fast() -> String {
+    fast_playbook(&[("steps", "[50, 100]")])
+}
 
 /// A check that passes at the baseline and fails once the destinations fill up.
 fn failing_check(playbook: &str) -> String {
@@ -33,7 +23,7 @@ fn failing_check(playbook: &str) -> String {
 
 /// A scratch dir with the example topology and the fast playbook; the state dir inside it.
 fn world() -> Kong {
-    Kong::streaming(FAST_PLAYBOOK)
+    Kong::streaming(&fast())
 }
 
 /// `kong ARGS` with relative paths (so that none of the scratch dir shows) and the runner's
@@ -161,10 +151,7 @@ fn regex_escape(text: &str) -> String {
 fn validate() {
     let w = world();
     snapshot("validate_ok", &run(&w, &["validate"]));
-    w.write(
-        "playbook.yaml",
-        &FAST_PLAYBOOK.replace("bake: 1s", "bake: soon"),
-    );
+    w.write("playbook.yaml", &fast().replace("bake: 1s", "bake: soon"));
     snapshot("validate_invalid", &run(&w, &["validate"]));
 }
 
@@ -264,7 +251,7 @@ fn report() {
 fn paused_run(w: &Kong) -> String {
     w.write(
         "playbook.yaml",
-        &failing_check(&FAST_PLAYBOOK.replace("on_abort: rollback", "on_abort: pause")),
+        &failing_check(&fast().replace("on_abort: rollback", "on_abort: pause")),
     );
     let ran = run(
         w,
@@ -281,7 +268,7 @@ fn resume() {
     // The check is fixed: the run continues where it paused.
     w.write(
         "playbook.yaml",
-        &FAST_PLAYBOOK.replace("on_abort: rollback", "on_abort: pause"),
+        &fast().replace("on_abort: rollback", "on_abort: pause"),
     );
     snapshot(
         "resume_ok",

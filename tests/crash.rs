@@ -10,20 +10,12 @@ pub mod support {
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use support::kong::{Kong, State};
+use support::kong::{Kong, State, fast_playbook};
 
-const PLAYBOOK: &str = "name: crash
-steps: [10, 25, 50, 100]
-bake: 1s
-propagation: 0s
-on_abort: rollback
-checks:
-  - name: destination p99
-    source: sim
-    metric: p99_latency_ms
-    per: destination
-    max: 250
-";
+/// A fast playbook without propagation waits.
+fn playbook() -> String {
+    fast_playbook(&[("name", "crash"), ("propagation", "0s")])
+}
 
 /// The example topology and `playbook` on the simulator, every apply taking 15 ms so a kill
 /// lands mid-run.
@@ -73,12 +65,12 @@ fn kill_trials(trials: impl Iterator<Item = u64>, state: &State) {
     for trial in trials {
         // Every third trial fails a check after a few steps, so some kills land mid-rollback.
         let playbook = if trial % 3 == 2 {
-            PLAYBOOK.replace(
+            playbook().replace(
                 "metric: p99_latency_ms\n    per: destination\n    max: 250",
                 "metric: utilization\n    per: destination\n    max: 0.55",
             )
         } else {
-            PLAYBOOK.to_string()
+            playbook()
         };
         let t = slow_applies(&playbook).on(state);
         let baseline = t.weights();

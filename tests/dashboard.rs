@@ -17,23 +17,19 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use support::chromium::headless;
-use support::kong::Kong;
+use support::kong::{Kong, fast_playbook};
 
 /// Bakes and hold long enough (at --time-scale 10: 1.5 s per step, 8 s evacuated) for a
 /// page load to land in every phase.
-const PLAYBOOK: &str = "name: drill
-steps: [50, 100]
-bake: 10s
-propagation: 5s
-hold: 80s
-on_abort: rollback
-checks:
-  - name: destination p99
-    source: sim
-    metric: p99_latency_ms
-    per: destination
-    max: 250
-";
+fn playbook() -> String {
+    fast_playbook(&[
+        ("name", "drill"),
+        ("steps", "[50, 100]"),
+        ("bake", "10s"),
+        ("propagation", "5s"),
+        ("hold", "80s"),
+    ])
+}
 
 /// A child process killed when dropped (a failed assertion leaves nothing running).
 struct Running(Child);
@@ -78,7 +74,7 @@ fn shares_in(dom: &str, region: &str) -> BTreeMap<String, f64> {
 
 #[test]
 fn the_page_shows_us_east_1_falling_to_0_and_coming_back_while_another_process_drills() {
-    let kong = Kong::streaming(PLAYBOOK);
+    let kong = Kong::streaming(&playbook());
     // The simulator's world exists before the dashboard reads it.
     let baseline = kong.status();
     let profile = tempfile::tempdir().expect("profile dir");

@@ -15,24 +15,19 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use support::fleet::{Fleet, Spec};
-use support::kong::{Kong, Output, State, new_table_name};
+use support::kong::{Kong, Output, State, fast_playbook, new_table_name};
 use support::moto::moto_serial as moto;
 use support::proxy::{Fault, Mode, Proxy, Rules};
 
 /// A short run on the simulator: two step groups per wave, 1 s bakes.
-const SIM_PLAYBOOK: &str = "name: shared
-steps: [50, 100]
-bake: 1s
-propagation: 0s
-hold: 1s
-on_abort: pause
-checks:
-  - name: destination p99
-    source: sim
-    metric: p99_latency_ms
-    per: destination
-    max: 250
-";
+fn sim_playbook() -> String {
+    fast_playbook(&[
+        ("name", "shared"),
+        ("steps", "[50, 100]"),
+        ("propagation", "0s"),
+        ("on_abort", "pause"),
+    ])
+}
 
 /// A run on Route 53 (moto) slow enough to be stopped or killed mid-way.
 const AWS_PLAYBOOK: &str = "name: shared
@@ -44,10 +39,10 @@ on_abort: rollback
 ";
 
 /// The first "machine" on a new table of its own (made by `kong state init`): the
-/// simulator's streaming topology and [`SIM_PLAYBOOK`], the state through `endpoint`, a
+/// simulator's streaming topology and [`sim_playbook`], the state through `endpoint`, a
 /// 30 s lease. [`Kong::another_machine`] gives the others on the same table.
 fn sim_machine(endpoint: &str) -> Kong {
-    Kong::streaming(SIM_PLAYBOOK).on(&State::dynamodb(endpoint.to_string()))
+    Kong::streaming(&sim_playbook()).on(&State::dynamodb(endpoint.to_string()))
 }
 
 /// The first "machine" on a new table of its own, on Route 53 (moto) with `fleet`'s
@@ -108,7 +103,7 @@ fn wait(child: Child) -> Output {
 #[test]
 fn state_init_check_and_the_first_line_name_the_table() {
     let name = new_table_name("init");
-    let m = Kong::streaming(SIM_PLAYBOOK).shared_state(
+    let m = Kong::streaming(&sim_playbook()).shared_state(
         &format!("dynamodb://{name}?region=us-east-1"),
         &moto().url(),
         "30s",
@@ -143,7 +138,7 @@ fn state_init_check_and_the_first_line_name_the_table() {
         "{first}"
     );
     // A table that does not exist: check fails naming what it needs.
-    let missing = Kong::streaming(SIM_PLAYBOOK).shared_state(
+    let missing = Kong::streaming(&sim_playbook()).shared_state(
         "dynamodb://kong-no-such-table?region=us-east-1",
         &moto().url(),
         "30s",
@@ -156,7 +151,7 @@ fn state_init_check_and_the_first_line_name_the_table() {
         out.text()
     );
     // A bad --state is a bad invocation.
-    let bad = Kong::streaming(SIM_PLAYBOOK)
+    let bad = Kong::streaming(&sim_playbook())
         .arg("--state")
         .arg("dynamo://x");
     let out = bad.run(&["runs"]);
@@ -538,7 +533,7 @@ fn export_and_import_move_a_run_between_local_and_shared_state() {
 
     // Into a machine on the local state dir (no --state, a topology without `state:`):
     // its journal holds exactly the exported lines.
-    let local = Kong::streaming(SIM_PLAYBOOK);
+    let local = Kong::streaming(&sim_playbook());
     local.write("run.jsonl", &exported.stdout);
     m.write("run.jsonl", &exported.stdout);
     let out = local.run(&["state", "import", "run.jsonl"]);

@@ -22,21 +22,17 @@ use kong::journal::{Journal, RunHeader, RunJournal, new_run_id};
 use kong::model::{AbortKind, parse_playbook, parse_topology};
 use kong::plan::{Operation, PlanInput, plan};
 
-use support::kong::{Kong, STREAMING as TOPOLOGY};
+use support::kong::{Kong, STREAMING as TOPOLOGY, fast_playbook};
 
-const PLAYBOOK: &str = "name: spans
-steps: [50, 100]
-bake: 0s
-propagation: 0s
-on_abort: rollback
-guards: false
-checks:
-  - name: destination p99
-    source: sim
-    metric: p99_latency_ms
-    per: destination
-    max: 250
-";
+fn playbook() -> String {
+    fast_playbook(&[
+        ("name", "spans"),
+        ("steps", "[50, 100]"),
+        ("bake", "0s"),
+        ("propagation", "0s"),
+        ("guards", "false"),
+    ])
+}
 
 struct Quiet;
 
@@ -56,7 +52,7 @@ impl Prompter for No {
 /// Evacuates us-east-1 of the streaming topology on an in-memory simulator; returns the
 /// outcome and the run id.
 async fn evacuate(state_dir: &std::path::Path) -> (Outcome, String) {
-    evacuate_with(state_dir, PLAYBOOK).await
+    evacuate_with(state_dir, &playbook()).await
 }
 
 /// [`evacuate`] with another playbook.
@@ -215,7 +211,7 @@ async fn an_aborted_run_span_carries_the_abort_kind() {
     let (subscriber, guard) = kong::telemetry::with_exporter(exporter.clone());
     let state = tempfile::tempdir().unwrap();
     // No destination serves a p99 of at most 1 ms: the steady state fails before the run.
-    let failing = PLAYBOOK.replace("max: 250", "max: 1");
+    let failing = playbook().replace("max: 250", "max: 1");
     let (outcome, run) = {
         let _default = tracing::subscriber::set_default(subscriber);
         evacuate_with(state.path(), &failing).await
@@ -313,7 +309,7 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 #[test]
 fn the_binary_exports_its_spans_over_otlp_http_before_exiting() {
     let (endpoint, received) = collector();
-    let out = Kong::streaming(PLAYBOOK)
+    let out = Kong::streaming(&playbook())
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
         .command(&["evacuate", "us-east-1", "--yes"])
         .output()

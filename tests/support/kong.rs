@@ -144,6 +144,26 @@ checks:
     max: 250
 ";
 
+/// [`FAST_PLAYBOOK`] with `settings` changed: each `(key, value)` replaces the line of that
+/// top-level key, or is added before `checks:` when the playbook has none.
+pub fn fast_playbook(settings: &[(&str, &str)]) -> String {
+    let mut lines: Vec<String> = FAST_PLAYBOOK.lines().map(String::from).collect();
+    for (key, value) in settings {
+        let line = format!("{key}: {value}");
+        match lines.iter().position(|l| l.starts_with(&format!("{key}:"))) {
+            Some(i) => lines[i] = line,
+            None => {
+                let at = lines
+                    .iter()
+                    .position(|l| l == "checks:")
+                    .unwrap_or(lines.len());
+                lines.insert(at, line);
+            }
+        }
+    }
+    lines.join("\n") + "\n"
+}
+
 impl Kong {
     /// An empty scratch directory (but for empty AWS config files: nothing of the
     /// developer's ~/.aws leaks in).
