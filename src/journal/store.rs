@@ -425,19 +425,22 @@ mod tests {
         assert_eq!(log.pending_intent().map(|(i, _)| i), Some(1));
     }
 
+    /// Run `r1` journaled up to `run_started` (and `intent(0)` with `intent_0`), then `tail`
+    /// written raw (a torn or bad end).
+    fn started_then(intent_0: bool, tail: &[u8]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let mut records = vec![run_started("r1", "2026-11-23T09:03:12Z")];
+        if intent_0 {
+            records.push(intent(0));
+        }
+        write_run(dir.path(), "r1", &records);
+        append_raw(dir.path(), "r1", tail);
+        dir
+    }
+
     #[test]
     fn torn_last_line_without_newline_is_dropped() {
-        let dir = tempfile::tempdir().unwrap();
-        write_run(
-            dir.path(),
-            "r1",
-            &[run_started("r1", "2026-11-23T09:03:12Z"), intent(0)],
-        );
-        append_raw(
-            dir.path(),
-            "r1",
-            br#"{"event":"step_applied","at":"2026-11-2"#,
-        );
+        let dir = started_then(true, br#"{"event":"step_applied","at":"2026-11-2"#);
 
         let log = read_run(dir.path(), &id("r1")).unwrap();
         assert_eq!(log.records.len(), 2);
@@ -446,17 +449,7 @@ mod tests {
 
     #[test]
     fn complete_record_without_newline_is_dropped_as_unacknowledged() {
-        let dir = tempfile::tempdir().unwrap();
-        write_run(
-            dir.path(),
-            "r1",
-            &[run_started("r1", "2026-11-23T09:03:12Z"), intent(0)],
-        );
-        append_raw(
-            dir.path(),
-            "r1",
-            br#"{"event":"paused","at":"2026-11-23T09:03:12Z"}"#,
-        );
+        let dir = started_then(true, br#"{"event":"paused","at":"2026-11-23T09:03:12Z"}"#);
 
         let log = read_run(dir.path(), &id("r1")).unwrap();
         assert_eq!(log.records.len(), 2);
@@ -465,26 +458,14 @@ mod tests {
 
     #[test]
     fn invalid_last_line_with_newline_is_dropped() {
-        let dir = tempfile::tempdir().unwrap();
-        write_run(
-            dir.path(),
-            "r1",
-            &[run_started("r1", "2026-11-23T09:03:12Z")],
-        );
-        append_raw(dir.path(), "r1", b"\0\0\0\0\n");
+        let dir = started_then(false, b"\0\0\0\0\n");
 
         assert_eq!(read_run(dir.path(), &id("r1")).unwrap().records.len(), 1);
     }
 
     #[test]
     fn corrupt_middle_line_is_reported_with_its_line_number() {
-        let dir = tempfile::tempdir().unwrap();
-        write_run(
-            dir.path(),
-            "r1",
-            &[run_started("r1", "2026-11-23T09:03:12Z")],
-        );
-        append_raw(dir.path(), "r1", b"{\"event\":\"nonsense\"}\n");
+        let dir = started_then(false, b"{\"event\":\"nonsense\"}\n");
         append_raw(dir.path(), "r1", b"{\"event\":\"paused\",\"at\":\"x\"}\n");
 
         match read_run(dir.path(), &id("r1")) {
@@ -530,13 +511,7 @@ mod tests {
 
     #[test]
     fn open_cuts_a_torn_tail_so_the_next_append_reads_back() {
-        let dir = tempfile::tempdir().unwrap();
-        write_run(
-            dir.path(),
-            "r1",
-            &[run_started("r1", "2026-11-23T09:03:12Z"), intent(0)],
-        );
-        append_raw(dir.path(), "r1", br#"{"event":"step_appl"#);
+        let dir = started_then(true, br#"{"event":"step_appl"#);
 
         let mut journal = Journal::open(dir.path(), &id("r1")).unwrap();
         journal.append(&intent(1)).unwrap();
