@@ -1,7 +1,12 @@
 //! kong vs the naive way on moto: evacuate 200 weighted record sets (200 record names with
 //! 3 weighted records each) spread over 4 hosted zones in 5 steps.
 //!
-//! - kong: `kong evacuate us-east-1 --backend aws` at the default 5 Route 53 requests/s.
+//! - kong: `kong evacuate us-east-1 --backend aws` at the default 5 Route 53 requests/s, and
+//!   with no rate limit (`--route53-rate 1000000`);
+//! - batched: the least a script can send: one ChangeResourceRecordSets per hosted zone per
+//!   step (every record of the zone that changes in the step), nothing else, unthrottled,
+//!   from a process already running (issue 9's target: kong unthrottled takes at most twice
+//!   its wall time);
 //! - naive: what a user scripting `aws route53 change-resource-record-sets` does: one call
 //!   per record per step (UPSERT of that record with its new weight), same weights as kong's
 //!   plan, no waits, unthrottled; the time it would need at Route 53's 5 requests/s is
@@ -107,6 +112,122 @@ fn main() {
         "restore returns the original form"
     );
 
+    // kong with no rate limit, in a scratch directory of its own.
+    let free = Kong::aws(&fleet.topology, PLAYBOOK, &proxy.url()).route53_rate(1_000_000.0);
+    let kong_free = counted(&proxy, || {
+        let out = free.run(&["evacuate", "us-east-1", "--yes"]);
+        assert_eq!(out.code, 0, "{}", out.text());
+    });
+    assert_eq!(
+        fleet.snapshot(),
+        evacuated,
+        "unthrottled kong ends where kong did"
+    );
+    let out = free.run(&["restore", "us-east-1", "--yes"]);
+    assert_eq!(out.code, 0, "{}", out.text());
+    assert_eq!(fleet.snapshot(), original);
+
+    // The batched script: one ChangeResourceRecordSets per zone per step, nothing else.
+    let by_zone = |target: &BTreeMap<(String, String), i64>| {
+        let mut zones: BTreeMap<String, Vec<Change>> = BTreeMap::new();
+        for ((name, id), weight) in target {
+            let (zone, set) = original
+                .records
+                .iter()
+                .find_map(|(zone, sets)| {
+                    sets.iter()
+                        .find(|s| {
+                            s.name == *name && s.set_identifier.as_deref() == Some(id.as_str())
+                        })
+                        .map(|s| (zone.clone(), s.clone()))
+                })
+                .expect("record");
+            let mut set = set;
+            set.weight = Some(*weight);
+            if set.alias_target.is_some() {
+                set.ttl = None;
+            }
+            zones.entry(zone).or_default().push(
+                Change::builder()
+                    .action(ChangeAction::Upsert)
+                    .resource_record_set(set)
+                    .build()
+                    .expect("change"),
+            );
+        }
+        zones
+    };
+    let name_of: BTreeMap<String, String> = fleet
+        .records
+        .iter()
+        .map(|d| (format!("{}/dns", d.service), d.name.clone()))
+        .collect();
+    // The batches, prepared before the clock starts: per step, per zone, its changes.
+    let mut step_batches = Vec::new();
+    let mut last: Option<(u64, u64)> = None;
+    let mut group: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for step in &steps {
+        // A step group: one wave at one percent (the plan lists its services in a row).
+        let key = (
+            step["wave"].as_u64().unwrap_or_default(),
+            step["percent"].as_u64().unwrap_or_default(),
+        );
+        if last != Some(key) && !group.is_empty() {
+            step_batches.push(by_zone(&group));
+            group.clear();
+        }
+        last = Some(key);
+        for change in step["changes"].as_array().into_iter().flatten() {
+            let dial = change["dial"].as_str().unwrap_or_default();
+            let member = change["member"].as_str().unwrap_or_default();
+            let to = change["to"].as_i64().unwrap_or_default();
+            group.insert((name_of[dial].clone(), member.to_string()), to);
+        }
+    }
+    if !group.is_empty() {
+        step_batches.push(by_zone(&group));
+    }
+    let send = |batches: &[BTreeMap<String, Vec<Change>>]| {
+        runtime().block_on(async {
+            let r53 = route53::Client::new(&sdk(&proxy.url(), "us-east-1").await);
+            for zones in batches {
+                for (zone, changes) in zones {
+                    r53.change_resource_record_sets()
+                        .hosted_zone_id(zone)
+                        .change_batch(
+                            ChangeBatch::builder()
+                                .set_changes(Some(changes.clone()))
+                                .build()
+                                .expect("batch"),
+                        )
+                        .send()
+                        .await
+                        .expect("batched change");
+                }
+            }
+        })
+    };
+    let batched = counted(&proxy, || send(&step_batches));
+    assert_eq!(
+        fleet.snapshot(),
+        evacuated,
+        "the batched script ends at kong's weights"
+    );
+    // Back to the original weights (not measured) for the naive way.
+    let back: BTreeMap<(String, String), i64> = original
+        .records
+        .values()
+        .flatten()
+        .map(|s| {
+            (
+                (s.name.clone(), s.set_identifier.clone().unwrap_or_default()),
+                s.weight.unwrap_or_default(),
+            )
+        })
+        .collect();
+    send(&[by_zone(&back)]);
+    assert_eq!(fleet.snapshot(), original);
+
     // The naive way: one ChangeResourceRecordSets per record per step.
     let naive = counted(&proxy, || {
         runtime().block_on(async {
@@ -129,11 +250,6 @@ fn main() {
                     );
                 }
             }
-            let name_of: BTreeMap<String, String> = fleet
-                .records
-                .iter()
-                .map(|d| (format!("{}/dns", d.service), d.name.clone()))
-                .collect();
             for step in &steps {
                 for change in step["changes"].as_array().into_iter().flatten() {
                     let dial = change["dial"].as_str().unwrap_or_default();
@@ -197,6 +313,16 @@ fn main() {
         &kong_run,
     );
     row(
+        "kong, no rate limit",
+        format!("{:.2} s", kong_free.wall.as_secs_f64()),
+        &kong_free,
+    );
+    row(
+        "batched script (one change per zone per step), unthrottled",
+        format!("{:.2} s", batched.wall.as_secs_f64()),
+        &batched,
+    );
+    row(
         "naive, unthrottled on moto",
         format!("{:.1} s", naive.wall.as_secs_f64()),
         &naive,
@@ -214,6 +340,11 @@ fn main() {
             .copied()
             .unwrap_or(0),
         kong_run.calls
+    );
+    println!(
+        "kong, no rate limit / batched script: {:.2}x the wall time (target <= 2); calls by operation: {:?}",
+        kong_free.wall.as_secs_f64() / batched.wall.as_secs_f64(),
+        kong_free.calls
     );
     println!(
         "ratio naive/kong: {:.1}x the API calls; {:.1}x the time at the account's rate ({:.0} s vs {:.1} s)",

@@ -81,6 +81,8 @@ pub fn run(
     // cost time (about a tenth of `kong plan` on a 10,000-service topology).
     std::mem::forget(plan);
     std::mem::forget(input);
+    std::mem::forget(sources);
+    std::mem::forget(backends);
     std::mem::forget(ctx);
     Ok(done)
 }

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::journal::{CheckResult, Record, ResidualTraffic, RunLog, RunState};
 use crate::plan::Operation;
 
-use super::traffic::{ShareMap, Traffic, by_region};
+use super::traffic::{Loads, ShareMap, Traffic};
 use super::{Input, seconds_between};
 
 /// Utilization past which latency and errors start to grow (the simulator's knee, and most
@@ -870,11 +870,10 @@ fn share_series(
             points: Vec::new(),
         })
         .collect();
+    let names: Vec<&String> = services.iter().collect();
+    let loads = Loads::new(topology, &names);
     for (t, _, map) in points {
-        for (s, (_, share)) in series
-            .iter_mut()
-            .zip(by_region(topology, map, Some(services)))
-        {
+        for (s, (_, share)) in series.iter_mut().zip(loads.by_region(map)) {
             s.points.push((*t, share));
         }
     }

@@ -81,26 +81,55 @@ pub fn by_region(
         Some(list) => list.iter().collect(),
         None => topology.services.keys().collect(),
     };
-    let total: f64 = names
-        .iter()
-        .filter_map(|s| topology.services.get(*s))
-        .map(|s| s.total_load())
-        .sum();
-    topology
-        .regions
-        .iter()
-        .map(|region| {
-            let served: f64 = names
-                .iter()
-                .filter_map(|s| {
-                    let load = topology.services.get(*s)?.total_load();
-                    Some(load * shares.get(*s)?.get(region).copied().unwrap_or(0.0))
-                })
-                .sum();
-            (
-                region.clone(),
-                if total > 0.0 { served / total } else { 0.0 },
-            )
-        })
-        .collect()
+    Loads::new(topology, &names).by_region(shares)
+}
+
+/// The declared loads of some services, looked up once for the many share maps of a
+/// report's charts (a 10,000-service run has hundreds).
+pub struct Loads<'a> {
+    topology: &'a Topology,
+    /// Each service of the topology, in the order given, with its declared load.
+    loads: Vec<(&'a String, f64)>,
+    total: f64,
+}
+
+impl<'a> Loads<'a> {
+    /// The loads of `names` (those the topology has).
+    pub fn new(topology: &'a Topology, names: &[&'a String]) -> Loads<'a> {
+        let loads: Vec<(&String, f64)> = names
+            .iter()
+            .filter_map(|s| Some((*s, topology.services.get(*s)?.total_load())))
+            .collect();
+        let total = loads.iter().map(|(_, load)| load).sum();
+        Loads {
+            topology,
+            loads,
+            total,
+        }
+    }
+
+    /// The share of these services' load each region serves under `shares`, in the
+    /// topology's region order (see [`Traffic::by_region`]).
+    pub fn by_region(&self, shares: &ShareMap) -> Vec<(String, f64)> {
+        let served: Vec<(&BTreeMap<String, f64>, f64)> = self
+            .loads
+            .iter()
+            .filter_map(|(s, load)| Some((shares.get(*s)?, *load)))
+            .collect();
+        let total = self.total;
+        self.topology
+            .regions
+            .iter()
+            .map(|region| {
+                let served: f64 = served
+                    .iter()
+                    .map(|(by_region, load)| load * by_region.get(region).copied().unwrap_or(0.0))
+                    .sum();
+                (
+                    region.clone(),
+                    if total > 0.0 { served / total } else { 0.0 },
+                )
+            })
+            .collect()
+    }
 }
