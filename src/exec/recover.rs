@@ -169,39 +169,36 @@ impl Executor<'_> {
             return refused(e);
         }
 
-        if let Err(e) = sink
-            .append(&Record::Resumed {
-                at: now(),
-                host: lock::this_host(),
-                pid: std::process::id(),
-            })
-            .await
-        {
-            return refused(Abort::new(
-                AbortKind::Journal,
-                format!("could not write the journal: {e}"),
-            ));
-        }
         // Killed between the run's start and its checks' baseline: that record comes before
         // anything else the run does, so nothing has changed and the values now are the
-        // values before the run. Measure them, as the run would have.
-        let check_values = match log.checks_baseline() {
-            Some(values) => values.clone(),
-            None => {
-                let (_, values) = super::checking::before_run(self, journal.plan).await;
-                let record = Record::ChecksBaseline {
-                    at: now(),
-                    values: values.clone(),
-                };
-                if let Err(e) = sink.append(&record).await {
-                    return refused(Abort::new(
-                        AbortKind::Journal,
-                        format!("could not write the journal: {e}"),
-                    ));
-                }
-                values
-            }
+        // values before the run. Measure them, as the run would have, and journal them after
+        // the resume.
+        let (check_values, measured) = match log.checks_baseline() {
+            Some(values) => (values.clone(), false),
+            None => (
+                super::checking::before_run(self, journal.plan).await.1,
+                true,
+            ),
         };
+        let mut records = vec![Record::Resumed {
+            at: now(),
+            host: lock::this_host(),
+            pid: std::process::id(),
+        }];
+        if measured {
+            records.push(Record::ChecksBaseline {
+                at: now(),
+                values: check_values.clone(),
+            });
+        }
+        for record in &records {
+            if let Err(e) = sink.append(record).await {
+                return refused(Abort::new(
+                    AbortKind::Journal,
+                    format!("could not write the journal: {e}"),
+                ));
+            }
+        }
         tracing::info!(from = start, ?entry, "resuming");
         self.emit(ProgressEvent::Resumed {
             run: id.clone(),
