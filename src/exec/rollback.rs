@@ -104,26 +104,8 @@ impl Ctx<'_, '_> {
                     .iter()
                     .map(|c| format!("group {} in {}", c.group, c.region))
                     .collect();
-                let _ = self
-                    .journal(Record::RollbackFailed {
-                        at: now(),
-                        reason: e.message.clone(),
-                        left: left.clone(),
-                    })
-                    .await;
-                let _ = self
-                    .journal(Record::RunFinished {
-                        at: now(),
-                        state: RunState::RollbackFailed,
-                    })
-                    .await;
-                let id = &self.run_id;
-                return Outcome::RollbackFailed {
-                    abort: abort.map(|reason| format!(
-                        "{reason}; traffic is back at baseline, but {e}; retry with `kong rollback {id}`"
-                    )),
-                    left,
-                };
+                let said = format!("traffic is back at baseline, but {e}");
+                return self.rollback_failed(abort, &e.message, &said, left).await;
             }
             let journaled = match self.journal(Record::RollbackDone { at: now() }).await {
                 Ok(()) => {
@@ -166,10 +148,23 @@ impl Ctx<'_, '_> {
             format!("{why}; the pre-scaled Auto Scaling groups stay raised until traffic is back")
         };
         tracing::error!(%why, left = ?left, "rollback failed");
+        let said = format!("rollback failed: {why}");
+        self.rollback_failed(abort, &why, &said, left).await
+    }
+
+    /// Ends a rollback that did not complete: journals `reason` and what is `left`, and
+    /// the run's end; the outcome's reason is the abort's, then `said`, then how to retry.
+    async fn rollback_failed(
+        &mut self,
+        abort: Abort,
+        reason: &str,
+        said: &str,
+        left: Vec<String>,
+    ) -> Outcome {
         let _ = self
             .journal(Record::RollbackFailed {
                 at: now(),
-                reason: why.clone(),
+                reason: reason.to_string(),
                 left: left.clone(),
             })
             .await;
@@ -181,9 +176,7 @@ impl Ctx<'_, '_> {
             .await;
         let id = &self.run_id;
         Outcome::RollbackFailed {
-            abort: abort.map(|reason| {
-                format!("{reason}; rollback failed: {why}; retry with `kong rollback {id}`")
-            }),
+            abort: abort.map(|why| format!("{why}; {said}; retry with `kong rollback {id}`")),
             left,
         }
     }
