@@ -151,6 +151,19 @@ pub struct ResidualTraffic {
     pub error: Option<String>,
 }
 
+/// `services` with the largest residual share first, those not measured before all (they
+/// may hide anything), ties by name: the order reports list them in.
+pub fn worst_residual_first(services: &[ResidualTraffic]) -> Vec<&ResidualTraffic> {
+    let mut listed: Vec<_> = services.iter().collect();
+    listed.sort_by(|a, b| {
+        b.share
+            .unwrap_or(f64::INFINITY)
+            .total_cmp(&a.share.unwrap_or(f64::INFINITY))
+            .then(a.service.cmp(&b.service))
+    });
+    listed
+}
+
 /// The services above `max_residual` (or not measured), described for people:
 /// `billing 3.0% (270 req/s)`, `search (not measured: source down)`.
 pub fn residual_over(max_residual: f64, services: &[ResidualTraffic]) -> Vec<String> {

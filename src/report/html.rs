@@ -129,13 +129,7 @@ pub fn render(facts: &Facts<'_>, charts: &[Chart]) -> String {
             esc(source),
             super::facts::pct(*max)
         );
-        let mut listed: Vec<_> = services.iter().collect();
-        listed.sort_by(|a, b| {
-            b.share
-                .unwrap_or(f64::INFINITY)
-                .total_cmp(&a.share.unwrap_or(f64::INFINITY))
-                .then(a.service.cmp(&b.service))
-        });
+        let listed = crate::journal::worst_residual_first(services);
         for s in listed.iter().take(20) {
             let over = s.share.is_none_or(|v| v > *max);
             let _ = writeln!(

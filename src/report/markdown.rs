@@ -398,13 +398,7 @@ fn residuals(out: &mut String, facts: &Facts<'_>) {
             services.len(),
             pct(*max)
         );
-        let mut listed: Vec<_> = services.iter().collect();
-        listed.sort_by(|a, b| {
-            b.share
-                .unwrap_or(f64::INFINITY)
-                .total_cmp(&a.share.unwrap_or(f64::INFINITY))
-                .then(a.service.cmp(&b.service))
-        });
+        let listed = crate::journal::worst_residual_first(services);
         let _ = writeln!(
             out,
             "| service | residual share | req/s |\n| --- | --- | --- |"
