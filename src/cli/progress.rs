@@ -17,7 +17,7 @@ use crate::exec::{Progress, ProgressEvent, first_few};
 use crate::journal::CheckResult;
 use crate::model::{Topology, format_duration};
 use crate::plan::Plan;
-use crate::report::{ShareMap, Traffic, bound, few};
+use crate::report::{Traffic, bound, few};
 
 /// `KONG_PROGRESS=plain`: plain lines even on a terminal.
 pub const ENV_PROGRESS: &str = "KONG_PROGRESS";
@@ -49,12 +49,12 @@ struct Follow {
 struct SharesView {
     topology: Topology,
     plan: Plan,
-    shares: ShareMap,
+    shares: Traffic,
 }
 
 impl SharesView {
     fn by_region(&self) -> Vec<(String, f64)> {
-        crate::report::Traffic::new(&self.topology, self.shares.clone()).by_region(None)
+        self.shares.by_region(&self.topology)
     }
 }
 
@@ -81,16 +81,14 @@ impl Follow {
                 if let (Some(view), Some((_, wave, percent, services))) =
                     (self.shares.as_mut(), self.step.as_ref())
                 {
-                    let mut traffic =
-                        Traffic::new(&view.topology, std::mem::take(&mut view.shares));
-                    traffic.apply(&view.plan, *wave, *percent, services);
-                    view.shares = traffic.shares;
+                    view.shares
+                        .apply(&view.topology, &view.plan, *wave, *percent, services);
                 }
                 None
             }
             ProgressEvent::RollbackDone => {
                 if let Some(view) = self.shares.as_mut() {
-                    view.shares = Traffic::at_baseline(&view.topology, &view.plan).shares;
+                    view.shares = Traffic::at_baseline(&view.topology, &view.plan);
                 }
                 None
             }
@@ -231,7 +229,7 @@ impl LineProgress {
 
     /// Follows the share each region serves through `plan` (a live table on a terminal).
     pub fn with_shares(self, topology: &Topology, plan: &Plan) -> LineProgress {
-        let shares = Traffic::at_baseline(topology, plan).shares;
+        let shares = Traffic::at_baseline(topology, plan);
         let view = SharesView {
             topology: topology.clone(),
             plan: plan.clone(),

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::journal::{CheckResult, Record, ResidualTraffic, RunLog, RunState};
 use crate::plan::Operation;
 
-use super::traffic::{Loads, ShareMap, Traffic};
+use super::traffic::{Charted, Charts, Traffic};
 use super::{Input, seconds_between};
 
 /// Utilization past which latency and errors start to grow (the simulator's knee, and most
@@ -300,22 +300,28 @@ impl<'a> Facts<'a> {
         let mut drained_after = None;
         let mut end = 0.0f64;
 
-        // Shares over time, starting from the first run's baseline.
+        // Shares over time, starting from the first run's baseline, sampled into the charts
+        // at each point (no topology: no charts).
         let topology = input.topology;
-        let mut shares: ShareMap = BTreeMap::new();
-        let mut points: Vec<(f64, Option<usize>, ShareMap)> = Vec::new();
-        let baseline_of = |log: &RunLog| -> ShareMap {
-            topology
-                .map(|t| Traffic::at_baseline(t, log.plan()).shares)
-                .unwrap_or_default()
+        let mut traffic: Option<Traffic> = None;
+        let mut charts: Option<Charts> = None;
+        let sample = |charts: &mut Option<Charts>, traffic: &Option<Traffic>, t, step| {
+            if let (Some(topology), Some(charts), Some(traffic)) =
+                (topology, charts.as_mut(), traffic.as_ref())
+            {
+                charts.sample(topology, t, step, traffic);
+            }
         };
 
         for (run, log) in logs.iter().enumerate() {
             let plan = log.plan();
             let operation = log.header.operation;
-            let log_base = baseline_of(log);
+            let log_base = topology.map(|t| Traffic::at_baseline(t, plan));
             if run == 0 {
-                shares = log_base.clone();
+                traffic = log_base.clone();
+                charts = topology
+                    .zip(traffic.as_ref())
+                    .map(|(t, traffic)| Charts::new(t, traffic, &waves, &evacuated));
             }
             // Index of each step group: (wave, percent).
             let mut open: BTreeMap<usize, usize> = BTreeMap::new(); // group index -> row
@@ -337,7 +343,7 @@ impl<'a> Facts<'a> {
                             end: t(at),
                         });
                         if run == 0 {
-                            points.push((now, None, shares.clone()));
+                            sample(&mut charts, &traffic, now, None);
                         }
                     }
                     Record::StepIntent {
@@ -377,15 +383,10 @@ impl<'a> Facts<'a> {
                             step.api_calls = Some(step.api_calls.unwrap_or(0) + api_calls);
                             step.retries += retries;
                             step.end = now;
-                            if let Some(t) = topology {
-                                let mut traffic = Traffic {
-                                    topology: t,
-                                    shares: std::mem::take(&mut shares),
-                                };
-                                traffic.apply(plan, step.wave, step.percent, &step.services);
-                                shares = traffic.shares;
+                            if let (Some(t), Some(traffic)) = (topology, traffic.as_mut()) {
+                                traffic.apply(t, plan, step.wave, step.percent, &step.services);
                             }
-                            points.push((now, Some(step.number), shares.clone()));
+                            sample(&mut charts, &traffic, now, Some(step.number));
                             if operation == Operation::Evacuate
                                 && Some(*index) == last_group
                                 && let Some(first) = first_intent
@@ -462,8 +463,8 @@ impl<'a> Facts<'a> {
                         });
                     }
                     Record::RollbackDone { at } => {
-                        shares = log_base.clone();
-                        points.push((now, None, shares.clone()));
+                        traffic = log_base.clone();
+                        sample(&mut charts, &traffic, now, None);
                         phases.push(Phase {
                             name: "rollback",
                             start: rollback_start.take().unwrap_or(now),
@@ -562,58 +563,16 @@ impl<'a> Facts<'a> {
                 });
             }
         }
-        points.push((end, None, shares.clone()));
+        sample(&mut charts, &traffic, end, None);
 
         // Traffic and utilization over time.
-        let mut traffic = Vec::new();
-        let mut utilization = Vec::new();
-        let mut peaks = Vec::new();
         let limit = topology.map(|t| t.max_utilization);
-        if let Some(topology) = topology {
-            let regions = &topology.regions;
-            let all: Vec<String> = topology.services.keys().cloned().collect();
-            traffic.push((
-                "whole topology".to_string(),
-                share_series(topology, &all, &points),
-            ));
-            if waves.len() > 1 {
-                for (i, wave) in waves.iter().enumerate() {
-                    traffic.push((format!("wave {i}"), share_series(topology, wave, &points)));
-                }
-            }
-            for region in regions.iter().filter(|r| **r != evacuated) {
-                let mut series = Series {
-                    label: region.clone(),
-                    points: Vec::new(),
-                };
-                let mut peak = Peak {
-                    region: region.clone(),
-                    peak: 0.0,
-                    limit: topology.max_utilization,
-                    step: None,
-                };
-                for (tp, step, map) in &points {
-                    let (mut load, mut cap) = (0.0, 0.0);
-                    for (name, svc) in &topology.services {
-                        let share = map
-                            .get(name)
-                            .and_then(|m| m.get(region))
-                            .copied()
-                            .unwrap_or(0.0);
-                        load += share * svc.total_load();
-                        cap += svc.capacity.get(region).copied().unwrap_or(0.0);
-                    }
-                    let u = if cap > 0.0 { load / cap } else { 0.0 };
-                    if u > peak.peak + 1e-12 {
-                        peak.peak = u;
-                        peak.step = *step;
-                    }
-                    series.points.push((*tp, u));
-                }
-                utilization.push(series);
-                peaks.push(peak);
-            }
-        }
+        let Charted {
+            traffic,
+            utilization,
+            peaks,
+            steps: point_steps,
+        } = charts.map(Charts::finish).unwrap_or_default();
 
         // Checked metrics over time, the closest evaluation, near misses.
         let mut by_check: BTreeMap<String, BTreeMap<String, Vec<(f64, f64)>>> = BTreeMap::new();
@@ -718,8 +677,8 @@ impl<'a> Facts<'a> {
             let crossed = series
                 .points
                 .iter()
-                .zip(points.iter())
-                .find_map(|((_, u), (_, step, _))| (*u > KNEE).then_some((*u, *step)));
+                .zip(point_steps.iter())
+                .find_map(|((_, u), step)| (*u > KNEE).then_some((*u, *step)));
             if let Some((u, step)) = crossed {
                 let peak = peaks.iter().find(|p| p.region == series.label);
                 findings.push(Finding {
@@ -854,30 +813,6 @@ fn merge_series(keys: BTreeMap<String, Vec<(f64, f64)>>) -> Vec<Series> {
             points: back(lo),
         },
     ]
-}
-
-/// Share of the load of `services` each region serves, at each point.
-fn share_series(
-    topology: &crate::model::Topology,
-    services: &[String],
-    points: &[(f64, Option<usize>, ShareMap)],
-) -> Vec<Series> {
-    let mut series: Vec<Series> = topology
-        .regions
-        .iter()
-        .map(|r| Series {
-            label: r.clone(),
-            points: Vec::new(),
-        })
-        .collect();
-    let names: Vec<&String> = services.iter().collect();
-    let loads = Loads::new(topology, &names);
-    for (t, _, map) in points {
-        for (s, (_, share)) in series.iter_mut().zip(loads.by_region(map)) {
-            s.points.push((*t, share));
-        }
-    }
-    series
 }
 
 fn verdict(

@@ -22,7 +22,7 @@ use crate::journal::RunLog;
 use crate::model::{Playbook, Topology};
 
 pub use facts::{Bound, bound};
-pub use traffic::{ShareMap, Traffic};
+pub use traffic::Traffic;
 
 /// What a report is made from.
 #[derive(Debug, Clone, Copy)]
