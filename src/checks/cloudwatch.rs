@@ -363,6 +363,7 @@ mod tests {
         let scope = Scope {
             region: Some("us-west-2"),
             service: Some("web"),
+            asked: None,
         };
         let q = Query::new(&c, &scope).unwrap();
         assert_eq!(

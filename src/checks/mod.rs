@@ -56,13 +56,19 @@ impl crate::retry::Transient for SourceError {
     }
 }
 
-/// What one evaluation of a check is bound to: `{{region}}` and `{{service}}`.
+/// What one evaluation of a check is bound to: `{{region}}` and `{{service}}`, and the
+/// instant its round of evaluations was asked for.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Scope<'a> {
     /// The destination region (`None`: global).
     pub region: Option<&'a str>,
     /// The service (`None`: the check is not about one service).
     pub service: Option<&'a str>,
+    /// When the round this evaluation belongs to was asked for (`None`: when the fetch
+    /// starts). A source that shares one read between fetches serves a fetch only from a
+    /// read started at or after it, so every check of a round can share the round's first
+    /// read and none sees weights older than the round.
+    pub asked: Option<std::time::Instant>,
 }
 
 impl<'a> Scope<'a> {
@@ -71,6 +77,20 @@ impl<'a> Scope<'a> {
         Scope {
             region,
             service: None,
+            asked: None,
+        }
+    }
+
+    /// Bound to `region` and `service`, in the round asked for at `asked`.
+    pub fn of(
+        region: Option<&'a str>,
+        service: Option<&'a str>,
+        asked: std::time::Instant,
+    ) -> Scope<'a> {
+        Scope {
+            region,
+            service,
+            asked: Some(asked),
         }
     }
 

@@ -132,8 +132,14 @@ impl SimSource {
 
     /// Every metric of the world as it is now. The model is computed once per distinct set
     /// of weights: an evaluation round asks for it once per check, region and service.
-    pub async fn metrics(&self) -> Result<Arc<traffic::SimMetrics>, SourceError> {
-        let read = self.read().await?;
+    /// `asked`: when the round this belongs to was asked for (see [`Scope::asked`]).
+    pub async fn metrics(
+        &self,
+        asked: Option<std::time::Instant>,
+    ) -> Result<Arc<traffic::SimMetrics>, SourceError> {
+        let read = self
+            .read(asked.unwrap_or_else(std::time::Instant::now))
+            .await?;
         let mut memo = self.memo.lock().expect("memo lock");
         if let Some((seen_id, _, _, metrics)) = memo.as_ref()
             && *seen_id == read.id
@@ -172,15 +178,16 @@ impl SimSource {
         Ok(metrics)
     }
 
-    /// The topology and the current weights of every dial.
-    async fn read(&self) -> Result<Read, SourceError> {
+    /// The topology and the current weights of every dial, from a read started at or
+    /// after `asked`.
+    async fn read(&self, asked: std::time::Instant) -> Result<Read, SourceError> {
         match &self.world {
             WorldRef::Live {
                 topology,
                 backend,
                 last,
             } => {
-                shared(last, || async {
+                shared(last, asked, || async {
                     // Transient errors (throttling, a dropped connection) are retried as the
                     // executor retries its own reads: a guard must not abort on one.
                     let weights = crate::backend::read_all(backend.as_ref(), topology)
@@ -214,7 +221,7 @@ impl SimSource {
                 last,
                 parsed,
             } => {
-                shared(last, || async {
+                shared(last, asked, || async {
                     let topology = topology.clone();
                     let path = SimWorld::path(state_dir, &topology.name);
                     let parsed = parsed.clone();
@@ -232,14 +239,17 @@ impl SimSource {
     }
 }
 
-/// The read `last` holds if it started after this call (so it is not older than the
-/// fetch), else a new one from `read`, kept for the fetches that follow.
-async fn shared<F, Fut>(last: &Shared, read: F) -> Result<Read, SourceError>
+/// The read `last` holds if it started at or after `asked` (so it is not older than the
+/// fetch's round), else a new one from `read`, kept for the fetches that follow.
+async fn shared<F, Fut>(
+    last: &Shared,
+    asked: std::time::Instant,
+    read: F,
+) -> Result<Read, SourceError>
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<Read, SourceError>>,
 {
-    let asked = std::time::Instant::now();
     let mut last = last.lock().await;
     if let Some((started, read)) = last.as_ref()
         && *started >= asked
@@ -331,7 +341,7 @@ impl MetricSource for SimSource {
                 source_name(&check.source)
             )));
         };
-        let metrics = self.metrics().await?;
+        let metrics = self.metrics(scope.asked).await?;
         let value = metrics
             .value(scope.service, scope.region, *metric)
             .map_err(|e| SourceError::new(format!("check `{}`: {e}", check.name)))?;
@@ -372,6 +382,7 @@ mod tests {
         Scope {
             region,
             service: check.service.as_deref(),
+            asked: None,
         }
     }
 
@@ -542,13 +553,23 @@ mod tests {
         let source = SimSource::live(&topology, backend.clone());
         let util = sim_check(SimMetric::Utilization, Some("edge-api"), 1.0);
         let scope = at(&util, Some("eu-west-1"));
-        // A round: many checks fetched at once share reads: the first fetch's, and one that
-        // starts after all the others asked (a read older than a fetch is never used).
+        // Fetches asked one by one share reads: the first fetch's, and one that starts
+        // after all the others asked (a read older than a fetch is never used).
         let round = futures::future::join_all((0..20).map(|_| source.fetch(&util, &scope))).await;
         let before = *round[0].as_ref().unwrap();
         assert!(round.iter().all(|v| *v.as_ref().unwrap() == before));
         let reads = backend.stats().await.reads;
-        assert!(reads <= 2, "{reads} reads for one round of 20 fetches");
+        assert!(reads <= 2, "{reads} reads for 20 fetches");
+        // A round asked for at one instant shares its first read.
+        let round_scope = Scope {
+            asked: Some(std::time::Instant::now()),
+            ..scope
+        };
+        let round =
+            futures::future::join_all((0..20).map(|_| source.fetch(&util, &round_scope))).await;
+        assert!(round.iter().all(|v| *v.as_ref().unwrap() == before));
+        let more = backend.stats().await.reads - reads;
+        assert_eq!(more, 1, "{more} reads for one round of 20 fetches");
         // A fetch after a move sees the move, however soon it comes.
         everything_to_eu_west_1(&backend).await;
         let after = source.fetch(&util, &scope).await.unwrap();

@@ -7,6 +7,7 @@
 //! decides.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
 
 use futures::future::join_all;
 use tracing::Instrument;
@@ -129,11 +130,10 @@ pub(crate) async fn before_run(ex: &Executor<'_>, plan: &Plan) -> (Vec<CheckResu
         &regions,
         &services,
     );
+    // One round: every fetch may share a read started after this instant.
+    let asked = Instant::now();
     let results = join_all(scopes.iter().map(|(check, region, service)| {
-        let scope = Scope {
-            region: region.as_deref(),
-            service: service.as_deref(),
-        };
+        let scope = Scope::of(region.as_deref(), service.as_deref(), asked);
         async move { evaluate_once(ex, check, &scope, None, true).await }
     }))
     .await;
@@ -167,11 +167,9 @@ pub(crate) async fn after_step(
         &regions,
         services,
     );
+    let asked = Instant::now();
     let results = join_all(scopes.iter().map(|(check, region, service)| async move {
-        let scope = Scope {
-            region: region.as_deref(),
-            service: service.as_deref(),
-        };
+        let scope = Scope::of(region.as_deref(), service.as_deref(), asked);
         let base = baseline
             .get(&check.name)
             .and_then(|by_key| by_key.get(&value_key(scope.region, scope.service)))
@@ -187,7 +185,11 @@ pub(crate) async fn after_step(
                 duration: wait,
             });
             clock.sleep(wait).await?;
-            last = evaluate_once(ex, check, &scope, base, false).await;
+            let again = Scope {
+                asked: Some(Instant::now()),
+                ..scope
+            };
+            last = evaluate_once(ex, check, &again, base, false).await;
         }
         Ok::<_, Abort>(last)
     }))

@@ -54,14 +54,13 @@ impl Executor<'_> {
         if sources.is_empty() {
             return None;
         }
+        // One round: the fetches may share one read started after this instant.
+        let asked = std::time::Instant::now();
         let services: Vec<ResidualTraffic> = stream::iter(sources)
             .map(|(service, source, before)| async move {
                 let check =
                     Check::reading(format!("residual traffic of {service}"), source, &service);
-                let scope = Scope {
-                    region: Some(region),
-                    service: Some(&service),
-                };
+                let scope = Scope::of(Some(region), Some(&service), asked);
                 let fetched =
                     tokio::time::timeout(check.timeout, self.source.fetch(&check, &scope))
                         .await

@@ -79,7 +79,9 @@ pub struct Rules {
     /// Only these operations get faults (empty: all). An entry `Operation:text` selects the
     /// calls of `Operation` whose body contains `text` (e.g. `TransactWriteItems:step_intent`).
     pub operations: Vec<String>,
-    /// Answer `PENDING` to this many more `GetChange` calls.
+    /// Answer `PENDING` to this many more `GetChange` calls; while any are left, every
+    /// `ChangeResourceRecordSets` is answered `PENDING` too, as Route 53 answers every
+    /// change (moto answers `INSYNC` at once, and kong polls only a `PENDING` change).
     pub pending_get_changes: u32,
 }
 
@@ -397,6 +399,8 @@ async fn handle(
         if pending {
             st.rules.pending_get_changes -= 1;
         }
+        let pending_change =
+            op == "ChangeResourceRecordSets" && st.rules.pending_get_changes > 0 && fault.is_none();
         let n = st.log.len();
         let forwarded = !matches!(
             fault,
@@ -416,7 +420,7 @@ async fn handle(
                 .or(pending.then_some("PENDING")),
             forwarded,
         });
-        (fault, pending, n)
+        (fault, pending || pending_change, n)
     };
 
     match &fault {

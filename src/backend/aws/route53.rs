@@ -5,8 +5,9 @@
 //! every member of every dial of one hosted zone in one `ChangeResourceRecordSets` (split only
 //! when over the API's limits), each record exactly as last read but for its weight, so TTLs,
 //! values, alias targets and health checks survive any number of steps and rollbacks.
-//! Propagation is `GetChange` polled until `INSYNC`. Every call waits for the client-side
-//! rate limiter first. Nothing here retries an error: the executor does.
+//! Propagation: a change answered `PENDING` (as Route 53 answers every change) is polled
+//! with `GetChange` until `INSYNC`; one answered `INSYNC` already (moto) is not polled.
+//! Every call waits for the client-side rate limiter first. Nothing here retries an error: the executor does.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -222,7 +223,7 @@ impl Route53Dials {
 
     /// Applies the weights of every dial in `desired` (all in hosted zone `zone`) in as few
     /// `ChangeResourceRecordSets` calls as the limits allow (one, unless the batch is huge).
-    /// Returns the change ids to wait on.
+    /// Returns the ids of the changes to wait on (those not `INSYNC` already).
     ///
     /// Guarantees: each record is UPSERTed as last read, with only its weight changed; each
     /// call is atomic (Route 53 applies a change batch whole or not at all); applying the same
@@ -317,7 +318,9 @@ impl Route53Dials {
                 .await;
             match sent {
                 Ok(out) => {
-                    if let Some(info) = out.change_info() {
+                    if let Some(info) = out.change_info()
+                        && *info.status() != ChangeStatus::Insync
+                    {
                         change_ids.push(info.id().to_string());
                     }
                 }

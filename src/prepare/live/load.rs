@@ -39,6 +39,7 @@ pub async fn live_load(
             let scope = Scope {
                 region: Some(&region),
                 service: check.service.as_deref(),
+                asked: None,
             };
             // Transient failures (unreachable, timed out, 5xx) are retried like every
             // provider call; an empty result or a bad query refuses at once.
