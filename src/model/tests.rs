@@ -564,21 +564,16 @@ checks:
     let c = &p.checks[0];
     assert_eq!(c.consecutive, 3);
     assert_eq!(c.interval, Duration::from_secs(30));
-    let CheckSource::Cloudwatch {
-        namespace,
-        metric,
-        dimensions,
-        stat,
-        period,
-    } = &c.source
-    else {
-        panic!("{c:?}")
-    };
-    assert_eq!(namespace, "AWS/ApplicationELB");
-    assert_eq!(metric, "HTTPCode_Target_5XX_Count");
-    assert_eq!(dimensions["LoadBalancer"], "{{region}}");
-    assert_eq!(stat, "Sum");
-    assert_eq!(*period, 60);
+    assert_eq!(
+        c.source,
+        CheckSource::Cloudwatch {
+            namespace: "AWS/ApplicationELB".into(),
+            metric: "HTTPCode_Target_5XX_Count".into(),
+            dimensions: [("LoadBalancer".into(), "{{region}}".into())].into(),
+            stat: "Sum".into(),
+            period: 60,
+        }
+    );
     let bad = text.replace("period: 1m", "period: 7");
     assert_eq!(
         playbook_errors(&bad),
