@@ -21,14 +21,10 @@ async fn failed_check_at_step_2_rolls_back_to_the_exact_baseline() {
     let mut sink = MemSink::default();
     let outcome = world.run(&mut sink).await;
     assert!(matches!(outcome, Outcome::RolledBack { .. }), "{outcome:?}");
-    let Outcome::RolledBack { abort } = &outcome else {
-        panic!("{outcome:?}")
-    };
-    assert_eq!(abort.kind, AbortKind::CheckFailed, "{abort:?}");
-    let reason = &abort.message;
-    assert!(
-        reason.contains("step group 2 (wave 0, 100%)") && reason.contains("check \"errors\""),
-        "{reason}"
+    abort_of(
+        &outcome,
+        AbortKind::CheckFailed,
+        &["step group 2 (wave 0, 100%)", "check \"errors\""],
     );
     assert_at_baseline(&world);
     let kinds = sink.kinds();
@@ -144,16 +140,14 @@ async fn read_back_mismatch_aborts_and_rolls_back() {
         }
     });
     let outcome = world.run(&mut MemSink::default()).await;
-    let Outcome::RolledBack { abort } = &outcome else {
-        panic!("{outcome:?}")
-    };
-    assert_eq!(abort.kind, AbortKind::Drift, "{abort:?}");
-    let reason = &abort.message;
-    assert!(
-        reason.contains("read-back mismatch after step group 2")
-            && reason
-                .contains("dial auth/dns member use1: asked 0, found 77 (something else moved it)"),
-        "{reason}"
+    assert!(matches!(outcome, Outcome::RolledBack { .. }), "{outcome:?}");
+    abort_of(
+        &outcome,
+        AbortKind::Drift,
+        &[
+            "read-back mismatch after step group 2",
+            "dial auth/dns member use1: asked 0, found 77 (something else moved it)",
+        ],
     );
     assert_at_baseline(&world);
 }
@@ -201,10 +195,8 @@ async fn a_permanent_provider_error_aborts_without_retrying_as_kind_provider() {
     });
     let mut sink = MemSink::default();
     let outcome = world.run(&mut sink).await;
-    let Outcome::RolledBack { abort } = &outcome else {
-        panic!("{outcome:?}")
-    };
-    assert_eq!(abort.kind, AbortKind::Provider, "{abort:?}");
+    assert!(matches!(outcome, Outcome::RolledBack { .. }), "{outcome:?}");
+    let abort = abort_of(&outcome, AbortKind::Provider, &[]);
     assert!(!abort.message.contains("gave up"), "{abort:?}");
     assert_eq!(sink.log().abort_kinds(), vec![Some(AbortKind::Provider)]);
     assert_at_baseline(&world);
@@ -229,14 +221,11 @@ async fn persistent_transient_failures_exhaust_retries_then_roll_back() {
         }
     });
     let outcome = world.run(&mut MemSink::default()).await;
-    let Outcome::RolledBack { abort } = &outcome else {
-        panic!("{outcome:?}")
-    };
-    assert_eq!(abort.kind, AbortKind::RetriesExhausted, "{abort:?}");
-    let reason = &abort.message;
-    assert!(
-        reason.contains("step group 3") && reason.contains("gave up after 4 attempts"),
-        "{reason}"
+    assert!(matches!(outcome, Outcome::RolledBack { .. }), "{outcome:?}");
+    abort_of(
+        &outcome,
+        AbortKind::RetriesExhausted,
+        &["step group 3", "gave up after 4 attempts"],
     );
     assert_at_baseline(&world);
 }
@@ -310,14 +299,10 @@ async fn journal_write_failure_stops_without_acting_further() {
     };
     let outcome = world.run(&mut sink).await;
     assert!(matches!(outcome, Outcome::Paused { .. }), "{outcome:?}");
-    let Outcome::Paused { abort } = &outcome else {
-        panic!("{outcome:?}")
-    };
-    assert_eq!(abort.kind, AbortKind::Journal, "{abort:?}");
-    let reason = &abort.message;
-    assert!(
-        reason.contains("could not write the journal") && reason.contains("kong rollback run-1"),
-        "{reason}"
+    abort_of(
+        &outcome,
+        AbortKind::Journal,
+        &["could not write the journal", "kong rollback run-1"],
     );
     assert_eq!(world.applies_per_group().values().sum::<usize>(), 1);
 
@@ -341,15 +326,11 @@ async fn pause_on_abort_holds_and_names_resume_and_rollback() {
     world.source = ScriptedSource::failing_at_group(3);
     let mut sink = MemSink::default();
     let outcome = world.run(&mut sink).await;
-    assert!(matches!(outcome, Outcome::Paused { .. }));
-    let Outcome::Paused { abort } = &outcome else {
-        panic!("{outcome:?}")
-    };
-    assert_eq!(abort.kind, AbortKind::CheckFailed, "{abort:?}");
-    let reason = &abort.message;
-    assert!(
-        reason.contains("kong resume run-1") && reason.contains("kong rollback run-1"),
-        "{reason}"
+    assert!(matches!(outcome, Outcome::Paused { .. }), "{outcome:?}");
+    abort_of(
+        &outcome,
+        AbortKind::CheckFailed,
+        &["kong resume run-1", "kong rollback run-1"],
     );
     assert_eq!(sink.log().state, RunState::Paused);
     let groups = steps::groups(&world.plan).unwrap();

@@ -14,9 +14,11 @@ use crate::backend::scaling::{GroupRef, GroupState, ScalingBackend};
 use crate::backend::sim::SimBackend;
 use crate::backend::{BackendError, Batch, Receipt, TrafficBackend};
 use crate::checks::{MetricSource, Scope, SourceError};
-use crate::exec::{ExecOptions, Executor, Progress, ProgressEvent, Prompter, Sink};
+use crate::exec::{ExecOptions, Executor, Outcome, Progress, ProgressEvent, Prompter, Sink};
 use crate::journal::{CapacityChange, Record, RunHeader, RunLog};
-use crate::model::{Check, CheckSource, Dial, Per, Playbook, SimMetric, Threshold, Topology};
+use crate::model::{
+    Abort, AbortKind, Check, CheckSource, Dial, Per, Playbook, SimMetric, Threshold, Topology,
+};
 use crate::plan::{self, Operation, Plan, PlanInput, Weights};
 use crate::testing::{self, E, EU, THREE, W, route53_in};
 
@@ -349,6 +351,23 @@ pub fn kind(record: &Record) -> String {
         Record::Residual { when, .. } => format!("residual {when}"),
         Record::Note { .. } => "note".into(),
     }
+}
+
+/// The abort `outcome` stopped with, checked to be of `kind` with a reason that contains
+/// every one of `parts` (the caller checks which outcome it is).
+pub fn abort_of<'o>(outcome: &'o Outcome, kind: AbortKind, parts: &[&str]) -> &'o Abort {
+    let Some(abort) = outcome.abort() else {
+        panic!("no abort: {outcome:?}")
+    };
+    assert_eq!(abort.kind, kind, "{abort:?}");
+    for part in parts {
+        assert!(
+            abort.message.contains(part),
+            "{part:?} not in: {}",
+            abort.message
+        );
+    }
+    abort
 }
 
 /// Three regions; `edge` (route53 in zone Z1 + alb listener in us-east-1) and `auth`
