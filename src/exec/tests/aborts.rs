@@ -321,9 +321,7 @@ async fn journal_write_failure_stops_without_acting_further() {
 
 #[tokio::test(start_paused = true)]
 async fn pause_on_abort_holds_and_names_resume_and_rollback() {
-    let mut world = World::new();
-    world.playbook.on_abort = crate::model::OnAbort::Pause;
-    world.source = ScriptedSource::failing_at_group(3);
+    let world = World::pausing_at(3);
     let mut sink = MemSink::default();
     let outcome = world.run(&mut sink).await;
     assert!(matches!(outcome, Outcome::Paused { .. }), "{outcome:?}");

@@ -175,15 +175,7 @@ async fn approval_gate_without_approve_or_terminal_refuses_before_any_change() {
     let mut world = World::new();
     world.playbook.approval.before_percent = vec![50];
     let outcome = world.run(&mut MemSink::default()).await;
-    assert_eq!(
-        outcome,
-        Outcome::Refused {
-            abort: Abort::new(
-                AbortKind::GateDenied,
-                "approval required before moving past 50%: pass --approve or run on a terminal"
-            ),
-        }
-    );
+    assert_eq!(outcome, gate_refusal(50));
     assert_no_apply(&world);
 }
 

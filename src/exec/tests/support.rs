@@ -370,6 +370,18 @@ pub fn abort_of<'o>(outcome: &'o Outcome, kind: AbortKind, parts: &[&str]) -> &'
     abort
 }
 
+/// The refusal of a run that would move past the approval gate at `percent` unapproved.
+pub fn gate_refusal(percent: u32) -> Outcome {
+    Outcome::Refused {
+        abort: Abort::new(
+            AbortKind::GateDenied,
+            format!(
+                "approval required before moving past {percent}%: pass --approve or run on a terminal"
+            ),
+        ),
+    }
+}
+
 /// Three regions; `edge` (route53 in zone Z1 + alb listener in us-east-1) and `auth`
 /// (route53 in Z1) call `api` (route53 in zone Z2), which calls `db` (a sim dial). So
 /// waves are [edge, auth], [api], [db]. Every service has capacity 10,000 and load 1,000
@@ -530,6 +542,14 @@ impl World {
             scaling: None,
             restore_capacity: Vec::new(),
         }
+    }
+
+    /// A world whose playbook pauses on abort and whose checks fail at step group `group`.
+    pub fn pausing_at(group: usize) -> World {
+        let mut world = World::new();
+        world.playbook.on_abort = crate::model::OnAbort::Pause;
+        world.source = ScriptedSource::failing_at_group(group);
+        world
     }
 
     pub fn executor(&self) -> Executor<'_> {
