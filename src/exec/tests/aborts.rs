@@ -1,8 +1,7 @@
 //! Aborts after changes: failed checks, read-back mismatches, retries, Ctrl-C, deadlines,
 //! journal failures; rollback (exit 4), failed rollback (exit 5) and pause.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::support::*;
@@ -85,19 +84,12 @@ async fn rollback_restores_the_last_wave_first() {
 async fn failing_rollback_exits_5_and_names_what_is_left() {
     let mut world = World::new();
     world.source = ScriptedSource::failing_at_group(4);
-    let aborted = Arc::new(AtomicBool::new(false));
-    let flag = aborted.clone();
+    let flag = world.aborted_flag();
     world.backend.faults(move |_, _| {
         if flag.load(Ordering::SeqCst) {
             Fault::Permanent
         } else {
             Fault::None
-        }
-    });
-    let flag = aborted.clone();
-    world.on_event(move |e| {
-        if matches!(e, ProgressEvent::Aborted { .. }) {
-            flag.store(true, Ordering::SeqCst);
         }
     });
     let mut sink = MemSink::default();
@@ -205,19 +197,12 @@ async fn a_permanent_provider_error_aborts_without_retrying_as_kind_provider() {
 #[tokio::test(start_paused = true)]
 async fn persistent_transient_failures_exhaust_retries_then_roll_back() {
     let world = World::new();
-    let aborted = Arc::new(AtomicBool::new(false));
-    let flag = aborted.clone();
+    let flag = world.aborted_flag();
     world.backend.faults(move |_, batch| {
         if !flag.load(Ordering::SeqCst) && batch.key == BatchKey::HostedZone("Z2".into()) {
             Fault::Transient
         } else {
             Fault::None
-        }
-    });
-    let flag = aborted.clone();
-    world.on_event(move |e| {
-        if matches!(e, ProgressEvent::Aborted { .. }) {
-            flag.store(true, Ordering::SeqCst);
         }
     });
     let outcome = world.run(&mut MemSink::default()).await;

@@ -4,7 +4,7 @@
 //! with the crate's fixture builders (`crate::testing`).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -575,6 +575,18 @@ impl World {
     /// Calls `hook` on every progress event.
     pub fn on_event(&self, hook: impl FnMut(&ProgressEvent) + Send + 'static) {
         *self.progress.on_event.lock().unwrap() = Some(Box::new(hook));
+    }
+
+    /// A flag raised at the run's `Aborted` event, for faults that hit only what comes after.
+    pub fn aborted_flag(&self) -> Arc<AtomicBool> {
+        let aborted = Arc::new(AtomicBool::new(false));
+        let flag = aborted.clone();
+        self.on_event(move |e| {
+            if matches!(e, ProgressEvent::Aborted { .. }) {
+                flag.store(true, Ordering::SeqCst);
+            }
+        });
+        aborted
     }
 
     /// Presses Ctrl-C once more.
