@@ -278,10 +278,7 @@ async fn deadline_aborts_during_a_bake() {
 async fn journal_write_failure_stops_without_acting_further() {
     let world = World::new();
     // run_started, checks_baseline, intent 0, applied 0, checked 0: then the disk fills.
-    let mut sink = MemSink {
-        fail_after: Some(5),
-        ..MemSink::default()
-    };
+    let mut sink = MemSink::failing_after(5);
     let outcome = world.run(&mut sink).await;
     assert!(matches!(outcome, Outcome::Paused { .. }), "{outcome:?}");
     abort_of(
@@ -293,10 +290,7 @@ async fn journal_write_failure_stops_without_acting_further() {
 
     // Before the first change it is a refusal.
     let world = World::new();
-    let mut sink = MemSink {
-        fail_after: Some(0),
-        ..MemSink::default()
-    };
+    let mut sink = MemSink::failing_after(0);
     assert!(matches!(
         world.run(&mut sink).await,
         Outcome::Refused { .. }

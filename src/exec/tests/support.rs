@@ -318,6 +318,14 @@ impl Sink for MemSink {
 }
 
 impl MemSink {
+    /// A sink whose appends fail once it holds `n` records (a full disk).
+    pub fn failing_after(n: usize) -> MemSink {
+        MemSink {
+            fail_after: Some(n),
+            ..MemSink::default()
+        }
+    }
+
     /// The records as a run log (state derived as the journal does).
     pub fn log(&self) -> RunLog {
         RunLog::from_records(self.records.clone()).expect("starts with run_started")
