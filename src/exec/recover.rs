@@ -161,14 +161,7 @@ impl Executor<'_> {
             Err(e) => return invalid(e),
         };
 
-        let mut approved: BTreeSet<u32> = log
-            .records
-            .iter()
-            .filter_map(|r| match r {
-                Record::Approved { percent, .. } => Some(*percent),
-                _ => None,
-            })
-            .collect();
+        let mut approved = log.approved();
         let triggers = gates::triggers(&self.playbook.approval.before_percent, &groups);
         // A gate before a journaled intent was passed: the intent is written after it.
         approved.extend(
