@@ -85,13 +85,9 @@ async fn failing_rollback_exits_5_and_names_what_is_left() {
     let mut world = World::new();
     world.source = ScriptedSource::failing_at_group(4);
     let flag = world.aborted_flag();
-    world.backend.faults(move |_, _| {
-        if flag.load(Ordering::SeqCst) {
-            Fault::Permanent
-        } else {
-            Fault::None
-        }
-    });
+    world
+        .backend
+        .fault_when(Fault::Permanent, move |_, _| flag.load(Ordering::SeqCst));
     let mut sink = MemSink::default();
     let outcome = world.run(&mut sink).await;
     assert!(
@@ -124,13 +120,10 @@ async fn failing_rollback_exits_5_and_names_what_is_left() {
 async fn read_back_mismatch_aborts_and_rolls_back() {
     let world = World::new();
     // Apply 3 is group 2's first batch (hosted zone Z1): someone moves auth/dns right after.
-    world.backend.faults(|n, batch| {
-        if n == 3 && batch.key == BatchKey::HostedZone("Z1".into()) {
-            Fault::TamperAfter("auth/dns".into(), "use1".into(), 77)
-        } else {
-            Fault::None
-        }
-    });
+    world.backend.fault_when(
+        Fault::TamperAfter("auth/dns".into(), "use1".into(), 77),
+        |n, batch| n == 3 && batch.key == BatchKey::HostedZone("Z1".into()),
+    );
     let outcome = world.run(&mut MemSink::default()).await;
     assert!(matches!(outcome, Outcome::RolledBack { .. }), "{outcome:?}");
     abort_of(
@@ -147,13 +140,9 @@ async fn read_back_mismatch_aborts_and_rolls_back() {
 #[tokio::test(start_paused = true)]
 async fn transient_failures_are_retried_and_the_run_completes() {
     let world = World::new();
-    world.backend.faults(|n, _| {
-        if matches!(n, 1 | 2 | 6) {
-            Fault::Transient
-        } else {
-            Fault::None
-        }
-    });
+    world
+        .backend
+        .fault_when(Fault::Transient, |n, _| matches!(n, 1 | 2 | 6));
     let mut sink = MemSink::default();
     assert_eq!(world.run(&mut sink).await, Outcome::Completed);
     let retries = events_of(&world)
@@ -178,13 +167,9 @@ async fn transient_failures_are_retried_and_the_run_completes() {
 #[tokio::test(start_paused = true)]
 async fn a_permanent_provider_error_aborts_without_retrying_as_kind_provider() {
     let world = World::new();
-    world.backend.faults(|call, _| {
-        if call == 1 {
-            Fault::Permanent
-        } else {
-            Fault::None
-        }
-    });
+    world
+        .backend
+        .fault_when(Fault::Permanent, |call, _| call == 1);
     let mut sink = MemSink::default();
     let outcome = world.run(&mut sink).await;
     assert!(matches!(outcome, Outcome::RolledBack { .. }), "{outcome:?}");
@@ -198,12 +183,8 @@ async fn a_permanent_provider_error_aborts_without_retrying_as_kind_provider() {
 async fn persistent_transient_failures_exhaust_retries_then_roll_back() {
     let world = World::new();
     let flag = world.aborted_flag();
-    world.backend.faults(move |_, batch| {
-        if !flag.load(Ordering::SeqCst) && batch.key == BatchKey::HostedZone("Z2".into()) {
-            Fault::Transient
-        } else {
-            Fault::None
-        }
+    world.backend.fault_when(Fault::Transient, move |_, batch| {
+        !flag.load(Ordering::SeqCst) && batch.key == BatchKey::HostedZone("Z2".into())
     });
     let outcome = world.run(&mut MemSink::default()).await;
     assert!(matches!(outcome, Outcome::RolledBack { .. }), "{outcome:?}");

@@ -134,6 +134,21 @@ impl<B: TrafficBackend> FaultyBackend<B> {
     pub fn faults(&self, plan: impl Fn(usize, &Batch) -> Fault + Send + Sync + 'static) {
         *self.plan.lock().unwrap() = Box::new(plan);
     }
+
+    /// Injects `fault` into the apply calls for which `when(call, batch)` holds.
+    pub fn fault_when(
+        &self,
+        fault: Fault,
+        when: impl Fn(usize, &Batch) -> bool + Send + Sync + 'static,
+    ) {
+        self.faults(move |n, batch| {
+            if when(n, batch) {
+                fault.clone()
+            } else {
+                Fault::None
+            }
+        });
+    }
 }
 
 fn error(transient: bool, batch: &Batch) -> BackendError {
