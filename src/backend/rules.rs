@@ -137,37 +137,24 @@ services:
     }
 
     #[test]
-    fn all_zero_is_refused_on_every_kind() {
-        let t = topology();
-        for (dial, _) in DIALS {
-            let [a, b] = members(dial);
-            let err = refused(&t, &batch(&t, dial, &[(a, 0), (b, 0)]));
-            assert!(err.contains("would be 0"), "{dial}: {err}");
-        }
-    }
-
-    #[test]
-    fn out_of_range_is_refused_on_every_kind_at_its_provider_limit() {
+    fn all_zero_out_of_range_and_missing_or_unknown_members_are_refused_on_every_kind() {
         let t = topology();
         for (dial, max) in DIALS {
             let [a, b] = members(dial);
-            let err = refused(&t, &batch(&t, dial, &[(a, max + 1), (b, 1)]));
-            assert!(
-                err.contains(&format!("out of range 0..={max}")),
-                "{dial}: {err}"
-            );
-        }
-    }
-
-    #[test]
-    fn a_missing_or_unknown_member_is_refused_on_every_kind() {
-        let t = topology();
-        for (dial, _) in DIALS {
-            let [a, b] = members(dial);
-            let err = refused(&t, &batch(&t, dial, &[(a, 10)]));
-            assert!(err.contains(&format!("lacks member {b}")), "{dial}: {err}");
-            let err = refused(&t, &batch(&t, dial, &[(a, 10), (b, 1), ("zz", 1)]));
-            assert!(err.contains("has no member zz"), "{dial}: {err}");
+            let cases: [(&[(&str, u32)], String); 4] = [
+                (&[(a, 0), (b, 0)], "would be 0".to_string()),
+                // At the provider's limit.
+                (&[(a, max + 1), (b, 1)], format!("out of range 0..={max}")),
+                (&[(a, 10)], format!("lacks member {b}")),
+                (
+                    &[(a, 10), (b, 1), ("zz", 1)],
+                    "has no member zz".to_string(),
+                ),
+            ];
+            for (weights, expected) in cases {
+                let err = refused(&t, &batch(&t, dial, weights));
+                assert!(err.contains(&expected), "{dial} {weights:?}: {err}");
+            }
         }
     }
 

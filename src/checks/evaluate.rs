@@ -157,20 +157,6 @@ pub fn num(v: f64) -> String {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn max_increase_is_an_absolute_rise_over_the_baseline_even_from_zero() {
-        let c = check(Threshold {
-            max_increase: Some(0.01),
-            ..Threshold::default()
-        });
-        assert!(evaluate(&c, &Scope::default(), Ok(0.005), Some(0.0)).ok);
-        let bad = evaluate(&c, &Scope::default(), Ok(0.02), Some(0.001));
-        assert!(!bad.ok);
-        assert_eq!(bad.threshold, "<= baseline 0.001 + 0.01");
-        assert!(bad.detail.unwrap().contains("rose 0.019"));
-        assert!(!evaluate(&c, &Scope::default(), Ok(0.0), None).ok);
-    }
-
     use std::time::Duration;
 
     use super::*;
@@ -189,6 +175,16 @@ mod tests {
             interval: Duration::from_secs(10),
             timeout: std::time::Duration::from_secs(10),
         }
+    }
+
+    /// One bound of a threshold: how to set it, a (value, baseline) that passes and one that
+    /// fails, and the threshold and detail the failure renders.
+    struct Bound {
+        set: fn(&mut Threshold),
+        passes: (f64, Option<f64>),
+        fails: (f64, Option<f64>),
+        threshold: &'static str,
+        detail: &'static str,
     }
 
     fn max(v: f64) -> Threshold {
@@ -216,16 +212,61 @@ mod tests {
     }
 
     #[test]
-    fn min_fails_below() {
+    fn each_bound_passes_inside_and_fails_outside() {
+        // max_increase is an absolute rise over the baseline, even from zero.
+        let cases: [Bound; 4] = [
+            Bound {
+                set: |t| t.max_increase = Some(0.01),
+                passes: (0.005, Some(0.0)),
+                fails: (0.02, Some(0.001)),
+                threshold: "<= baseline 0.001 + 0.01",
+                detail: "0.02 rose 0.019 above baseline 0.001, more than 0.01",
+            },
+            Bound {
+                set: |t| t.min = Some(0.99),
+                passes: (0.995, None),
+                fails: (0.9, None),
+                threshold: ">= 0.99",
+                detail: "0.9 is below the minimum 0.99",
+            },
+            Bound {
+                set: |t| t.min_ratio_to_baseline = Some(0.95),
+                passes: (1200.0, Some(1234.5)),
+                fails: (1000.0, Some(1234.5)),
+                threshold: ">= 0.95 x baseline 1234.5",
+                detail: "1000 is 0.81 x baseline 1234.5, below 0.95",
+            },
+            Bound {
+                set: |t| t.max_ratio_to_baseline = Some(1.5),
+                passes: (140.0, Some(100.0)),
+                fails: (160.0, Some(100.0)),
+                threshold: "<= 1.5 x baseline 100",
+                detail: "160 is 1.6 x baseline 100, above 1.5",
+            },
+        ];
+        for bound in cases {
+            let mut t = Threshold::default();
+            (bound.set)(&mut t);
+            let c = check(t);
+            let (value, baseline) = bound.passes;
+            let passed = evaluate(&c, &Scope::default(), Ok(value), baseline);
+            assert!(passed.ok, "{passed:?}");
+            if baseline == bound.fails.1 {
+                assert_eq!(passed.threshold, bound.threshold);
+            }
+            let (value, baseline) = bound.fails;
+            let failed = evaluate(&c, &Scope::default(), Ok(value), baseline);
+            assert!(!failed.ok, "{failed:?}");
+            assert_eq!(failed.threshold, bound.threshold);
+            assert_eq!(failed.region, None);
+            assert_eq!(failed.detail.as_deref(), Some(bound.detail));
+        }
+        // Without a baseline a rise cannot be measured.
         let c = check(Threshold {
-            min: Some(0.99),
+            max_increase: Some(0.01),
             ..Threshold::default()
         });
-        assert!(evaluate(&c, &Scope::default(), Ok(0.995), None).ok);
-        let bad = evaluate(&c, &Scope::default(), Ok(0.9), None);
-        assert!(!bad.ok);
-        assert_eq!(bad.threshold, ">= 0.99");
-        assert_eq!(bad.region, None);
+        assert!(!evaluate(&c, &Scope::default(), Ok(0.0), None).ok);
     }
 
     #[test]
@@ -242,35 +283,6 @@ mod tests {
         assert!(evaluate(&c, &Scope::default(), Ok(7.0), None).ok);
         assert!(!evaluate(&c, &Scope::default(), Ok(4.0), None).ok);
         assert!(!evaluate(&c, &Scope::default(), Ok(11.0), None).ok);
-    }
-
-    #[test]
-    fn min_ratio_to_baseline_compares_with_value_before_run() {
-        let c = check(Threshold {
-            min_ratio_to_baseline: Some(0.95),
-            ..Threshold::default()
-        });
-        let ok = evaluate(&c, &Scope::default(), Ok(1200.0), Some(1234.5));
-        assert!(ok.ok, "{ok:?}");
-        assert_eq!(ok.threshold, ">= 0.95 x baseline 1234.5");
-        let bad = evaluate(&c, &Scope::default(), Ok(1000.0), Some(1234.5));
-        assert!(!bad.ok);
-        assert_eq!(
-            bad.detail.as_deref(),
-            Some("1000 is 0.81 x baseline 1234.5, below 0.95")
-        );
-    }
-
-    #[test]
-    fn max_ratio_to_baseline_fails_above() {
-        let c = check(Threshold {
-            max_ratio_to_baseline: Some(1.5),
-            ..Threshold::default()
-        });
-        assert!(evaluate(&c, &Scope::default(), Ok(140.0), Some(100.0)).ok);
-        let bad = evaluate(&c, &Scope::default(), Ok(160.0), Some(100.0));
-        assert!(!bad.ok);
-        assert_eq!(bad.threshold, "<= 1.5 x baseline 100");
     }
 
     #[test]

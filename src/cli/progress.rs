@@ -64,18 +64,14 @@ impl Follow {
         match event {
             ProgressEvent::StepStarted {
                 index,
-                total,
                 wave,
                 percent,
                 services,
+                ..
             } => {
                 self.checks.clear();
                 self.step = Some((*index, *wave, *percent, services.clone()));
-                Some(vec![format!(
-                    "step {}/{total}: wave {wave}, {percent}%: {}",
-                    index + 1,
-                    few(services, 4)
-                )])
+                None
             }
             ProgressEvent::Applied { .. } => {
                 if let (Some(view), Some((_, wave, percent, services))) =

@@ -19,7 +19,7 @@ use crate::plan::{Plan, Weights};
 
 use super::checking::{self, CheckValues};
 use super::clock::Clock;
-use super::preflight::{append_best_effort, refuse};
+use super::preflight::{self, append_best_effort, refuse};
 use super::steps::{self, StepGroup};
 use super::{Executor, Outcome, ProgressEvent, Sink, calls, gates, now};
 
@@ -138,26 +138,16 @@ impl Executor<'_> {
             .filter(|r| !r.ok)
             .map(checking::describe_failure)
             .collect();
-        let steady = if failing.is_empty() {
-            Ok(format!("{} check evaluations pass", results.len()))
-        } else {
-            Err(Abort::new(
-                AbortKind::CheckFailed,
-                format!(
-                    "steady state does not hold before the run: {}",
-                    steps::first_few(&failing, 3)
-                ),
-            ))
-        };
+        let steady = preflight::row(
+            &failing,
+            format!("{} check evaluations pass", results.len()),
+            AbortKind::CheckFailed,
+            |few| format!("steady state does not hold before the run: {few}"),
+        );
         self.preflight_item("steady state", &steady);
         if self.options.dry_run {
             let records = [
-                Record::RunStarted {
-                    at: now(),
-                    run: header,
-                    plan: Box::new(plan.clone()),
-                    baseline: live,
-                },
+                preflight::run_started(header, plan, live),
                 Record::ChecksBaseline { at: now(), values },
                 Record::RunFinished {
                     at: now(),
@@ -176,12 +166,7 @@ impl Executor<'_> {
 
         // Before the first change: the run, its plan and its baseline, durably.
         let run_id = header.id.clone();
-        let started = Record::RunStarted {
-            at: now(),
-            run: header,
-            plan: Box::new(plan.clone()),
-            baseline: live.clone(),
-        };
+        let started = preflight::run_started(header, plan, live.clone());
         let journaled = match sink.append(&started).await {
             Ok(()) => {
                 sink.append(&Record::ChecksBaseline {

@@ -65,17 +65,12 @@ impl Executor<'_> {
             .iter()
             .map(|m| m.describe("the plan's baseline says"))
             .collect::<Vec<_>>();
-        let drift = if drift.is_empty() {
-            Ok(format!("{} dials at the plan's baseline", dials.len()))
-        } else {
-            Err(Abort::new(
-                AbortKind::Drift,
-                format!(
-                    "drift: {}; plan again against the live weights",
-                    steps::first_few(&drift, 3)
-                ),
-            ))
-        };
+        let drift = row(
+            &drift,
+            format!("{} dials at the plan's baseline", dials.len()),
+            AbortKind::Drift,
+            |few| format!("drift: {few}; plan again against the live weights"),
+        );
         self.preflight_item("drift", &drift);
         drift.map_err(|e| (e, live.clone()))?;
 
@@ -124,16 +119,39 @@ fn capacity(plan: &Plan) -> Result<String, Abort> {
             )
         })
         .collect();
-    if failing.is_empty() {
-        Ok(format!(
+    row(
+        &failing,
+        format!(
             "{} destination projections within capacity",
             plan.preflight.len()
-        ))
+        ),
+        AbortKind::Capacity,
+        |few| format!("capacity: {few}"),
+    )
+}
+
+/// One pre-flight row: `passed` when nothing fails, else an abort of `kind` whose reason
+/// names the first three failures.
+pub(crate) fn row(
+    failing: &[String],
+    passed: String,
+    kind: AbortKind,
+    reason: impl FnOnce(String) -> String,
+) -> Result<String, Abort> {
+    if failing.is_empty() {
+        Ok(passed)
     } else {
-        Err(Abort::new(
-            AbortKind::Capacity,
-            format!("capacity: {}", steps::first_few(&failing, 3)),
-        ))
+        Err(Abort::new(kind, reason(steps::first_few(failing, 3))))
+    }
+}
+
+/// The first record of every run, refused or not: its header, plan and baseline.
+pub(crate) fn run_started(header: RunHeader, plan: &Plan, baseline: Weights) -> Record {
+    Record::RunStarted {
+        at: now(),
+        run: header,
+        plan: Box::new(plan.clone()),
+        baseline,
     }
 }
 
@@ -148,12 +166,7 @@ pub(crate) async fn refuse(
 ) -> Outcome {
     tracing::warn!(reason = %abort, kind = abort.kind.as_str(), "refused");
     let records = [
-        Record::RunStarted {
-            at: now(),
-            run: header,
-            plan: Box::new(plan.clone()),
-            baseline: live,
-        },
+        run_started(header, plan, live),
         Record::Aborted {
             at: now(),
             reason: format!("refused: {abort}"),

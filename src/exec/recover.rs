@@ -57,6 +57,37 @@ fn journaled(log: &RunLog) -> Option<Journaled<'_>> {
     })
 }
 
+impl<'l> Journaled<'l> {
+    /// The executor state that continues the run of `log`: its plan, baseline, touched dials
+    /// and pre-scaled groups; no check values, gate triggers or approvals yet.
+    fn ctx<'r, 'a>(
+        self,
+        ex: &'r Executor<'a>,
+        sink: &'r mut dyn Sink,
+        log: &RunLog,
+        groups: Vec<StepGroup>,
+        clock: Clock,
+    ) -> Ctx<'r, 'a>
+    where
+        'l: 'r,
+    {
+        Ctx {
+            ex,
+            sink,
+            run_id: log.header.id.clone(),
+            plan: self.plan,
+            groups,
+            baseline: self.baseline.clone(),
+            check_values: BTreeMap::new(),
+            touched: self.touched,
+            triggers: Vec::new(),
+            approved: BTreeSet::new(),
+            clock,
+            prescaled: log.prescaled(),
+        }
+    }
+}
+
 fn refused(abort: Abort) -> Outcome {
     Outcome::Refused { abort }
 }
@@ -130,14 +161,7 @@ impl Executor<'_> {
             Err(e) => return invalid(e),
         };
 
-        let mut approved: BTreeSet<u32> = log
-            .records
-            .iter()
-            .filter_map(|r| match r {
-                Record::Approved { percent, .. } => Some(*percent),
-                _ => None,
-            })
-            .collect();
+        let mut approved = log.approved();
         let triggers = gates::triggers(&self.playbook.approval.before_percent, &groups);
         // A gate before a journaled intent was passed: the intent is written after it.
         approved.extend(
@@ -204,24 +228,15 @@ impl Executor<'_> {
             run: id.clone(),
             from: start,
         });
-        let mut ctx = Ctx {
-            ex: self,
-            sink,
-            run_id: id.clone(),
-            plan: journal.plan,
-            groups,
-            baseline: journal.baseline.clone(),
-            check_values,
-            touched: journal.touched,
-            triggers,
-            approved,
-            clock: Clock::new(
-                self.interrupts.clone(),
-                self.playbook.deadline,
-                self.options.time_scale,
-            ),
-            prescaled: log.prescaled(),
-        };
+        let clock = Clock::new(
+            self.interrupts.clone(),
+            self.playbook.deadline,
+            self.options.time_scale,
+        );
+        let mut ctx = journal.ctx(self, sink, log, groups, clock);
+        ctx.check_values = check_values;
+        ctx.triggers = triggers;
+        ctx.approved = approved;
         // Killed or paused before the pre-scale finished (and so before the first step):
         // raise again and wait, from the journaled original capacity.
         let result = if log.last_intent().is_none() && !log.is_prescale_done() {
@@ -353,20 +368,8 @@ impl Executor<'_> {
             };
         }
         let groups = steps::groups(journal.plan).unwrap_or_default();
-        let mut ctx = Ctx {
-            ex: self,
-            sink,
-            run_id: id.clone(),
-            plan: journal.plan,
-            groups,
-            baseline: journal.baseline.clone(),
-            check_values: BTreeMap::new(),
-            touched: journal.touched,
-            triggers: Vec::new(),
-            approved: BTreeSet::new(),
-            clock: Clock::new(self.interrupts.clone(), None, self.options.time_scale),
-            prescaled: log.prescaled(),
-        };
+        let clock = Clock::new(self.interrupts.clone(), None, self.options.time_scale);
+        let mut ctx = journal.ctx(self, sink, log, groups, clock);
         ctx.roll_back(Abort::new(
             AbortKind::Requested,
             format!("rollback of run {id} requested"),

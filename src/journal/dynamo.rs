@@ -38,6 +38,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, KeySchemaElement, KeyType,
     PointInTimeRecoverySpecification, Put, ReturnValue, ScalarAttributeType, TableStatus,
@@ -115,6 +116,11 @@ fn random_token() -> String {
 
 fn lock_pk(topology: &str) -> String {
     format!("lock#{topology}")
+}
+
+/// The key of `topology`'s lock item.
+fn lock_key(topology: &str) -> Item {
+    key(lock_pk(topology), LOCK_SK.to_string())
 }
 
 fn run_pk(id: &str) -> String {
@@ -197,6 +203,14 @@ impl DynamoState {
                 tracing::warn!(error = ?e, ?delay, table = %self.table, operation, "DynamoDB: retrying")
             })
             .await
+    }
+
+    /// An update of `topology`'s lock item.
+    fn update_lock(&self, topology: &str) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(lock_key(topology)))
     }
 
     fn failed(&self, operation: &'static str, e: CallError) -> JournalError {
@@ -297,10 +311,7 @@ impl DynamoState {
         let expiry_ms = u64::try_from(expiry.as_millisecond()).unwrap_or(u64::MAX);
         let result = self
             .retrying("UpdateItem", || async {
-                self.client
-                    .update_item()
-                    .table_name(&self.table)
-                    .set_key(Some(key(lock_pk(topology), LOCK_SK.to_string())))
+                self.update_lock(topology)
                     .update_expression(
                         "SET #version = if_not_exists(#version, :zero) + :one, #run = :run, \
                          #host = :host, #pid = :pid, #started = :started, \
@@ -391,10 +402,7 @@ impl DynamoState {
     ) -> Result<(), JournalError> {
         let result = self
             .retrying("UpdateItem", || async {
-                self.client
-                    .update_item()
-                    .table_name(&self.table)
-                    .set_key(Some(key(lock_pk(topology), LOCK_SK.to_string())))
+                self.update_lock(topology)
                     .update_expression("SET #expires = :expires, #lease_ms = :lease_ms")
                     .condition_expression("#version = :version")
                     .expression_attribute_names("#version", "version")
@@ -453,7 +461,7 @@ impl DynamoState {
         if let Some((topology, version)) = fence {
             let check = ConditionCheck::builder()
                 .table_name(&self.table)
-                .set_key(Some(key(lock_pk(topology), LOCK_SK.to_string())))
+                .set_key(Some(lock_key(topology)))
                 .condition_expression("#version = :version")
                 .expression_attribute_names("#version", "version")
                 .expression_attribute_values(":version", n(version))

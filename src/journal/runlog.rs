@@ -149,6 +149,17 @@ impl RunLog {
         (!applied).then_some((*index, weights))
     }
 
+    /// The approval gates passed, by percent.
+    pub fn approved(&self) -> BTreeSet<u32> {
+        self.records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Approved { percent, .. } => Some(*percent),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Indices of the step groups applied and read back.
     pub fn applied_indices(&self) -> BTreeSet<usize> {
         self.records

@@ -82,6 +82,24 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// The entries of a mapping (`null` reads as none), or an error that names what was
+    /// `expected` and what was found.
+    fn mapping<'n>(
+        &mut self,
+        node: &'n Node,
+        expected: impl FnOnce() -> String,
+    ) -> Option<&'n [(Node, Node)]> {
+        match &node.value {
+            Value::Map(entries) => Some(entries),
+            v if v.is_null() => Some(&[]),
+            other => {
+                let message = format!("expected {}, found {}", expected(), other.describe());
+                self.error(node.pos, message);
+                None
+            }
+        }
+    }
+
     /// Reads a mapping with a fixed set of keys. Reports unknown keys (naming the allowed
     /// ones), duplicate keys and non-string keys. `anchor` is where "missing key" errors
     /// point (usually the mapping's own key). `null` reads as an empty mapping.
@@ -92,21 +110,9 @@ impl<'a> Ctx<'a> {
         what: &str,
         allowed: &'static [&'static str],
     ) -> Option<Fields<'n>> {
-        let entries: &[(Node, Node)] = match &node.value {
-            Value::Map(entries) => entries,
-            v if v.is_null() => &[],
-            other => {
-                self.error(
-                    node.pos,
-                    format!(
-                        "expected {what} (a mapping with keys {}), found {}",
-                        allowed.join(", "),
-                        other.describe()
-                    ),
-                );
-                return None;
-            }
-        };
+        let entries = self.mapping(node, || {
+            format!("{what} (a mapping with keys {})", allowed.join(", "))
+        })?;
         let mut fields = Fields {
             anchor,
             entries: Vec::with_capacity(entries.len()),
@@ -156,20 +162,7 @@ impl<'a> Ctx<'a> {
         what: &str,
         key_kind: &str,
     ) -> Option<Vec<Named<'n>>> {
-        let entries: &[(Node, Node)] = match &node.value {
-            Value::Map(entries) => entries,
-            v if v.is_null() => &[],
-            other => {
-                self.error(
-                    node.pos,
-                    format!(
-                        "expected {what} (a mapping of {key_kind} names), found {}",
-                        other.describe()
-                    ),
-                );
-                return None;
-            }
-        };
+        let entries = self.mapping(node, || format!("{what} (a mapping of {key_kind} names)"))?;
         let mut out: Vec<Named<'n>> = Vec::with_capacity(entries.len());
         for (key, value) in entries {
             let Some(name) = self.key_name(key, what) else {

@@ -79,10 +79,22 @@ pub(super) fn dial(
         }
     };
     let (key, body) = fields.get_with_key(provider)?;
+    let keys = match provider {
+        "route53" => ROUTE53_KEYS,
+        "alb" => ALB_KEYS,
+        _ => SIM_KEYS,
+    };
+    let provider_what = format!("{provider} of {what}");
+    let p = Provider {
+        fields: ctx.fields(body, key, &provider_what, keys)?,
+        what: provider_what,
+        dial: &what,
+        regions,
+    };
     let result = match provider {
-        "route53" => route53(ctx, key, body, &what, regions),
-        "alb" => alb(ctx, key, body, &what, regions),
-        _ => sim(ctx, key, body, &what, regions, capacity),
+        "route53" => route53(ctx, &p),
+        "alb" => alb(ctx, &p),
+        _ => sim(ctx, &p, key, capacity),
     };
     let (kind, members) = result?;
     Some((
@@ -99,22 +111,27 @@ pub(super) fn dial(
     ))
 }
 
-fn route53(
-    ctx: &mut Ctx,
-    key: Pos,
-    node: &Node,
-    dial: &str,
-    regions: Option<&Regions>,
-) -> Option<(DialKind, Members)> {
-    let what = format!("route53 of {dial}");
-    let fields = ctx.fields(node, key, &what, ROUTE53_KEYS)?;
+/// The body of a dial's provider key (`route53`, `alb` or `sim`), opened.
+struct Provider<'a, 'n> {
+    fields: Fields<'n>,
+    /// `route53 of dial `dns` of service `a``.
+    what: String,
+    /// `dial `dns` of service `a``.
+    dial: &'a str,
+    regions: Option<&'a Regions>,
+}
+
+fn route53(ctx: &mut Ctx, p: &Provider) -> Option<(DialKind, Members)> {
+    let Provider {
+        fields, what, dial, ..
+    } = p;
     let zone = fields
-        .require(ctx, "hosted_zone_id", &what)
+        .require(ctx, "hosted_zone_id", what)
         .and_then(|n| ctx.name(n, &format!("hosted_zone_id of {dial}")));
     let record = fields
-        .require(ctx, "record", &what)
+        .require(ctx, "record", what)
         .and_then(|n| ctx.name(n, &format!("record of {dial}")));
-    let record_type = fields.require(ctx, "type", &what).and_then(|n| {
+    let record_type = fields.require(ctx, "type", what).and_then(|n| {
         let t = ctx.non_empty(n, &format!("type of {dial}"))?;
         if !RECORD_TYPES.contains(&t.as_str()) {
             let hint = ctx.suggest(&t.to_uppercase(), RECORD_TYPES.iter().copied());
@@ -130,7 +147,7 @@ fn route53(
         }
         Some(t)
     });
-    let members = members(ctx, &fields, dial, "SetIdentifier", regions, true);
+    let members = members(ctx, p, "SetIdentifier", true);
     Some((
         DialKind::Route53 {
             hosted_zone_id: zone?,
@@ -141,16 +158,14 @@ fn route53(
     ))
 }
 
-fn alb(
-    ctx: &mut Ctx,
-    key: Pos,
-    node: &Node,
-    dial: &str,
-    regions: Option<&Regions>,
-) -> Option<(DialKind, Members)> {
-    let what = format!("alb of {dial}");
-    let fields = ctx.fields(node, key, &what, ALB_KEYS)?;
-    let region = fields.require(ctx, "region", &what).and_then(|n| {
+fn alb(ctx: &mut Ctx, p: &Provider) -> Option<(DialKind, Members)> {
+    let Provider {
+        fields,
+        what,
+        dial,
+        regions,
+    } = p;
+    let region = fields.require(ctx, "region", what).and_then(|n| {
         let r = ctx.name(n, &format!("region of {dial}"))?;
         match regions {
             Some(regions) => regions
@@ -193,7 +208,7 @@ fn alb(
         Some((_, n)) => ctx.non_empty(n, &format!("rule_arn of {dial}")).map(Some),
         None => Some(None),
     };
-    let members = members(ctx, &fields, dial, "target group", regions, true);
+    let members = members(ctx, p, "target group", true);
     if let Some(((members_key, _), list)) = fields.get_with_key("members").zip(members.as_ref())
         && list.len() > ALB_MAX_TARGET_GROUPS
     {
@@ -226,21 +241,23 @@ fn alb(
 
 fn sim(
     ctx: &mut Ctx,
+    p: &Provider,
     key: Pos,
-    node: &Node,
-    dial: &str,
-    regions: Option<&Regions>,
     capacity: Option<&BTreeMap<Region, f64>>,
 ) -> Option<(DialKind, Members)> {
-    let what = format!("sim of {dial}");
-    let fields = ctx.fields(node, key, &what, SIM_KEYS)?;
+    let Provider {
+        fields,
+        dial,
+        regions,
+        ..
+    } = p;
     if fields.has("members") {
-        return members(ctx, &fields, dial, "member", regions, true).map(|m| (DialKind::Sim, m));
+        return members(ctx, p, "member", true).map(|m| (DialKind::Sim, m));
     }
     // Without members: one member per region where the service has capacity, named after
     // the region, in the topology's region order.
     // Without complete regions or capacity the problem was reported where it is.
-    let (capacity, regions) = (capacity?, regions?);
+    let (capacity, regions) = (capacity?, (*regions)?);
     if !regions.complete {
         return None;
     }
@@ -261,14 +278,13 @@ fn sim(
 }
 
 /// A dial's `members`: member id -> region it serves.
-fn members(
-    ctx: &mut Ctx,
-    fields: &Fields,
-    dial: &str,
-    member_kind: &str,
-    regions: Option<&Regions>,
-    required: bool,
-) -> Option<Members> {
+fn members(ctx: &mut Ctx, p: &Provider, member_kind: &str, required: bool) -> Option<Members> {
+    let Provider {
+        fields,
+        dial,
+        regions,
+        ..
+    } = p;
     let what = format!("members of {dial}");
     let Some((key, node)) = fields.get_with_key("members") else {
         if required {

@@ -24,6 +24,21 @@ fn playbook_errors(text: &str) -> Vec<String> {
     }
 }
 
+/// `SMALL_PLAYBOOK` with `extra` appended, read against `TOPOLOGY`.
+fn small_playbook(extra: &str) -> Result<Playbook, Diagnostics> {
+    let topology = parse_topology("t.yaml", TOPOLOGY).ok();
+    parse_playbook(
+        "p.yaml",
+        &format!("{SMALL_PLAYBOOK}{extra}"),
+        topology.as_ref(),
+    )
+}
+
+/// The errors of `SMALL_PLAYBOOK` with `extra` appended.
+fn small_playbook_errors(extra: &str) -> Vec<String> {
+    playbook_errors(&format!("{SMALL_PLAYBOOK}{extra}"))
+}
+
 /// A small valid topology to mutate.
 const SMALL: &str = "\
 name: small
@@ -564,21 +579,16 @@ checks:
     let c = &p.checks[0];
     assert_eq!(c.consecutive, 3);
     assert_eq!(c.interval, Duration::from_secs(30));
-    let CheckSource::Cloudwatch {
-        namespace,
-        metric,
-        dimensions,
-        stat,
-        period,
-    } = &c.source
-    else {
-        panic!("{c:?}")
-    };
-    assert_eq!(namespace, "AWS/ApplicationELB");
-    assert_eq!(metric, "HTTPCode_Target_5XX_Count");
-    assert_eq!(dimensions["LoadBalancer"], "{{region}}");
-    assert_eq!(stat, "Sum");
-    assert_eq!(*period, 60);
+    assert_eq!(
+        c.source,
+        CheckSource::Cloudwatch {
+            namespace: "AWS/ApplicationELB".into(),
+            metric: "HTTPCode_Target_5XX_Count".into(),
+            dimensions: [("LoadBalancer".into(), "{{region}}".into())].into(),
+            stat: "Sum".into(),
+            period: 60,
+        }
+    );
     let bad = text.replace("period: 1m", "period: 7");
     assert_eq!(
         playbook_errors(&bad),
@@ -866,15 +876,7 @@ fn autoscaling_mistakes_are_reported_where_they_are_written() {
 
 #[test]
 fn prescale_is_off_true_or_a_mapping_with_a_timeout() {
-    let topology = parse_topology("t.yaml", TOPOLOGY).ok();
-    let read = |extra: &str| {
-        parse_playbook(
-            "p.yaml",
-            &format!("{SMALL_PLAYBOOK}{extra}"),
-            topology.as_ref(),
-        )
-        .map(|p| p.prescale)
-    };
+    let read = |extra: &str| small_playbook(extra).map(|p| p.prescale);
     assert_eq!(read("").unwrap(), None);
     assert_eq!(read("prescale: false\n").unwrap(), None);
     assert_eq!(
@@ -899,35 +901,27 @@ fn prescale_is_off_true_or_a_mapping_with_a_timeout() {
 
 #[test]
 fn prescale_mistakes_are_reported() {
-    assert_eq!(
-        playbook_errors(&format!("{SMALL_PLAYBOOK}prescale: yes\n")),
-        [
-            "p.yaml:8:11: expected prescale to be true, false or a mapping with key timeout (e.g. {timeout: 10m}), found string `yes`"
-        ]
-    );
-    assert_eq!(
-        playbook_errors(&format!("{SMALL_PLAYBOOK}prescale: {{timout: 5m}}\n")),
-        [
-            "p.yaml:8:12: unknown key `timout` in prescale, expected one of: timeout (did you mean `timeout`?)"
-        ]
-    );
-    assert_eq!(
-        playbook_errors(&format!("{SMALL_PLAYBOOK}prescale: {{timeout: 0s}}\n")),
-        ["p.yaml:8:21: prescale.timeout is 0s: expected a positive duration, e.g. 10m"]
-    );
+    for (extra, error) in [
+        (
+            "prescale: yes\n",
+            "p.yaml:8:11: expected prescale to be true, false or a mapping with key timeout (e.g. {timeout: 10m}), found string `yes`",
+        ),
+        (
+            "prescale: {timout: 5m}\n",
+            "p.yaml:8:12: unknown key `timout` in prescale, expected one of: timeout (did you mean `timeout`?)",
+        ),
+        (
+            "prescale: {timeout: 0s}\n",
+            "p.yaml:8:21: prescale.timeout is 0s: expected a positive duration, e.g. 10m",
+        ),
+    ] {
+        assert_eq!(small_playbook_errors(extra), [error], "{extra}");
+    }
 }
 
 #[test]
 fn hypothesis_and_drain_are_read_with_their_defaults() {
-    let topology = parse_topology("t.yaml", TOPOLOGY).ok();
-    let read = |extra: &str| {
-        parse_playbook(
-            "p.yaml",
-            &format!("{SMALL_PLAYBOOK}{extra}"),
-            topology.as_ref(),
-        )
-        .unwrap()
-    };
+    let read = |extra: &str| small_playbook(extra).unwrap();
     let plain = read("");
     assert_eq!(plain.hypothesis, None);
     assert_eq!(plain.drain, Drain::default());
@@ -949,22 +943,19 @@ fn hypothesis_and_drain_are_read_with_their_defaults() {
 
 #[test]
 fn drain_mistakes_are_reported() {
-    assert_eq!(
-        playbook_errors(&format!("{SMALL_PLAYBOOK}drain: {{max_residual: 150%}}\n")),
-        [
-            "p.yaml:8:23: drain.max_residual: expected a percent in 0%..=100% (e.g. 1%) or a fraction in 0..=1, found string `150%`"
-        ]
-    );
-    assert_eq!(
-        playbook_errors(&format!("{SMALL_PLAYBOOK}drain: {{fial: true}}\n")),
-        [
-            "p.yaml:8:9: unknown key `fial` in drain, expected one of: max_residual, fail, query (did you mean `fail`?)"
-        ]
-    );
-    assert_eq!(
-        playbook_errors(&format!("{SMALL_PLAYBOOK}hypothesis: \"\"\n")).len(),
-        1
-    );
+    for (extra, error) in [
+        (
+            "drain: {max_residual: 150%}\n",
+            "p.yaml:8:23: drain.max_residual: expected a percent in 0%..=100% (e.g. 1%) or a fraction in 0..=1, found string `150%`",
+        ),
+        (
+            "drain: {fial: true}\n",
+            "p.yaml:8:9: unknown key `fial` in drain, expected one of: max_residual, fail, query (did you mean `fail`?)",
+        ),
+    ] {
+        assert_eq!(small_playbook_errors(extra), [error], "{extra}");
+    }
+    assert_eq!(small_playbook_errors("hypothesis: \"\"\n").len(), 1);
 }
 
 #[test]

@@ -6,7 +6,7 @@ use crate::model::Service;
 
 use super::PlanError;
 use super::planner::{
-    Context, Motion, ServiceNames, ServicePlan, apply, baseline_total, finish, has_entry,
+    Context, Motion, ServiceNames, ServicePlan, baseline_total, finish, has_entry,
 };
 use super::redistribute::{Evacuation, PerRegion, Split, lookup};
 use super::rounding::{GroupRound, weights_from_shares};
@@ -77,7 +77,7 @@ impl Context<'_> {
                 (r.as_str(), (cap * max_utilization - served).max(0.0))
             })
             .collect();
-        let mut moves: Vec<(usize, Motion, Evacuation<'_>)> = Vec::with_capacity(moving.len());
+        let mut moves: Vec<(usize, (Motion, Evacuation<'_>))> = Vec::with_capacity(moving.len());
         for (i, motion) in moving {
             let dial = &service.dials[i];
             // Every moving dial has a member outside the region (checked above).
@@ -87,41 +87,34 @@ impl Context<'_> {
                 if evacuation.split != Split::Free {
                     notes.push(fallback_note(&refs[i], evacuation.split));
                 }
-                moves.push((i, motion, evacuation));
+                moves.push((i, (motion, evacuation)));
             }
         }
 
-        let mut current: Vec<Option<DialWeights>> = vec![None; service.dials.len()];
-        let mut steps = Vec::with_capacity(self.schedule.len());
         let last = self.schedule.len() - 1;
-        for (k, percent) in self.schedule.iter().enumerate() {
-            let f = f64::from(*percent) / 100.0;
-            let mut changes = Vec::new();
-            for (i, motion, evacuation) in &moves {
+        let walk = self.walk(
+            service,
+            names,
+            base,
+            &moves,
+            |k, f, i, (motion, evacuation)| {
                 let f = match motion {
                     Motion::Gradual => f,
                     Motion::AtLast if k == last => 1.0,
-                    Motion::AtLast | Motion::AtFirst => continue,
+                    Motion::AtLast | Motion::AtFirst => return None,
                 };
-                let dial = &service.dials[*i];
-                let total = baseline_total(dial, base[*i]);
-                let weights = weights_from_shares(
+                let dial = &service.dials[i];
+                let total = baseline_total(dial, base[i]);
+                Some(weights_from_shares(
                     &evacuation.targets(f),
                     total,
                     dial.max_weight(),
                     GroupRound::Up,
-                );
-                let now = current[*i].get_or_insert_with(|| base[*i].clone());
-                apply(dial, names, *i, now, &weights, &mut changes);
-            }
-            steps.push(self.finish_step(service, base, &current, changes));
-        }
+                ))
+            },
+        );
 
-        // After the last change nothing moves: its shares are the final ones.
-        let final_shares = match steps.iter().rev().flatten().next() {
-            Some(step) => step.shares.clone(),
-            None => self.served_of(service, base, &current),
-        };
+        let final_shares = walk.final_shares(self, service, base);
         let left_in_region = final_shares.get(region).copied().unwrap_or(0.0);
         if left_in_region > NOTHING {
             let reason = if !entry && !service.dials.iter().any(|d| d.alb_region() == Some(region))
@@ -142,15 +135,7 @@ impl Context<'_> {
             };
             return Err(self.cannot_drain(service, reason));
         }
-        Ok(finish(
-            service,
-            names,
-            base,
-            current,
-            steps,
-            &final_shares,
-            notes,
-        ))
+        Ok(finish(service, names, base, walk, &final_shares, notes))
     }
 }
 

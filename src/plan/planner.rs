@@ -362,6 +362,34 @@ impl Context<'_> {
             .unwrap_or(0.0)
     }
 
+    /// Walks the schedule for the dials in `moving` (index, and what the caller knows of
+    /// it): at step `k`, at fraction `f` of the way, `weights(k, f, i, m)` gives dial `i`'s
+    /// weights, or `None` when it does not move at that step.
+    pub(super) fn walk<M>(
+        &self,
+        service: &Service,
+        names: &ServiceNames,
+        base: &[&DialWeights],
+        moving: &[(usize, M)],
+        mut weights: impl FnMut(usize, f64, usize, &M) -> Option<Vec<u32>>,
+    ) -> Walk {
+        let mut current: Vec<Option<DialWeights>> = vec![None; service.dials.len()];
+        let mut steps = Vec::with_capacity(self.schedule.len());
+        for (k, percent) in self.schedule.iter().enumerate() {
+            let f = f64::from(*percent) / 100.0;
+            let mut changes = Vec::new();
+            for (i, m) in moving {
+                let Some(weights) = weights(k, f, *i, m) else {
+                    continue;
+                };
+                let now = current[*i].get_or_insert_with(|| base[*i].clone());
+                apply(&service.dials[*i], names, *i, now, &weights, &mut changes);
+            }
+            steps.push(self.finish_step(service, base, &current, changes));
+        }
+        Walk { current, steps }
+    }
+
     /// The step's record, or `None` when nothing changes at it.
     pub(super) fn finish_step(
         &self,
@@ -443,16 +471,40 @@ pub(super) fn apply(
     }
 }
 
+/// A service's steps along the schedule ([`Context::walk`]).
+pub(super) struct Walk {
+    /// Each dial's weights after the last step (`None`: never changed).
+    pub(super) current: Vec<Option<DialWeights>>,
+    /// Each step's record (`None`: nothing changes at it).
+    pub(super) steps: Vec<Option<ServiceStep>>,
+}
+
+impl Walk {
+    /// The served shares after the last step: after the last change nothing moves, so its
+    /// shares are the final ones (the baseline's if nothing changes).
+    pub(super) fn final_shares(
+        &self,
+        context: &Context<'_>,
+        service: &Service,
+        base: &[&DialWeights],
+    ) -> BTreeMap<Name, f64> {
+        match self.steps.iter().rev().flatten().next() {
+            Some(step) => step.shares.clone(),
+            None => context.served_of(service, base, &self.current),
+        }
+    }
+}
+
 /// Assembles one service's part, or `None` when no step changes anything.
 pub(super) fn finish(
     service: &Service,
     names: &ServiceNames,
     base: &[&DialWeights],
-    current: Vec<Option<DialWeights>>,
-    steps: Vec<Option<ServiceStep>>,
+    walk: Walk,
     final_shares: &BTreeMap<Name, f64>,
     notes: Vec<String>,
 ) -> Option<ServicePlan> {
+    let Walk { current, steps } = walk;
     if steps.iter().all(Option::is_none) {
         return None;
     }

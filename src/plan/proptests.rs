@@ -348,6 +348,31 @@ fn check_shares<K: std::fmt::Debug>(shares: &BTreeMap<K, f64>) -> Result<(), Tes
     Ok(())
 }
 
+/// Service -> the wave the plan moves it in.
+fn wave_of(plan: &Plan) -> BTreeMap<&str, usize> {
+    plan.waves
+        .iter()
+        .enumerate()
+        .flat_map(|(w, names)| names.iter().map(move |n| (n.as_str(), w)))
+        .collect()
+}
+
+/// Every call between two services the plan moves: (caller, its wave, callee, its wave).
+fn call_waves<'a>(topology: &'a Topology, plan: &'a Plan) -> Vec<(&'a str, usize, &'a str, usize)> {
+    let wave_of = wave_of(plan);
+    let mut calls = Vec::new();
+    for s in topology.services.values() {
+        for callee in &s.depends_on {
+            if let (Some(&a), Some(&b)) =
+                (wave_of.get(s.name.as_str()), wave_of.get(callee.as_str()))
+            {
+                calls.push((s.name.as_str(), a, callee.as_str(), b));
+            }
+        }
+    }
+    calls
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
@@ -374,25 +399,16 @@ proptest! {
         };
 
         // Callers before callees; waves sorted and non-empty.
-        let wave_of: BTreeMap<&str, usize> = plan
-            .waves
-            .iter()
-            .enumerate()
-            .flat_map(|(w, names)| names.iter().map(move |n| (n.as_str(), w)))
-            .collect();
         for names in &plan.waves {
             prop_assert!(!names.is_empty());
             prop_assert!(names.windows(2).all(|p| p[0] < p[1]));
         }
-        for s in t.services.values() {
-            for callee in &s.depends_on {
-                if let (Some(a), Some(b)) = (wave_of.get(s.name.as_str()), wave_of.get(callee.as_str())) {
-                    prop_assert!(a < b, "{} (wave {a}) calls {callee} (wave {b})", s.name);
-                }
-            }
+        for (caller, a, callee, b) in call_waves(t, &plan) {
+            prop_assert!(a < b, "{caller} (wave {a}) calls {callee} (wave {b})");
         }
 
         // Replay every step: weights in range, no all-zero dial, never more than scheduled.
+        let wave_of = wave_of(&plan);
         let mut weights = case.observed.clone();
         for step in &plan.steps {
             prop_assert!(!step.changes.is_empty());
@@ -478,18 +494,8 @@ proptest! {
             apply_step(&mut evacuated, step)?;
         }
         let plan = run(&case, Operation::Restore, &evacuated, Some(&case.observed)).unwrap();
-        let wave_of: BTreeMap<&str, usize> = plan
-            .waves
-            .iter()
-            .enumerate()
-            .flat_map(|(w, names)| names.iter().map(move |n| (n.as_str(), w)))
-            .collect();
-        for s in t.services.values() {
-            for callee in &s.depends_on {
-                if let (Some(a), Some(b)) = (wave_of.get(s.name.as_str()), wave_of.get(callee.as_str())) {
-                    prop_assert!(a > b, "restore: {} (wave {a}) before its callee {callee} (wave {b})", s.name);
-                }
-            }
+        for (caller, a, callee, b) in call_waves(t, &plan) {
+            prop_assert!(a > b, "restore: {caller} (wave {a}) before its callee {callee} (wave {b})");
         }
         let mut weights = evacuated.clone();
         for step in &plan.steps {

@@ -5,7 +5,7 @@
 use crate::model::Service;
 
 use super::planner::{
-    Context, Motion, ServiceNames, ServicePlan, apply, baseline_total, finish, has_entry,
+    Context, Motion, ServiceNames, ServicePlan, baseline_total, finish, has_entry,
     observed_weights, same_weights,
 };
 use super::redistribute::restore_targets;
@@ -61,41 +61,31 @@ impl Context<'_> {
             return Ok(None);
         }
 
-        let mut current: Vec<Option<DialWeights>> = vec![None; service.dials.len()];
-        let mut steps = Vec::with_capacity(self.schedule.len());
         let last = self.schedule.len() - 1;
-        for (k, percent) in self.schedule.iter().enumerate() {
-            let f = f64::from(*percent) / 100.0;
-            let mut changes = Vec::new();
-            for &(i, motion) in &moving {
-                let dial = &service.dials[i];
-                let exact = match motion {
-                    Motion::Gradual => k == last,
-                    Motion::AtFirst if k == 0 => true,
-                    Motion::AtFirst | Motion::AtLast => continue,
-                };
-                let weights: Vec<u32> = if exact {
-                    dial.members
-                        .keys()
-                        .map(|m| weight_of(Some(to[i]), m))
-                        .collect()
-                } else {
-                    let targets = restore_targets(dial, Some(base[i]), Some(to[i]), region, f);
-                    let total = baseline_total(dial, to[i]);
-                    weights_from_shares(&targets, total, dial.max_weight(), GroupRound::Down)
-                };
-                let now = current[i].get_or_insert_with(|| base[i].clone());
-                apply(dial, names, i, now, &weights, &mut changes);
-            }
-            steps.push(self.finish_step(service, base, &current, changes));
-        }
-        let final_shares = self.served_of(service, base, &current);
+        let walk = self.walk(service, names, base, &moving, |k, f, i, motion| {
+            let dial = &service.dials[i];
+            let exact = match motion {
+                Motion::Gradual => k == last,
+                Motion::AtFirst if k == 0 => true,
+                Motion::AtFirst | Motion::AtLast => return None,
+            };
+            Some(if exact {
+                dial.members
+                    .keys()
+                    .map(|m| weight_of(Some(to[i]), m))
+                    .collect()
+            } else {
+                let targets = restore_targets(dial, Some(base[i]), Some(to[i]), region, f);
+                let total = baseline_total(dial, to[i]);
+                weights_from_shares(&targets, total, dial.max_weight(), GroupRound::Down)
+            })
+        });
+        let final_shares = walk.final_shares(self, service, base);
         Ok(finish(
             service,
             names,
             base,
-            current,
-            steps,
+            walk,
             &final_shares,
             Vec::new(),
         ))

@@ -3,13 +3,40 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::model::Topology;
+use crate::model::{Dial, Topology};
 use crate::testing::*;
 
 const E: &str = "us-east-1";
 const W: &str = "us-west-2";
 const EU: &str = "eu-west-1";
 const SCHEDULE: [u32; 4] = [10, 25, 50, 100];
+
+/// A topology of us-east-1 and us-west-2 (max_utilization 0.75) with one service, `name`,
+/// that calls nothing and has one dial.
+fn one_service(name: &str, capacity: &[(&str, f64)], load: &[(&str, f64)], dial: Dial) -> Topology {
+    topology(
+        &[E, W],
+        0.75,
+        vec![service(name, &[], capacity, load, vec![dial])],
+    )
+}
+
+/// The plan of `operation` on us-east-1 of `topology` at the initial weights, with the
+/// playbook's steps at `schedule` and no restore baseline.
+fn plan_initial(
+    topology: &Topology,
+    schedule: &[u32],
+    operation: Operation,
+) -> Result<Plan, PlanError> {
+    plan(&PlanInput {
+        topology,
+        playbook: &playbook(schedule),
+        operation,
+        region: E,
+        observed: &initial_weights(topology),
+        restore_to: None,
+    })
+}
 
 fn evacuate(topology: &Topology, observed: &Weights, region: &str) -> Result<Plan, PlanError> {
     plan(&PlanInput {
@@ -42,14 +69,47 @@ fn restore(
 fn apply(observed: &Weights, plan: &Plan) -> Weights {
     let mut weights = observed.clone();
     for step in &plan.steps {
-        for change in &step.changes {
-            weights
-                .get_mut(change.dial.as_str())
-                .unwrap()
-                .insert(change.member.to_string(), change.to);
-        }
+        apply_step(&mut weights, step);
     }
     weights
+}
+
+fn apply_step(weights: &mut Weights, step: &PlanStep) {
+    for change in &step.changes {
+        weights
+            .get_mut(change.dial.as_str())
+            .unwrap()
+            .insert(change.member.to_string(), change.to);
+    }
+}
+
+/// The initial weights of `topology` and the weights after evacuating us-east-1 from them.
+fn evacuated(topology: &Topology) -> (Weights, Weights) {
+    let baseline = initial_weights(topology);
+    let evacuated = apply(&baseline, &evacuate(topology, &baseline, E).unwrap());
+    (baseline, evacuated)
+}
+
+/// The served shares of `service` at the initial weights, with `dial` set to `weights`.
+fn shares_with(
+    topology: &Topology,
+    service: &str,
+    dial: &str,
+    weights: &[(&str, u32)],
+) -> BTreeMap<String, f64> {
+    let mut all = initial_weights(topology);
+    all.insert(dial.to_string(), w(weights));
+    served_shares(topology, &topology.services[service], &all)
+}
+
+/// Each region's share is as `expected` (to 1e-12).
+fn assert_shares<K: std::borrow::Borrow<str> + Ord>(
+    shares: &BTreeMap<K, f64>,
+    expected: &[(&str, f64)],
+) {
+    for (region, share) in expected {
+        assert!((shares[*region] - share).abs() < 1e-12, "{region}");
+    }
 }
 
 fn dial(weights: &Weights, name: &str) -> Vec<u32> {
@@ -137,59 +197,41 @@ fn initial_weights_split_a_region_among_its_members_and_avoid_all_zero() {
 fn served_shares_at_initial_weights_match_declared_load() {
     let t = streaming();
     let shares = all_served_shares(&t, &initial_weights(&t));
-    let edge = &shares["edge-api"];
-    assert!((edge[E] - 0.5).abs() < 1e-12);
-    assert!((edge[W] - 0.3).abs() < 1e-12);
-    assert!((edge[EU] - 0.2).abs() < 1e-12);
+    assert_shares(&shares["edge-api"], &[(E, 0.5), (W, 0.3), (EU, 0.2)]);
 }
 
 #[test]
 fn served_shares_compose_entry_dials_and_albs() {
     let t = streaming();
-    let mut weights = initial_weights(&t);
     // The us-east-1 ALB forwards a quarter of what arrives there to us-west-2.
-    weights.insert(
-        "edge-api/alb-use1".into(),
-        w(&[("tg-edge-local", 75), ("tg-edge-to-usw2", 25)]),
-    );
-    let shares = served_shares(&t, &t.services["edge-api"], &weights);
-    assert!((shares[E] - 0.375).abs() < 1e-12);
-    assert!((shares[W] - 0.425).abs() < 1e-12);
-    assert!((shares[EU] - 0.2).abs() < 1e-12);
+    let alb = [("tg-edge-local", 75), ("tg-edge-to-usw2", 25)];
+    let shares = shares_with(&t, "edge-api", "edge-api/alb-use1", &alb);
+    assert_shares(&shares, &[(E, 0.375), (W, 0.425), (EU, 0.2)]);
 }
 
 #[test]
 fn an_all_zero_dial_spreads_traffic_evenly() {
     let t = streaming();
-    let mut weights = initial_weights(&t);
-    weights.insert(
-        "identity/dns".into(),
-        w(&[("euw1", 0), ("use1", 0), ("usw2", 0)]),
-    );
-    let shares = served_shares(&t, &t.services["identity"], &weights);
-    for r in [E, W, EU] {
-        assert!((shares[r] - 1.0 / 3.0).abs() < 1e-12);
-    }
+    let zero = [("euw1", 0), ("use1", 0), ("usw2", 0)];
+    let shares = shares_with(&t, "identity", "identity/dns", &zero);
+    assert_shares(&shares, &[(E, 1.0 / 3.0), (W, 1.0 / 3.0), (EU, 1.0 / 3.0)]);
 }
 
 #[test]
 fn a_service_without_entry_dial_is_split_by_declared_load() {
-    let t = topology(
-        &[E, W],
-        0.75,
-        vec![service(
-            "worker",
-            &[],
-            &[(E, 10.0), (W, 10.0)],
-            &[(E, 3.0), (W, 1.0)],
-            vec![alb("alb-use1", E, &[("local", E), ("proxy", W)])],
-        )],
+    let t = one_service(
+        "worker",
+        &[(E, 10.0), (W, 10.0)],
+        &[(E, 3.0), (W, 1.0)],
+        alb("alb-use1", E, &[("local", E), ("proxy", W)]),
     );
-    let mut weights = initial_weights(&t);
-    weights.insert("worker/alb-use1".into(), w(&[("local", 1), ("proxy", 1)]));
-    let shares = served_shares(&t, &t.services["worker"], &weights);
-    assert!((shares[E] - 0.375).abs() < 1e-12);
-    assert!((shares[W] - 0.625).abs() < 1e-12);
+    let shares = shares_with(
+        &t,
+        "worker",
+        "worker/alb-use1",
+        &[("local", 1), ("proxy", 1)],
+    );
+    assert_shares(&shares, &[(E, 0.375), (W, 0.625)]);
 }
 
 #[test]
@@ -274,8 +316,7 @@ fn replanning_after_an_evacuation_is_empty() {
 #[test]
 fn restore_reverses_waves_and_ends_exactly_at_the_baseline() {
     let t = streaming();
-    let baseline = initial_weights(&t);
-    let evacuated = apply(&baseline, &evacuate(&t, &baseline, E).unwrap());
+    let (baseline, evacuated) = evacuated(&t);
     let plan = restore(&t, &evacuated, E, &baseline).unwrap();
     let mut reversed = waves(&t);
     reversed.reverse();
@@ -296,17 +337,11 @@ fn restore_reverses_waves_and_ends_exactly_at_the_baseline() {
 #[test]
 fn restore_never_brings_back_more_than_scheduled() {
     let t = streaming();
-    let baseline = initial_weights(&t);
-    let evacuated = apply(&baseline, &evacuate(&t, &baseline, E).unwrap());
+    let (baseline, evacuated) = evacuated(&t);
     let plan = restore(&t, &evacuated, E, &baseline).unwrap();
     let mut weights = evacuated.clone();
     for step in &plan.steps {
-        for c in &step.changes {
-            weights
-                .get_mut(c.dial.as_str())
-                .unwrap()
-                .insert(c.member.to_string(), c.to);
-        }
+        apply_step(&mut weights, step);
         if step.service != "catalog" {
             let dns = &weights[&format!("{}/dns", step.service)];
             let total: u32 = dns.values().sum();
@@ -322,15 +357,7 @@ fn restore_never_brings_back_more_than_scheduled() {
 #[test]
 fn restore_without_a_baseline_is_refused() {
     let t = streaming();
-    let err = plan(&PlanInput {
-        topology: &t,
-        playbook: &playbook(&SCHEDULE),
-        operation: Operation::Restore,
-        region: E,
-        observed: &initial_weights(&t),
-        restore_to: None,
-    })
-    .unwrap_err();
+    let err = plan_initial(&t, &SCHEDULE, Operation::Restore).unwrap_err();
     assert!(matches!(err, PlanError::MissingRestoreBaseline { .. }));
 }
 
@@ -369,16 +396,11 @@ fn a_dial_missing_from_the_observed_weights_is_refused() {
 
 #[test]
 fn an_entry_dial_entirely_in_the_region_cannot_drain() {
-    let t = topology(
-        &[E, W],
-        0.75,
-        vec![service(
-            "pinned",
-            &[],
-            &[(E, 10.0), (W, 10.0)],
-            &[(E, 1.0)],
-            vec![route53("dns", &[("use1", E)])],
-        )],
+    let t = one_service(
+        "pinned",
+        &[(E, 10.0), (W, 10.0)],
+        &[(E, 1.0)],
+        route53("dns", &[("use1", E)]),
     );
     let err = evacuate(&t, &initial_weights(&t), E).unwrap_err();
     assert_eq!(
@@ -389,16 +411,11 @@ fn an_entry_dial_entirely_in_the_region_cannot_drain() {
 
 #[test]
 fn a_service_without_dials_out_of_the_region_cannot_drain() {
-    let t = topology(
-        &[E, W],
-        0.75,
-        vec![service(
-            "batch",
-            &[],
-            &[(E, 10.0), (W, 10.0)],
-            &[(E, 1.0), (W, 1.0)],
-            vec![alb("alb-usw2", W, &[("local", W)])],
-        )],
+    let t = one_service(
+        "batch",
+        &[(E, 10.0), (W, 10.0)],
+        &[(E, 1.0), (W, 1.0)],
+        alb("alb-usw2", W, &[("local", W)]),
     );
     let err = evacuate(&t, &initial_weights(&t), E).unwrap_err();
     assert!(
@@ -423,16 +440,11 @@ fn an_alb_with_no_target_group_outside_the_region_is_left_alone() {
 
 #[test]
 fn a_service_without_entry_dial_moves_its_alb_per_schedule() {
-    let t = topology(
-        &[E, W],
-        0.75,
-        vec![service(
-            "worker",
-            &[],
-            &[(E, 100.0), (W, 100.0)],
-            &[(E, 30.0), (W, 10.0)],
-            vec![alb("alb-use1", E, &[("local", E), ("proxy", W)])],
-        )],
+    let t = one_service(
+        "worker",
+        &[(E, 100.0), (W, 100.0)],
+        &[(E, 30.0), (W, 10.0)],
+        alb("alb-use1", E, &[("local", E), ("proxy", W)]),
     );
     let observed = initial_weights(&t);
     let plan = evacuate(&t, &observed, E).unwrap();
@@ -495,16 +507,11 @@ fn full_destinations_fall_back_to_capacity_and_fail_preflight() {
 
 #[test]
 fn a_destination_without_capacity_reports_unbounded_utilization() {
-    let t = topology(
-        &[E, W],
-        0.75,
-        vec![service(
-            "s",
-            &[],
-            &[(E, 10.0), (W, 0.0)],
-            &[(E, 10.0)],
-            vec![route53("dns", &[("use1", E), ("usw2", W)])],
-        )],
+    let t = one_service(
+        "s",
+        &[(E, 10.0), (W, 0.0)],
+        &[(E, 10.0)],
+        route53("dns", &[("use1", E), ("usw2", W)]),
     );
     let plan = evacuate(&t, &initial_weights(&t), E).unwrap();
     let row = &plan.preflight[0];
@@ -537,15 +544,7 @@ fn a_cycle_is_refused_with_its_members() {
 #[test]
 fn a_bad_schedule_is_refused() {
     let t = streaming();
-    let err = plan(&PlanInput {
-        topology: &t,
-        playbook: &playbook(&[50, 25, 100]),
-        operation: Operation::Evacuate,
-        region: E,
-        observed: &initial_weights(&t),
-        restore_to: None,
-    })
-    .unwrap_err();
+    let err = plan_initial(&t, &[50, 25, 100], Operation::Evacuate).unwrap_err();
     assert!(matches!(err, PlanError::InvalidSchedule { .. }));
 }
 

@@ -112,6 +112,12 @@ pub struct HoldCut {
 /// having no next opening.
 const HORIZON_DAYS: i64 = 400;
 
+/// The last instant a search from `t` looks at.
+fn horizon(t: Timestamp) -> Option<Timestamp> {
+    t.checked_add(SignedDuration::from_hours(HORIZON_DAYS * 24))
+        .ok()
+}
+
 impl Schedule {
     /// Whether the schedule allows a drill at `t`, and until or from when.
     pub fn verdict(&self, t: Timestamp) -> Verdict {
@@ -146,9 +152,7 @@ impl Schedule {
 
     /// The first instant at or after `t` when the schedule allows a drill.
     pub fn next_opening(&self, t: Timestamp) -> Option<Timestamp> {
-        let horizon = t
-            .checked_add(SignedDuration::from_hours(HORIZON_DAYS * 24))
-            .ok()?;
+        let horizon = horizon(t)?;
         let mut c = t;
         while c <= horizon {
             if let Some((_, end)) = self.freeze_at(c) {
@@ -166,9 +170,7 @@ impl Schedule {
     /// The first instant at or after `t` when the schedule no longer allows a drill, if `t`
     /// is allowed and it ever closes; `t` itself when `t` is not allowed.
     pub fn closing_after(&self, t: Timestamp) -> Option<Timestamp> {
-        let horizon = t
-            .checked_add(SignedDuration::from_hours(HORIZON_DAYS * 24))
-            .ok()?;
+        let horizon = horizon(t)?;
         let mut c = t;
         while c <= horizon {
             if self.freeze_at(c).is_some() {

@@ -246,7 +246,7 @@ pub fn all_ok<T>(results: Vec<Result<T, BackendError>>) -> Result<Vec<T>, Backen
         return Ok(values);
     }
     let pick = errors.iter().position(|e| !e.is_transient()).unwrap_or(0);
-    let first = errors.swap_remove(pick);
+    let mut first = errors.swap_remove(pick);
     if errors.is_empty() {
         return Err(first);
     }
@@ -255,26 +255,11 @@ pub fn all_ok<T>(results: Vec<Result<T, BackendError>>) -> Result<Vec<T>, Backen
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join("; ");
-    Err(match first {
-        BackendError::Transient {
-            operation,
-            target,
-            message,
-        } => BackendError::Transient {
-            operation,
-            target,
-            message: format!("{message}; also: {others}"),
-        },
-        BackendError::Permanent {
-            operation,
-            target,
-            message,
-        } => BackendError::Permanent {
-            operation,
-            target,
-            message: format!("{message}; also: {others}"),
-        },
-    })
+    let (BackendError::Transient { message, .. } | BackendError::Permanent { message, .. }) =
+        &mut first;
+    message.push_str("; also: ");
+    message.push_str(&others);
+    Err(first)
 }
 
 #[cfg(test)]

@@ -86,6 +86,23 @@ impl AwsBackend {
             .await
     }
 
+    /// The dials `dial_refs`, sorted by provider: Route 53 records and ALB forwards.
+    fn sorted<'a>(
+        &'a self,
+        operation: &str,
+        dial_refs: impl IntoIterator<Item = &'a String>,
+    ) -> Result<(Vec<RecordDial<'a>>, Vec<ForwardDial<'a>>), BackendError> {
+        let mut records = Vec::new();
+        let mut forwards = Vec::new();
+        for dial_ref in dial_refs {
+            match self.find(operation, dial_ref)? {
+                Routed::Route53(d) => records.push(d),
+                Routed::Alb(d) => forwards.push(d),
+            }
+        }
+        Ok((records, forwards))
+    }
+
     fn find<'a>(&'a self, operation: &str, dial_ref: &'a str) -> Result<Routed<'a>, BackendError> {
         let (_, dial): (_, &Dial) = self.topology.find_dial(dial_ref).ok_or_else(|| {
             BackendError::permanent(operation, dial_ref, "no such dial in the topology")
@@ -126,14 +143,7 @@ impl TrafficBackend for AwsBackend {
     }
 
     async fn read(&self, dials: &[String]) -> Result<Weights, BackendError> {
-        let mut records = Vec::new();
-        let mut forwards = Vec::new();
-        for dial_ref in dials {
-            match self.find("read", dial_ref)? {
-                Routed::Route53(d) => records.push(d),
-                Routed::Alb(d) => forwards.push(d),
-            }
-        }
+        let (records, forwards) = self.sorted("read", dials)?;
         let route53 = async {
             if records.is_empty() {
                 Ok(Weights::new())
@@ -156,20 +166,10 @@ impl TrafficBackend for AwsBackend {
 
     async fn apply(&self, batch: &Batch) -> Result<Receipt, BackendError> {
         validate_batch(&self.topology, batch)?;
-        let dials = batch
-            .weights
-            .keys()
-            .map(|d| self.find("apply", d))
-            .collect::<Result<Vec<_>, _>>()?;
+        // One batch key: every dial is of the provider the key names.
+        let (records, forwards) = self.sorted("apply", batch.weights.keys())?;
         let change_id = match &batch.key {
             BatchKey::HostedZone(zone) => {
-                let records: Vec<RecordDial<'_>> = dials
-                    .into_iter()
-                    .filter_map(|d| match d {
-                        Routed::Route53(r) => Some(r),
-                        _ => None,
-                    })
-                    .collect();
                 let ids = self
                     .clients()
                     .await
@@ -179,13 +179,6 @@ impl TrafficBackend for AwsBackend {
                 Some(ids.join(" "))
             }
             BatchKey::Listener(_) | BatchKey::Rule(_) => {
-                let forwards: Vec<ForwardDial<'_>> = dials
-                    .into_iter()
-                    .filter_map(|d| match d {
-                        Routed::Alb(f) => Some(f),
-                        _ => None,
-                    })
-                    .collect();
                 self.clients()
                     .await
                     .alb

@@ -1,8 +1,7 @@
 //! Aborts after changes: failed checks, read-back mismatches, retries, Ctrl-C, deadlines,
 //! journal failures; rollback (exit 4), failed rollback (exit 5) and pause.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::support::*;
@@ -21,14 +20,10 @@ async fn failed_check_at_step_2_rolls_back_to_the_exact_baseline() {
     let mut sink = MemSink::default();
     let outcome = world.run(&mut sink).await;
     assert!(matches!(outcome, Outcome::RolledBack { .. }), "{outcome:?}");
-    let Outcome::RolledBack { abort } = &outcome else {
-        panic!("{outcome:?}")
-    };
-    assert_eq!(abort.kind, AbortKind::CheckFailed, "{abort:?}");
-    let reason = &abort.message;
-    assert!(
-        reason.contains("step group 2 (wave 0, 100%)") && reason.contains("check \"errors\""),
-        "{reason}"
+    abort_of(
+        &outcome,
+        AbortKind::CheckFailed,
+        &["step group 2 (wave 0, 100%)", "check \"errors\""],
     );
     assert_at_baseline(&world);
     let kinds = sink.kinds();
@@ -89,21 +84,10 @@ async fn rollback_restores_the_last_wave_first() {
 async fn failing_rollback_exits_5_and_names_what_is_left() {
     let mut world = World::new();
     world.source = ScriptedSource::failing_at_group(4);
-    let aborted = Arc::new(AtomicBool::new(false));
-    let flag = aborted.clone();
-    world.backend.faults(move |_, _| {
-        if flag.load(Ordering::SeqCst) {
-            Fault::Permanent
-        } else {
-            Fault::None
-        }
-    });
-    let flag = aborted.clone();
-    world.on_event(move |e| {
-        if matches!(e, ProgressEvent::Aborted { .. }) {
-            flag.store(true, Ordering::SeqCst);
-        }
-    });
+    let flag = world.aborted_flag();
+    world
+        .backend
+        .fault_when(Fault::Permanent, move |_, _| flag.load(Ordering::SeqCst));
     let mut sink = MemSink::default();
     let outcome = world.run(&mut sink).await;
     assert!(
@@ -136,24 +120,19 @@ async fn failing_rollback_exits_5_and_names_what_is_left() {
 async fn read_back_mismatch_aborts_and_rolls_back() {
     let world = World::new();
     // Apply 3 is group 2's first batch (hosted zone Z1): someone moves auth/dns right after.
-    world.backend.faults(|n, batch| {
-        if n == 3 && batch.key == BatchKey::HostedZone("Z1".into()) {
-            Fault::TamperAfter("auth/dns".into(), "use1".into(), 77)
-        } else {
-            Fault::None
-        }
-    });
+    world.backend.fault_when(
+        Fault::TamperAfter("auth/dns".into(), "use1".into(), 77),
+        |n, batch| n == 3 && batch.key == BatchKey::HostedZone("Z1".into()),
+    );
     let outcome = world.run(&mut MemSink::default()).await;
-    let Outcome::RolledBack { abort } = &outcome else {
-        panic!("{outcome:?}")
-    };
-    assert_eq!(abort.kind, AbortKind::Drift, "{abort:?}");
-    let reason = &abort.message;
-    assert!(
-        reason.contains("read-back mismatch after step group 2")
-            && reason
-                .contains("dial auth/dns member use1: asked 0, found 77 (something else moved it)"),
-        "{reason}"
+    assert!(matches!(outcome, Outcome::RolledBack { .. }), "{outcome:?}");
+    abort_of(
+        &outcome,
+        AbortKind::Drift,
+        &[
+            "read-back mismatch after step group 2",
+            "dial auth/dns member use1: asked 0, found 77 (something else moved it)",
+        ],
     );
     assert_at_baseline(&world);
 }
@@ -161,13 +140,9 @@ async fn read_back_mismatch_aborts_and_rolls_back() {
 #[tokio::test(start_paused = true)]
 async fn transient_failures_are_retried_and_the_run_completes() {
     let world = World::new();
-    world.backend.faults(|n, _| {
-        if matches!(n, 1 | 2 | 6) {
-            Fault::Transient
-        } else {
-            Fault::None
-        }
-    });
+    world
+        .backend
+        .fault_when(Fault::Transient, |n, _| matches!(n, 1 | 2 | 6));
     let mut sink = MemSink::default();
     assert_eq!(world.run(&mut sink).await, Outcome::Completed);
     let retries = events_of(&world)
@@ -192,19 +167,13 @@ async fn transient_failures_are_retried_and_the_run_completes() {
 #[tokio::test(start_paused = true)]
 async fn a_permanent_provider_error_aborts_without_retrying_as_kind_provider() {
     let world = World::new();
-    world.backend.faults(|call, _| {
-        if call == 1 {
-            Fault::Permanent
-        } else {
-            Fault::None
-        }
-    });
+    world
+        .backend
+        .fault_when(Fault::Permanent, |call, _| call == 1);
     let mut sink = MemSink::default();
     let outcome = world.run(&mut sink).await;
-    let Outcome::RolledBack { abort } = &outcome else {
-        panic!("{outcome:?}")
-    };
-    assert_eq!(abort.kind, AbortKind::Provider, "{abort:?}");
+    assert!(matches!(outcome, Outcome::RolledBack { .. }), "{outcome:?}");
+    let abort = abort_of(&outcome, AbortKind::Provider, &[]);
     assert!(!abort.message.contains("gave up"), "{abort:?}");
     assert_eq!(sink.log().abort_kinds(), vec![Some(AbortKind::Provider)]);
     assert_at_baseline(&world);
@@ -213,30 +182,16 @@ async fn a_permanent_provider_error_aborts_without_retrying_as_kind_provider() {
 #[tokio::test(start_paused = true)]
 async fn persistent_transient_failures_exhaust_retries_then_roll_back() {
     let world = World::new();
-    let aborted = Arc::new(AtomicBool::new(false));
-    let flag = aborted.clone();
-    world.backend.faults(move |_, batch| {
-        if !flag.load(Ordering::SeqCst) && batch.key == BatchKey::HostedZone("Z2".into()) {
-            Fault::Transient
-        } else {
-            Fault::None
-        }
-    });
-    let flag = aborted.clone();
-    world.on_event(move |e| {
-        if matches!(e, ProgressEvent::Aborted { .. }) {
-            flag.store(true, Ordering::SeqCst);
-        }
+    let flag = world.aborted_flag();
+    world.backend.fault_when(Fault::Transient, move |_, batch| {
+        !flag.load(Ordering::SeqCst) && batch.key == BatchKey::HostedZone("Z2".into())
     });
     let outcome = world.run(&mut MemSink::default()).await;
-    let Outcome::RolledBack { abort } = &outcome else {
-        panic!("{outcome:?}")
-    };
-    assert_eq!(abort.kind, AbortKind::RetriesExhausted, "{abort:?}");
-    let reason = &abort.message;
-    assert!(
-        reason.contains("step group 3") && reason.contains("gave up after 4 attempts"),
-        "{reason}"
+    assert!(matches!(outcome, Outcome::RolledBack { .. }), "{outcome:?}");
+    abort_of(
+        &outcome,
+        AbortKind::RetriesExhausted,
+        &["step group 3", "gave up after 4 attempts"],
     );
     assert_at_baseline(&world);
 }
@@ -304,29 +259,19 @@ async fn deadline_aborts_during_a_bake() {
 async fn journal_write_failure_stops_without_acting_further() {
     let world = World::new();
     // run_started, checks_baseline, intent 0, applied 0, checked 0: then the disk fills.
-    let mut sink = MemSink {
-        fail_after: Some(5),
-        ..MemSink::default()
-    };
+    let mut sink = MemSink::failing_after(5);
     let outcome = world.run(&mut sink).await;
     assert!(matches!(outcome, Outcome::Paused { .. }), "{outcome:?}");
-    let Outcome::Paused { abort } = &outcome else {
-        panic!("{outcome:?}")
-    };
-    assert_eq!(abort.kind, AbortKind::Journal, "{abort:?}");
-    let reason = &abort.message;
-    assert!(
-        reason.contains("could not write the journal") && reason.contains("kong rollback run-1"),
-        "{reason}"
+    abort_of(
+        &outcome,
+        AbortKind::Journal,
+        &["could not write the journal", "kong rollback run-1"],
     );
     assert_eq!(world.applies_per_group().values().sum::<usize>(), 1);
 
     // Before the first change it is a refusal.
     let world = World::new();
-    let mut sink = MemSink {
-        fail_after: Some(0),
-        ..MemSink::default()
-    };
+    let mut sink = MemSink::failing_after(0);
     assert!(matches!(
         world.run(&mut sink).await,
         Outcome::Refused { .. }
@@ -336,20 +281,14 @@ async fn journal_write_failure_stops_without_acting_further() {
 
 #[tokio::test(start_paused = true)]
 async fn pause_on_abort_holds_and_names_resume_and_rollback() {
-    let mut world = World::new();
-    world.playbook.on_abort = crate::model::OnAbort::Pause;
-    world.source = ScriptedSource::failing_at_group(3);
+    let world = World::pausing_at(3);
     let mut sink = MemSink::default();
     let outcome = world.run(&mut sink).await;
-    assert!(matches!(outcome, Outcome::Paused { .. }));
-    let Outcome::Paused { abort } = &outcome else {
-        panic!("{outcome:?}")
-    };
-    assert_eq!(abort.kind, AbortKind::CheckFailed, "{abort:?}");
-    let reason = &abort.message;
-    assert!(
-        reason.contains("kong resume run-1") && reason.contains("kong rollback run-1"),
-        "{reason}"
+    assert!(matches!(outcome, Outcome::Paused { .. }), "{outcome:?}");
+    abort_of(
+        &outcome,
+        AbortKind::CheckFailed,
+        &["kong resume run-1", "kong rollback run-1"],
     );
     assert_eq!(sink.log().state, RunState::Paused);
     let groups = steps::groups(&world.plan).unwrap();

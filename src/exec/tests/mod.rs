@@ -134,12 +134,8 @@ async fn preflight_capacity_failure_refuses_with_numbers_and_changes_nothing() {
     row.utilization = 0.95;
     let mut sink = MemSink::default();
     let outcome = world.run(&mut sink).await;
-    assert!(matches!(outcome, Outcome::Refused { .. }));
-    let Outcome::Refused { abort } = &outcome else {
-        panic!("{outcome:?}")
-    };
-    assert_eq!(abort.kind, AbortKind::Capacity, "{abort:?}");
-    let reason = &abort.message;
+    assert!(matches!(outcome, Outcome::Refused { .. }), "{outcome:?}");
+    let reason = &abort_of(&outcome, AbortKind::Capacity, &[]).message;
     let row = &world.plan.preflight[0];
     assert!(
         reason.contains(&row.service) && reason.contains(&row.region),
@@ -162,11 +158,8 @@ async fn drift_at_start_refuses_naming_the_dial() {
     let baseline = world.plan.baseline["api/dns"]["usw2"];
     world.backend.inner.set("api/dns", "usw2", baseline + 7);
     let outcome = world.run(&mut MemSink::default()).await;
-    let Outcome::Refused { abort } = &outcome else {
-        panic!("{outcome:?}")
-    };
-    assert_eq!(abort.kind, AbortKind::Drift, "{abort:?}");
-    let reason = &abort.message;
+    assert!(matches!(outcome, Outcome::Refused { .. }), "{outcome:?}");
+    let reason = &abort_of(&outcome, AbortKind::Drift, &[]).message;
     assert!(
         reason.contains(&format!(
             "drift: dial api/dns member usw2 is {}, the plan's baseline says {baseline}",
@@ -182,15 +175,7 @@ async fn approval_gate_without_approve_or_terminal_refuses_before_any_change() {
     let mut world = World::new();
     world.playbook.approval.before_percent = vec![50];
     let outcome = world.run(&mut MemSink::default()).await;
-    assert_eq!(
-        outcome,
-        Outcome::Refused {
-            abort: Abort::new(
-                AbortKind::GateDenied,
-                "approval required before moving past 50%: pass --approve or run on a terminal"
-            ),
-        }
-    );
+    assert_eq!(outcome, gate_refusal(50));
     assert_no_apply(&world);
 }
 
@@ -250,11 +235,8 @@ async fn steady_state_failing_before_the_run_refuses() {
     let mut world = World::new();
     world.source = ScriptedSource::new(|n, _, _| Some(if n == 0 { 9.0 } else { 1.0 }));
     let outcome = world.run(&mut MemSink::default()).await;
-    let Outcome::Refused { abort } = &outcome else {
-        panic!("{outcome:?}")
-    };
-    assert_eq!(abort.kind, AbortKind::CheckFailed, "{abort:?}");
-    let reason = &abort.message;
+    assert!(matches!(outcome, Outcome::Refused { .. }), "{outcome:?}");
+    let reason = &abort_of(&outcome, AbortKind::CheckFailed, &[]).message;
     assert!(
         reason.starts_with("steady state does not hold before the run: check \"errors\""),
         "{reason}"

@@ -16,7 +16,7 @@ use crate::backend::sim::{SimBackend, SimFaults, SimGroup};
 use crate::exec::{Outcome, ProgressEvent};
 use crate::journal::{CapacityChange, Record, RunState};
 use crate::model::{AbortKind, AutoscalingBinding, Prescale};
-use crate::plan::{self, Operation, PlanInput};
+use crate::plan::{self, Operation, PlanInput, Weights};
 
 const NEEDED: u32 = 19;
 
@@ -67,6 +67,39 @@ async fn world(west: SimGroup, eu: SimGroup, delay: Duration) -> World {
         timeline: world.timeline.clone(),
     });
     world
+}
+
+/// The fixture with its groups at the needed size and traffic evacuated (the evacuation
+/// plan's target), planned to restore to the evacuation's baseline (returned) and to return
+/// the groups `restore_capacity` after.
+async fn restoring(restore_capacity: Vec<CapacityChange>) -> (World, Weights) {
+    let mut world = world(
+        sized(NEEDED, NEEDED, 30),
+        sized(NEEDED, NEEDED, 30),
+        Duration::ZERO,
+    )
+    .await;
+    let mut evacuated = world.plan.baseline.clone();
+    evacuated.extend(world.plan.target.clone());
+    let baseline = world.plan.baseline.clone();
+    world.plan = plan::plan(&PlanInput {
+        topology: &world.topology,
+        playbook: &world.playbook,
+        operation: Operation::Restore,
+        region: "us-east-1",
+        observed: &evacuated,
+        restore_to: Some(&baseline),
+    })
+    .unwrap();
+    *world.backend.inner.weights.lock().unwrap() = evacuated;
+    world.restore_capacity = restore_capacity;
+    (world, baseline)
+}
+
+/// The desired capacity of the groups in us-west-2 and eu-west-1 is `west` and `eu`.
+async fn assert_desired(world: &World, west: u32, eu: u32) {
+    assert_eq!(desired(world, "us-west-2").await, west);
+    assert_eq!(desired(world, "eu-west-1").await, eu);
 }
 
 async fn desired(world: &World, region: &str) -> u32 {
@@ -142,8 +175,7 @@ async fn prescale_raises_destination_groups_before_the_first_weight_change() {
         .collect();
     assert_eq!(sets.len(), 2, "{lines:?}");
     assert!(sets.iter().all(|i| *i < first_apply), "{lines:?}");
-    assert_eq!(desired(&world, "us-west-2").await, NEEDED);
-    assert_eq!(desired(&world, "eu-west-1").await, NEEDED);
+    assert_desired(&world, NEEDED, NEEDED).await;
     // The events say what is scaled, before the first step.
     let events = events_of(&world);
     let scaling = events
@@ -204,21 +236,18 @@ async fn prescale_timeout_aborts_and_rollback_returns_the_groups_without_moving_
     .await;
     let mut sink = MemSink::default();
     let outcome = world.run(&mut sink).await;
-    let Outcome::RolledBack { abort } = &outcome else {
-        panic!("{outcome:?}");
-    };
-    assert_eq!(abort.kind, AbortKind::Capacity, "{abort:?}");
-    let reason = &abort.message;
-    assert!(matches!(outcome, Outcome::RolledBack { .. }));
-    assert!(
-        reason.contains("not in service after 10m")
-            && reason.contains("group api-us-west-2 in us-west-2: 10 of 19 in service"),
-        "{reason}"
+    assert!(matches!(outcome, Outcome::RolledBack { .. }), "{outcome:?}");
+    abort_of(
+        &outcome,
+        AbortKind::Capacity,
+        &[
+            "not in service after 10m",
+            "group api-us-west-2 in us-west-2: 10 of 19 in service",
+        ],
     );
     assert_no_apply(&world);
     assert_at_baseline(&world);
-    assert_eq!(desired(&world, "us-west-2").await, 10);
-    assert_eq!(desired(&world, "eu-west-1").await, 10);
+    assert_desired(&world, 10, 10).await;
     assert_eq!(
         sink.kinds(),
         [
@@ -243,8 +272,7 @@ async fn failing_check_rolls_back_the_weights_then_the_desired_capacity() {
     let outcome = world.run(&mut sink).await;
     assert!(matches!(outcome, Outcome::RolledBack { .. }), "{outcome:?}");
     assert_at_baseline(&world);
-    assert_eq!(desired(&world, "us-west-2").await, 10);
-    assert_eq!(desired(&world, "eu-west-1").await, 10);
+    assert_desired(&world, 10, 10).await;
     // Weights go back first: lowering capacity under traffic would overload it.
     let lines = timeline(&world);
     let last_apply = lines.iter().rposition(|l| l.starts_with("apply")).unwrap();
@@ -287,8 +315,7 @@ async fn prescale_never_lowers_a_group_and_rollback_leaves_it_alone() {
         "{:?}",
         timeline(&world)
     );
-    assert_eq!(desired(&world, "us-west-2").await, 25);
-    assert_eq!(desired(&world, "eu-west-1").await, 10);
+    assert_desired(&world, 25, 10).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -298,15 +325,14 @@ async fn prescale_refuses_when_the_max_size_cannot_hold_the_load() {
     let world = world(sized(10, 10, 15), sized(10, 10, 30), Duration::ZERO).await;
     let mut sink = MemSink::default();
     let outcome = world.run(&mut sink).await;
-    let Outcome::Refused { abort } = &outcome else {
-        panic!("{outcome:?}");
-    };
-    assert_eq!(abort.kind, AbortKind::Capacity, "{abort:?}");
-    let reason = &abort.message;
-    assert!(
-        reason.contains("group api-us-west-2 in us-west-2 needs 19 instances")
-            && reason.contains("max size is 15"),
-        "{reason}"
+    assert!(matches!(outcome, Outcome::Refused { .. }), "{outcome:?}");
+    abort_of(
+        &outcome,
+        AbortKind::Capacity,
+        &[
+            "group api-us-west-2 in us-west-2 needs 19 instances",
+            "max size is 15",
+        ],
     );
     assert!(
         !timeline(&world)
@@ -324,10 +350,7 @@ async fn prescale_refuses_when_the_max_size_cannot_hold_the_load() {
 async fn run_stopped_after_the_prescale_intent_is_rolled_back_to_the_original_capacity() {
     let world = world(sized(10, 10, 30), sized(10, 10, 30), Duration::ZERO).await;
     // The journal takes run_started, checks_baseline and prescale_intent, then fails.
-    let mut sink = MemSink {
-        fail_after: Some(3),
-        ..MemSink::default()
-    };
+    let mut sink = MemSink::failing_after(3);
     let outcome = world.run(&mut sink).await;
     assert!(
         matches!(&outcome, Outcome::Paused { abort } if abort.message.contains("kong rollback")),
@@ -337,18 +360,14 @@ async fn run_stopped_after_the_prescale_intent_is_rolled_back_to_the_original_ca
     sink.fail_after = None;
     let outcome = world.rollback(&mut sink).await;
     assert!(matches!(outcome, Outcome::RolledBack { .. }), "{outcome:?}");
-    assert_eq!(desired(&world, "us-west-2").await, 10);
-    assert_eq!(desired(&world, "eu-west-1").await, 10);
+    assert_desired(&world, 10, 10).await;
     assert_at_baseline(&world);
 }
 
 #[tokio::test(start_paused = true)]
 async fn resume_after_a_stop_during_prescale_raises_from_the_original_capacity() {
     let world = world(sized(10, 10, 30), sized(10, 10, 30), Duration::ZERO).await;
-    let mut sink = MemSink {
-        fail_after: Some(3),
-        ..MemSink::default()
-    };
+    let mut sink = MemSink::failing_after(3);
     world.run(&mut sink).await;
     sink.fail_after = None;
     // Meanwhile us-west-2 was set to 15 (say, by its own policy): still short of 19.
@@ -386,29 +405,7 @@ async fn resume_after_a_stop_during_prescale_raises_from_the_original_capacity()
 
 #[tokio::test(start_paused = true)]
 async fn restore_returns_the_prescaled_groups_after_traffic_is_back() {
-    let mut world = world(
-        sized(NEEDED, NEEDED, 30),
-        sized(NEEDED, NEEDED, 30),
-        Duration::ZERO,
-    )
-    .await;
-    // Traffic is evacuated (the evacuation plan's target); restore to its baseline.
-    let evacuated = {
-        let mut w = world.plan.baseline.clone();
-        w.extend(world.plan.target.clone());
-        w
-    };
-    let restore = plan::plan(&PlanInput {
-        topology: &world.topology,
-        playbook: &world.playbook,
-        operation: Operation::Restore,
-        region: "us-east-1",
-        observed: &evacuated,
-        restore_to: Some(&world.plan.baseline),
-    })
-    .unwrap();
-    *world.backend.inner.weights.lock().unwrap() = evacuated;
-    world.restore_capacity = ["us-west-2", "eu-west-1"]
+    let returned = ["us-west-2", "eu-west-1"]
         .iter()
         .map(|r| CapacityChange {
             region: r.to_string(),
@@ -417,14 +414,12 @@ async fn restore_returns_the_prescaled_groups_after_traffic_is_back() {
             to: NEEDED,
         })
         .collect();
-    let baseline = world.plan.baseline.clone();
-    world.plan = restore;
+    let (world, baseline) = restoring(returned).await;
     let mut sink = MemSink::default();
     let outcome = world.run(&mut sink).await;
     assert_eq!(outcome, Outcome::Completed, "{:#?}", events_of(&world));
     assert_eq!(world.live(), baseline);
-    assert_eq!(desired(&world, "us-west-2").await, 10);
-    assert_eq!(desired(&world, "eu-west-1").await, 10);
+    assert_desired(&world, 10, 10).await;
     let kinds = sink.kinds();
     assert!(!kinds.contains(&"prescale_intent".to_string()), "{kinds:?}");
     assert_eq!(
@@ -447,45 +442,23 @@ async fn restore_returns_the_prescaled_groups_after_traffic_is_back() {
 
 #[tokio::test(start_paused = true)]
 async fn restore_that_cannot_return_the_groups_pauses_naming_them() {
-    let mut world = world(
-        sized(NEEDED, NEEDED, 30),
-        sized(NEEDED, NEEDED, 30),
-        Duration::ZERO,
-    )
-    .await;
-    world.restore_capacity = vec![CapacityChange {
+    let (world, _) = restoring(vec![CapacityChange {
         region: "us-west-2".into(),
         group: "gone".into(),
         from: 10,
         to: NEEDED,
-    }];
-    let evacuated = {
-        let mut w = world.plan.baseline.clone();
-        w.extend(world.plan.target.clone());
-        w
-    };
-    world.plan = plan::plan(&PlanInput {
-        topology: &world.topology,
-        playbook: &world.playbook,
-        operation: Operation::Restore,
-        region: "us-east-1",
-        observed: &evacuated,
-        restore_to: Some(&world.plan.baseline),
-    })
-    .unwrap();
-    *world.backend.inner.weights.lock().unwrap() = evacuated;
+    }])
+    .await;
     let mut sink = MemSink::default();
     let outcome = world.run(&mut sink).await;
-    let Outcome::Paused { abort } = &outcome else {
-        panic!("{outcome:?}");
-    };
-    assert_eq!(abort.kind, AbortKind::Provider, "{abort:?}");
-    let reason = &abort.message;
-    assert!(matches!(outcome, Outcome::Paused { .. }));
-    assert!(
-        reason.contains("traffic is back at its baseline")
-            && reason.contains("group gone in us-west-2 (original desired 10)")
-            && reason.contains("kong resume run-1"),
-        "{reason}"
+    assert!(matches!(outcome, Outcome::Paused { .. }), "{outcome:?}");
+    abort_of(
+        &outcome,
+        AbortKind::Provider,
+        &[
+            "traffic is back at its baseline",
+            "group gone in us-west-2 (original desired 10)",
+            "kong resume run-1",
+        ],
     );
 }

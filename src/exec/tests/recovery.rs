@@ -1,12 +1,13 @@
 //! `resume` and `rollback` from the journal: after a pause, and after a crash at chosen
 //! records (the journal truncated there, the backend left as the crash would).
 
+use super::assert_at_baseline;
 use super::support::*;
 
 use crate::exec::steps;
 use crate::exec::{Outcome, ProgressEvent};
 use crate::journal::{Journal, RunJournal, RunState, read_run};
-use crate::model::{Abort, AbortKind, OnAbort};
+use crate::model::{Abort, AbortKind};
 
 /// A run killed right after the journal record `last` (e.g. `intent 4`), with the backend
 /// holding the weights after group `applied_through` (`None`: baseline).
@@ -31,21 +32,37 @@ fn assert_at_target(world: &World) {
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn pause_then_resume_completes() {
-    let mut world = World::new();
-    world.playbook.on_abort = OnAbort::Pause;
-    world.source = ScriptedSource::failing_at_group(3);
+/// A run that paused when the checks of step group `group` failed.
+async fn paused_at(group: usize) -> (World, MemSink) {
+    let world = World::pausing_at(group);
     let mut sink = MemSink::default();
     assert!(matches!(world.run(&mut sink).await, Outcome::Paused { .. }));
-    let outcome = world.resume(&mut sink).await;
+    (world, sink)
+}
+
+/// `outcome` completed the run and every dial is at the plan's target.
+fn assert_completed(world: &World, outcome: &Outcome) {
     assert_eq!(
         outcome,
-        Outcome::Completed,
+        &Outcome::Completed,
         "{:#?}",
         world.progress.events()
     );
-    assert_at_target(&world);
+    assert_at_target(world);
+}
+
+/// `kong rollback` of the journaled run rolls back to the exact baseline.
+async fn assert_rolls_back(world: &World, sink: &mut MemSink) {
+    let outcome = world.rollback(sink).await;
+    assert!(matches!(outcome, Outcome::RolledBack { .. }), "{outcome:?}");
+    assert_at_baseline(world);
+}
+
+#[tokio::test(start_paused = true)]
+async fn pause_then_resume_completes() {
+    let (world, mut sink) = paused_at(3).await;
+    let outcome = world.resume(&mut sink).await;
+    assert_completed(&world, &outcome);
     let kinds = sink.kinds();
     let resumed = kinds.iter().position(|k| k == "resumed").unwrap();
     assert_eq!(
@@ -58,14 +75,8 @@ async fn pause_then_resume_completes() {
 
 #[tokio::test(start_paused = true)]
 async fn pause_then_rollback_returns_to_baseline() {
-    let mut world = World::new();
-    world.playbook.on_abort = OnAbort::Pause;
-    world.source = ScriptedSource::failing_at_group(5);
-    let mut sink = MemSink::default();
-    assert!(matches!(world.run(&mut sink).await, Outcome::Paused { .. }));
-    let outcome = world.rollback(&mut sink).await;
-    assert!(matches!(outcome, Outcome::RolledBack { .. }), "{outcome:?}");
-    assert_eq!(world.live(), world.plan.baseline);
+    let (world, mut sink) = paused_at(5).await;
+    assert_rolls_back(&world, &mut sink).await;
     assert_eq!(sink.log().state, RunState::RolledBack);
     let kinds = sink.kinds();
     assert_eq!(
@@ -84,8 +95,7 @@ async fn resume_after_an_applied_intent_without_result_reconciles_as_applied() {
     let (world, mut sink) = crashed("intent 4", Some(4)).await;
     assert_eq!(sink.log().state, RunState::Running);
     let outcome = world.resume(&mut sink).await;
-    assert_eq!(outcome, Outcome::Completed);
-    assert_at_target(&world);
+    assert_completed(&world, &outcome);
     let events = world.progress.events();
     assert!(
         events.contains(&ProgressEvent::Reconciled {
@@ -107,8 +117,7 @@ async fn resume_after_an_applied_intent_without_result_reconciles_as_applied() {
 async fn resume_after_an_unapplied_intent_reconciles_as_not_applied() {
     let (world, mut sink) = crashed("intent 2", Some(1)).await;
     let outcome = world.resume(&mut sink).await;
-    assert_eq!(outcome, Outcome::Completed);
-    assert_at_target(&world);
+    assert_completed(&world, &outcome);
     assert!(
         world
             .progress
@@ -127,17 +136,15 @@ async fn resume_refuses_a_dial_that_is_neither_intent_nor_previous_weights() {
     world.backend.inner.set("api/dns", "euw1", 3);
     let before = sink.records.len();
     let outcome = world.resume(&mut sink).await;
-    assert!(matches!(outcome, Outcome::Refused { .. }));
-    let Outcome::Refused { abort } = &outcome else {
-        panic!("{outcome:?}")
-    };
-    assert_eq!(abort.kind, AbortKind::Drift, "{abort:?}");
-    let reason = &abort.message;
-    assert!(
-        reason.contains("dial api/dns is at")
-            && reason.contains("neither the intent of step group 4")
-            && reason.contains("kong rollback run-1"),
-        "{reason}"
+    assert!(matches!(outcome, Outcome::Refused { .. }), "{outcome:?}");
+    abort_of(
+        &outcome,
+        AbortKind::Drift,
+        &[
+            "dial api/dns is at",
+            "neither the intent of step group 4",
+            "kong rollback run-1",
+        ],
     );
     assert_eq!(
         sink.records.len(),
@@ -149,11 +156,7 @@ async fn resume_refuses_a_dial_that_is_neither_intent_nor_previous_weights() {
         "and applies nothing"
     );
     // The way out it names works.
-    assert!(matches!(
-        world.rollback(&mut sink).await,
-        Outcome::RolledBack { .. }
-    ));
-    assert_eq!(world.live(), world.plan.baseline);
+    assert_rolls_back(&world, &mut sink).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -161,14 +164,11 @@ async fn resume_refuses_drift_on_a_dial_an_earlier_step_left() {
     let (world, mut sink) = crashed("checked 4", Some(4)).await;
     world.backend.inner.set("edge/dns", "usw2", 1);
     let outcome = world.resume(&mut sink).await;
-    let Outcome::Refused { abort } = &outcome else {
-        panic!("{outcome:?}")
-    };
-    assert_eq!(abort.kind, AbortKind::Drift, "{abort:?}");
-    let reason = &abort.message;
-    assert!(
-        reason.contains("dial edge/dns is at") && reason.contains("the run left it at"),
-        "{reason}"
+    assert!(matches!(outcome, Outcome::Refused { .. }), "{outcome:?}");
+    abort_of(
+        &outcome,
+        AbortKind::Drift,
+        &["dial edge/dns is at", "the run left it at"],
     );
 }
 
@@ -193,11 +193,7 @@ async fn rollback_after_a_crash_mid_rollback_finishes_it() {
     *world.backend.inner.weights.lock().unwrap() =
         steps::weights_after(&world.plan.baseline, &groups, Some(6));
     assert_eq!(sink.log().state, RunState::RollingBack);
-    assert!(matches!(
-        world.rollback(&mut sink).await,
-        Outcome::RolledBack { .. }
-    ));
-    assert_eq!(world.live(), world.plan.baseline);
+    assert_rolls_back(&world, &mut sink).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -221,24 +217,14 @@ async fn rollback_of_a_completed_run_points_to_restore() {
 
 #[tokio::test(start_paused = true)]
 async fn resume_with_a_gate_ahead_needs_approval() {
-    let mut world = World::new();
+    let mut world = World::pausing_at(0);
     world.playbook.approval.before_percent = vec![50];
     world.options.approve = true;
-    world.playbook.on_abort = OnAbort::Pause;
-    world.source = ScriptedSource::failing_at_group(0);
     let mut sink = MemSink::default();
     assert!(matches!(world.run(&mut sink).await, Outcome::Paused { .. }));
     world.options.approve = false;
     let outcome = world.resume(&mut sink).await;
-    assert_eq!(
-        outcome,
-        Outcome::Refused {
-            abort: Abort::new(
-                AbortKind::GateDenied,
-                "approval required before moving past 50%: pass --approve or run on a terminal"
-            ),
-        }
-    );
+    assert_eq!(outcome, gate_refusal(50));
     world.options.approve = true;
     assert_eq!(world.resume(&mut sink).await, Outcome::Completed);
 }
@@ -246,9 +232,7 @@ async fn resume_with_a_gate_ahead_needs_approval() {
 #[tokio::test(start_paused = true)]
 async fn pause_and_resume_through_the_real_journal() {
     let dir = tempfile::tempdir().unwrap();
-    let mut world = World::new();
-    world.playbook.on_abort = OnAbort::Pause;
-    world.source = ScriptedSource::failing_at_group(1);
+    let world = World::pausing_at(1);
     let header = header(&world.plan);
     let id = header.id.clone();
     let mut journal = RunJournal::Local(Journal::create(dir.path(), &id).unwrap());
@@ -288,13 +272,7 @@ async fn resume_after_a_crash_before_the_checks_baseline_measures_it_before_goin
     *world.backend.inner.weights.lock().unwrap() = world.plan.baseline.clone();
     world.progress.events.lock().unwrap().clear();
     let outcome = world.resume(&mut sink).await;
-    assert_eq!(
-        outcome,
-        Outcome::Completed,
-        "{:#?}",
-        world.progress.events()
-    );
-    assert_at_target(&world);
+    assert_completed(&world, &outcome);
     let kinds = sink.kinds();
     assert_eq!(
         kinds[..4],

@@ -101,12 +101,12 @@ async fn an_overloaded_destination_fails_its_checks_and_the_run_rolls_back() {
         }
     }
     let (outcome, backend, plan) = run_on_sim(topology).await;
-    let Outcome::RolledBack { abort } = &outcome else {
-        panic!("{outcome:?}")
-    };
-    assert_eq!(abort.kind, AbortKind::CheckFailed, "{abort:?}");
-    let reason = &abort.message;
-    assert!(reason.contains("destination error rate"), "{reason}");
+    assert!(matches!(outcome, Outcome::RolledBack { .. }), "{outcome:?}");
+    abort_of(
+        &outcome,
+        AbortKind::CheckFailed,
+        &["destination error rate"],
+    );
     assert_eq!(backend.weights().await, plan.baseline);
 }
 
@@ -135,12 +135,8 @@ async fn the_latency_ratio_guard_aborts_an_evacuation_no_playbook_check_would_st
     let mut guarded = unguarded;
     guarded.guards = crate::model::Guards::default();
     let (outcome, backend, plan) = run_playbook_on_sim(past_the_knee(), guarded).await;
-    let Outcome::RolledBack { abort } = &outcome else {
-        panic!("{outcome:?}")
-    };
-    assert_eq!(abort.kind, AbortKind::CheckFailed, "{abort:?}");
-    let reason = &abort.message;
-    assert!(reason.contains("guard: latency ratio"), "{reason}");
+    assert!(matches!(outcome, Outcome::RolledBack { .. }), "{outcome:?}");
+    abort_of(&outcome, AbortKind::CheckFailed, &["guard: latency ratio"]);
     assert_eq!(backend.weights().await, plan.baseline);
 }
 
@@ -161,12 +157,8 @@ async fn the_utilization_guard_holds_each_service_to_its_max_utilization() {
         service.max_utilization = Some(0.6);
     }
     let (outcome, backend, plan) = run_plan_on_sim(stricter, playbook, plan).await;
-    let Outcome::RolledBack { abort } = &outcome else {
-        panic!("{outcome:?}")
-    };
-    assert_eq!(abort.kind, AbortKind::CheckFailed, "{abort:?}");
-    let reason = &abort.message;
-    assert!(reason.contains("guard: utilization"), "{reason}");
+    assert!(matches!(outcome, Outcome::RolledBack { .. }), "{outcome:?}");
+    let reason = &abort_of(&outcome, AbortKind::CheckFailed, &["guard: utilization"]).message;
     assert!(reason.contains(" for "), "names the service: {reason}");
     assert_eq!(backend.weights().await, plan.baseline);
 }

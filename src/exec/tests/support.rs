@@ -4,7 +4,7 @@
 //! with the crate's fixture builders (`crate::testing`).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,9 +14,11 @@ use crate::backend::scaling::{GroupRef, GroupState, ScalingBackend};
 use crate::backend::sim::SimBackend;
 use crate::backend::{BackendError, Batch, Receipt, TrafficBackend};
 use crate::checks::{MetricSource, Scope, SourceError};
-use crate::exec::{ExecOptions, Executor, Progress, ProgressEvent, Prompter, Sink};
+use crate::exec::{ExecOptions, Executor, Outcome, Progress, ProgressEvent, Prompter, Sink};
 use crate::journal::{CapacityChange, Record, RunHeader, RunLog};
-use crate::model::{Check, CheckSource, Dial, Per, Playbook, SimMetric, Threshold, Topology};
+use crate::model::{
+    Abort, AbortKind, Check, CheckSource, Dial, Per, Playbook, SimMetric, Threshold, Topology,
+};
 use crate::plan::{self, Operation, Plan, PlanInput, Weights};
 use crate::testing::{self, E, EU, THREE, W, route53_in};
 
@@ -131,6 +133,21 @@ impl<B: TrafficBackend> FaultyBackend<B> {
     /// Replaces the fault plan (e.g. between a run and its rollback).
     pub fn faults(&self, plan: impl Fn(usize, &Batch) -> Fault + Send + Sync + 'static) {
         *self.plan.lock().unwrap() = Box::new(plan);
+    }
+
+    /// Injects `fault` into the apply calls for which `when(call, batch)` holds.
+    pub fn fault_when(
+        &self,
+        fault: Fault,
+        when: impl Fn(usize, &Batch) -> bool + Send + Sync + 'static,
+    ) {
+        self.faults(move |n, batch| {
+            if when(n, batch) {
+                fault.clone()
+            } else {
+                Fault::None
+            }
+        });
     }
 }
 
@@ -316,6 +333,14 @@ impl Sink for MemSink {
 }
 
 impl MemSink {
+    /// A sink whose appends fail once it holds `n` records (a full disk).
+    pub fn failing_after(n: usize) -> MemSink {
+        MemSink {
+            fail_after: Some(n),
+            ..MemSink::default()
+        }
+    }
+
     /// The records as a run log (state derived as the journal does).
     pub fn log(&self) -> RunLog {
         RunLog::from_records(self.records.clone()).expect("starts with run_started")
@@ -348,6 +373,35 @@ pub fn kind(record: &Record) -> String {
         Record::CapacityRestored { .. } => "capacity_restored".into(),
         Record::Residual { when, .. } => format!("residual {when}"),
         Record::Note { .. } => "note".into(),
+    }
+}
+
+/// The abort `outcome` stopped with, checked to be of `kind` with a reason that contains
+/// every one of `parts` (the caller checks which outcome it is).
+pub fn abort_of<'o>(outcome: &'o Outcome, kind: AbortKind, parts: &[&str]) -> &'o Abort {
+    let Some(abort) = outcome.abort() else {
+        panic!("no abort: {outcome:?}")
+    };
+    assert_eq!(abort.kind, kind, "{abort:?}");
+    for part in parts {
+        assert!(
+            abort.message.contains(part),
+            "{part:?} not in: {}",
+            abort.message
+        );
+    }
+    abort
+}
+
+/// The refusal of a run that would move past the approval gate at `percent` unapproved.
+pub fn gate_refusal(percent: u32) -> Outcome {
+    Outcome::Refused {
+        abort: Abort::new(
+            AbortKind::GateDenied,
+            format!(
+                "approval required before moving past {percent}%: pass --approve or run on a terminal"
+            ),
+        ),
     }
 }
 
@@ -513,6 +567,14 @@ impl World {
         }
     }
 
+    /// A world whose playbook pauses on abort and whose checks fail at step group `group`.
+    pub fn pausing_at(group: usize) -> World {
+        let mut world = World::new();
+        world.playbook.on_abort = crate::model::OnAbort::Pause;
+        world.source = ScriptedSource::failing_at_group(group);
+        world
+    }
+
     pub fn executor(&self) -> Executor<'_> {
         Executor {
             topology: &self.topology,
@@ -536,6 +598,18 @@ impl World {
     /// Calls `hook` on every progress event.
     pub fn on_event(&self, hook: impl FnMut(&ProgressEvent) + Send + 'static) {
         *self.progress.on_event.lock().unwrap() = Some(Box::new(hook));
+    }
+
+    /// A flag raised at the run's `Aborted` event, for faults that hit only what comes after.
+    pub fn aborted_flag(&self) -> Arc<AtomicBool> {
+        let aborted = Arc::new(AtomicBool::new(false));
+        let flag = aborted.clone();
+        self.on_event(move |e| {
+            if matches!(e, ProgressEvent::Aborted { .. }) {
+                flag.store(true, Ordering::SeqCst);
+            }
+        });
+        aborted
     }
 
     /// Presses Ctrl-C once more.

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use super::text::figure_mark;
-use super::{load, no_changes, percent, share_regions, step_positions, summary};
+use super::{load, no_changes, percent, share_regions, steps_by_wave, summary};
 use crate::plan::{Plan, PreflightRow};
 
 mod within;
@@ -116,21 +116,13 @@ fn preflight(out: &mut String, plan: &Plan) {
 }
 
 fn waves(out: &mut String, plan: &Plan) {
-    let positions = step_positions(plan);
-    let mut current_wave = None;
-    for (step, (index, total)) in plan.steps.iter().zip(positions) {
-        if current_wave != Some(step.wave) {
-            current_wave = Some(step.wave);
-            let members = plan
-                .waves
-                .get(step.wave)
-                .map(|w| {
-                    w.iter()
-                        .map(|s| format!("`{}`", cell(s)))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .unwrap_or_default();
+    for (step, (index, total), opens) in steps_by_wave(plan) {
+        if let Some(wave) = opens {
+            let members = wave
+                .iter()
+                .map(|s| format!("`{}`", cell(s)))
+                .collect::<Vec<_>>()
+                .join(", ");
             let _ = writeln!(
                 out,
                 "\n### Wave {} of {}: {members}",

@@ -16,7 +16,7 @@ pub use json::{json, write_json};
 pub use markdown::{markdown, markdown_within};
 pub use text::text;
 
-use super::{Operation, Plan};
+use super::{Operation, Plan, PlanStep};
 
 /// Every region named in the plan's final shares, sorted: the columns of the shares table.
 fn share_regions(plan: &Plan) -> Vec<&str> {
@@ -123,6 +123,24 @@ fn push_uint(out: &mut String, mut n: u64) {
 
 /// Per-service step counter: `(index within the service, steps of the service)`, 1-based,
 /// in the order of `plan.steps`.
+/// Each step in order, with its position among its service's steps (index, total) and, when
+/// it opens a wave, that wave's services.
+fn steps_by_wave(
+    plan: &Plan,
+) -> impl Iterator<Item = (&PlanStep, (usize, usize), Option<&[String]>)> {
+    let mut current_wave = None;
+    plan.steps
+        .iter()
+        .zip(step_positions(plan))
+        .map(move |(step, position)| {
+            let opens = (current_wave != Some(step.wave)).then(|| {
+                current_wave = Some(step.wave);
+                plan.waves.get(step.wave).map_or(&[][..], Vec::as_slice)
+            });
+            (step, position, opens)
+        })
+}
+
 fn step_positions(plan: &Plan) -> Vec<(usize, usize)> {
     // Counting only: the map's order never reaches the output.
     type Counts<'a> = HashMap<&'a str, usize, BuildHasherDefault<Fnv1a>>;
@@ -186,6 +204,23 @@ pub(crate) mod fixture {
         }
     }
 
+    /// One step of `service`'s wave at `percent`, with the served shares after it.
+    fn step(
+        service: &str,
+        wave: usize,
+        percent: u32,
+        changes: Vec<Change>,
+        after: &[(&str, f64)],
+    ) -> PlanStep {
+        PlanStep {
+            service: service.into(),
+            wave,
+            percent,
+            changes,
+            shares: shares(after),
+        }
+    }
+
     /// Evacuate us-east-1 of `edge-api` (route53 + alb) then `catalog`, in two steps each.
     pub fn plan() -> Plan {
         let arn_local = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/edge-local/73e2d6bc24d8a067";
@@ -214,6 +249,32 @@ pub(crate) mod fixture {
                 members.insert(member.to_string(), weight);
             }
         }
+        // Weights of use1 in edge-api/dns and of the local and proxy target groups; served
+        // shares of (us-east-1, us-west-2) after the step.
+        let edge_api = |percent, from: [u32; 3], to: [u32; 3], (east, west)| {
+            let changes = vec![
+                change("edge-api/dns", "use1", "us-east-1", from[0], to[0]),
+                change("edge-api/alb-use1", arn_local, "us-east-1", from[1], to[1]),
+                change("edge-api/alb-use1", arn_proxy, "us-west-2", from[2], to[2]),
+            ];
+            step(
+                "edge-api",
+                0,
+                percent,
+                changes,
+                &[("us-east-1", east), ("us-west-2", west)],
+            )
+        };
+        let catalog = |percent, from, to, (east, west)| {
+            let changes = vec![change("catalog/dns", "use1", "us-east-1", from, to)];
+            step(
+                "catalog",
+                1,
+                percent,
+                changes,
+                &[("us-east-1", east), ("us-west-2", west)],
+            )
+        };
         Plan {
             operation: Operation::Evacuate,
             region: "us-east-1".into(),
@@ -223,42 +284,10 @@ pub(crate) mod fixture {
             playbook_hash: String::new(),
             waves: vec![vec!["edge-api".into()], vec!["catalog".into()]],
             steps: vec![
-                PlanStep {
-                    service: "edge-api".into(),
-                    wave: 0,
-                    percent: 50,
-                    changes: vec![
-                        change("edge-api/dns", "use1", "us-east-1", 100, 38),
-                        change("edge-api/alb-use1", arn_local, "us-east-1", 999, 500),
-                        change("edge-api/alb-use1", arn_proxy, "us-west-2", 0, 499),
-                    ],
-                    shares: shares(&[("us-east-1", 0.3125), ("us-west-2", 0.6875)]),
-                },
-                PlanStep {
-                    service: "edge-api".into(),
-                    wave: 0,
-                    percent: 100,
-                    changes: vec![
-                        change("edge-api/dns", "use1", "us-east-1", 38, 0),
-                        change("edge-api/alb-use1", arn_local, "us-east-1", 500, 0),
-                        change("edge-api/alb-use1", arn_proxy, "us-west-2", 499, 999),
-                    ],
-                    shares: shares(&[("us-east-1", 0.0), ("us-west-2", 1.0)]),
-                },
-                PlanStep {
-                    service: "catalog".into(),
-                    wave: 1,
-                    percent: 50,
-                    changes: vec![change("catalog/dns", "use1", "us-east-1", 200, 100)],
-                    shares: shares(&[("us-east-1", 0.4), ("us-west-2", 0.6)]),
-                },
-                PlanStep {
-                    service: "catalog".into(),
-                    wave: 1,
-                    percent: 100,
-                    changes: vec![change("catalog/dns", "use1", "us-east-1", 100, 0)],
-                    shares: shares(&[("us-east-1", 0.0), ("us-west-2", 1.0)]),
-                },
+                edge_api(50, [100, 999, 0], [38, 500, 499], (0.3125, 0.6875)),
+                edge_api(100, [38, 500, 499], [0, 0, 999], (0.0, 1.0)),
+                catalog(50, 200, 100, (0.4, 0.6)),
+                catalog(100, 100, 0, (0.0, 1.0)),
             ],
             final_shares: BTreeMap::from([
                 (

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::ops::Range;
 
 use super::{
-    no_changes, push_percent, push_tenths, push_uint, share_regions, step_positions, summary,
+    no_changes, push_percent, push_tenths, push_uint, share_regions, steps_by_wave, summary,
 };
 use crate::plan::{FigureSource, Plan};
 
@@ -105,16 +105,9 @@ pub(super) fn figure_mark(source: FigureSource) -> &'static str {
 }
 
 fn waves(out: &mut String, plan: &Plan) {
-    let positions = step_positions(plan);
-    let mut current_wave = None;
-    for (step, (index, total)) in plan.steps.iter().zip(positions) {
-        if current_wave != Some(step.wave) {
-            current_wave = Some(step.wave);
-            let members = plan
-                .waves
-                .get(step.wave)
-                .map(|w| w.join(", "))
-                .unwrap_or_default();
+    for (step, (index, total), opens) in steps_by_wave(plan) {
+        if let Some(wave) = opens {
+            let members = wave.join(", ");
             let _ = writeln!(
                 out,
                 "\nWave {} of {}: {members}",
