@@ -56,18 +56,19 @@ impl Files for () {
     }
 }
 
-/// The topology alone (`kong status`, `kong graph`, `kong sim serve`).
-impl Files for Topology {
-    fn load(common: &Common, _: &str) -> Result<Topology, CliError> {
+/// The topology alone (`kong status`, `kong graph`, `kong sim serve`), shared with the
+/// backends and sources the command opens.
+impl Files for Arc<Topology> {
+    fn load(common: &Common, _: &str) -> Result<Arc<Topology>, CliError> {
         let path = files::topology_file(common)?;
         let text = files::read(&path)?;
-        Ok(crate::model::parse_topology(
+        Ok(Arc::new(crate::model::parse_topology(
             &path.display().to_string(),
             &text,
-        )?)
+        )?))
     }
     fn topology(&self) -> Option<&Topology> {
-        Some(self)
+        Some(self.as_ref())
     }
 }
 
@@ -77,7 +78,7 @@ impl Files for Loaded {
         files::load(common, command)
     }
     fn topology(&self) -> Option<&Topology> {
-        Some(&self.topology)
+        Some(self.topology.as_ref())
     }
 }
 
@@ -110,7 +111,7 @@ impl<F: Files> Context<F> {
         let files = F::load(common, command)?;
         let kind = match files.topology() {
             Some(topology) => files::backend_kind(common, Some(topology)),
-            None => files::backend_kind(common, peek_topology(common).as_ref()),
+            None => files::backend_kind(common, peek_topology(common).as_deref()),
         };
         Context::start(common, files, kind, line)
     }
@@ -175,25 +176,26 @@ impl<F: Files> Context<F> {
 
 /// The topology of `--topology` when it loads, for the backend line of a command that
 /// needs no file.
-fn peek_topology(common: &Common) -> Option<Topology> {
+fn peek_topology(common: &Common) -> Option<Arc<Topology>> {
     common.backend.is_none().then_some(())?;
-    <Topology as Files>::load(common, "").ok()
+    <Arc<Topology> as Files>::load(common, "").ok()
 }
 
-/// A context whose files include a topology.
+/// A context whose files include a topology, loaded once and shared (backends and sources
+/// hold the same `Arc`, never a copy).
 pub trait HasTopology {
     /// The topology.
-    fn topology(&self) -> &Topology;
+    fn topology(&self) -> &Arc<Topology>;
 }
 
-impl HasTopology for Topology {
-    fn topology(&self) -> &Topology {
+impl HasTopology for Arc<Topology> {
+    fn topology(&self) -> &Arc<Topology> {
         self
     }
 }
 
 impl HasTopology for Loaded {
-    fn topology(&self) -> &Topology {
+    fn topology(&self) -> &Arc<Topology> {
         &self.topology
     }
 }
@@ -201,6 +203,11 @@ impl HasTopology for Loaded {
 impl<F: HasTopology> Context<F> {
     /// The topology.
     pub fn topology(&self) -> &Topology {
+        self.files.topology()
+    }
+
+    /// The topology, shared.
+    pub fn shared_topology(&self) -> &Arc<Topology> {
         self.files.topology()
     }
 
@@ -222,7 +229,7 @@ impl<F: HasTopology> Context<F> {
     /// for both (two would overwrite each other's file), or Route 53 / ELBv2 and Auto
     /// Scaling.
     pub fn backends(&self) -> Result<Backends, CliError> {
-        let (traffic, scaling) = backend::open_with_scaling(&self.common, self.topology())?;
+        let (traffic, scaling) = backend::open_with_scaling(&self.common, self.shared_topology())?;
         Ok(Backends {
             traffic: traffic.into(),
             scaling,
@@ -234,12 +241,13 @@ impl<F: HasTopology> Context<F> {
     /// the traffic of the dials kong really moves (`traffic`).
     pub fn sources(&self, traffic: &Arc<dyn TrafficBackend>) -> Result<Sources, CliError> {
         let aws = backend::aws_settings(&self.common)?;
-        let sources = Sources::for_topology(self.topology(), &self.common.state_dir, &aws)
+        let sources = Sources::for_topology(self.shared_topology(), &self.common.state_dir, &aws)
             .map_err(|e| CliError::Usage(e.to_string()))?;
         Ok(match self.kind {
-            BackendKind::Aws => {
-                sources.replace_sim(SimSource::live(self.topology(), traffic.clone()))
-            }
+            BackendKind::Aws => sources.replace_sim(SimSource::live(
+                self.shared_topology().clone(),
+                traffic.clone(),
+            )),
             BackendKind::Sim => sources,
         })
     }

@@ -12,6 +12,7 @@ pub mod live;
 pub mod saved;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::backend::TrafficBackend;
 use crate::backend::scaling::{GroupRef, ScalingBackend};
@@ -23,8 +24,9 @@ use crate::plan::{self, Figures, Operation, Plan, PlanError, PlanInput, Weights}
 /// A topology and playbook loaded, validated and hashed.
 #[derive(Debug)]
 pub struct Loaded {
-    /// The validated topology.
-    pub topology: Topology,
+    /// The validated topology, shared with the backends and sources opened on it (never
+    /// copied: at 10,000 services a copy costs more than planning).
+    pub topology: Arc<Topology>,
     /// The validated playbook.
     pub playbook: Playbook,
     /// The topology file used.
