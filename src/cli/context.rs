@@ -17,9 +17,9 @@ use crate::backend::TrafficBackend;
 use crate::backend::scaling::ScalingBackend;
 use crate::checks::{SimSource, Sources};
 use crate::journal::lock::LockOwner;
-use crate::journal::{self, JournalError, Lease, RunJournal, RunLog, StateStore};
-use crate::model::{BackendKind, Topology};
-use crate::prepare::Loaded;
+use crate::journal::{self, JournalError, Lease, RunJournal, RunLog, RunSummary, StateStore};
+use crate::model::{BackendKind, Operation, Topology};
+use crate::prepare::{self, Loaded};
 
 use super::{CliError, Common, backend, files};
 
@@ -294,6 +294,32 @@ impl State {
         self.store.list_runs().await.map_err(unexpected)
     }
 
+    /// Every run's header and state, oldest first (without reading each run whole).
+    pub async fn list_summaries(&self) -> Result<Vec<RunSummary>, CliError> {
+        self.store.list_summaries().await.map_err(unexpected)
+    }
+
+    /// A restore of `region` of `topology`: the evacuation it undoes in `history` (see
+    /// [`prepare::undone_evacuation`]), read whole; `None` for an evacuation or when none
+    /// is recorded.
+    pub async fn undone_evacuation(
+        &self,
+        history: &[RunSummary],
+        topology: &str,
+        operation: Operation,
+        region: &str,
+    ) -> Result<Option<RunLog>, CliError> {
+        match prepare::undone_evacuation(history, topology, operation, region) {
+            Some(run) => self
+                .store
+                .read_run(&run.header.id)
+                .await
+                .map(Some)
+                .map_err(unexpected),
+            None => Ok(None),
+        }
+    }
+
     /// One run; an unknown id is a bad invocation.
     pub async fn read_run(&self, id: &str) -> Result<RunLog, CliError> {
         self.store
@@ -314,16 +340,16 @@ impl State {
     /// holder, then reads the run history once and refuses while an earlier run of the
     /// topology is unfinished (paused or interrupted; `allow_unfinished`: the run being
     /// resumed), so that two runs never interleave on the same dials. Returns the lock and
-    /// the history; a refusal releases the lock.
+    /// the history (each run's header and state); a refusal releases the lock.
     pub async fn lock(
         &self,
         topology: &str,
         run_id: &str,
         allow_unfinished: Option<&str>,
-    ) -> Result<(Lease, Vec<RunLog>), CliError> {
+    ) -> Result<(Lease, Vec<RunSummary>), CliError> {
         let owner = LockOwner::for_this_process(run_id);
         let lock = self.store.acquire(topology, owner, self.lease).await?;
-        let runs = match self.list_runs().await {
+        let runs = match self.list_summaries().await {
             Ok(runs) => runs,
             Err(e) => {
                 lock.release().await;
