@@ -856,15 +856,7 @@ mod tests {
                 .collect();
             assert!(!of_kind.is_empty(), "no `{name}` record: not an event name");
             for record in of_kind {
-                for state in [
-                    RunState::Running,
-                    RunState::Paused,
-                    RunState::RollingBack,
-                    RunState::Completed,
-                    RunState::RolledBack,
-                    RunState::RollbackFailed,
-                    RunState::Refused,
-                ] {
+                for state in RunState::ALL {
                     assert_eq!(next_state(state, record), state, "{name}");
                 }
             }
