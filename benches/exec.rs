@@ -183,7 +183,7 @@ async fn run_once(topology: &Topology, o: &Options, journal_dir: &std::path::Pat
         read_latency: o.read_latency,
         ..SimFaults::default()
     };
-    let backend = Arc::new(SimBackend::in_memory(topology, faults));
+    let backend = Arc::new(SimBackend::in_memory(topology.clone(), faults));
     let observed = backend.weights().await;
     let input = PlanInput {
         topology,
@@ -263,7 +263,8 @@ fn main() {
         .expect("runtime");
     // The CLI's runtime is current-thread too (src/cli/backend.rs).
     let playbook = parse_playbook("bench.yaml", PLAYBOOK, Some(&topology)).expect("valid playbook");
-    let observed = rt.block_on(SimBackend::in_memory(&topology, SimFaults::default()).weights());
+    let observed =
+        rt.block_on(SimBackend::in_memory(topology.clone(), SimFaults::default()).weights());
     let input = PlanInput {
         topology: &topology,
         playbook: &playbook,

@@ -198,6 +198,23 @@ fn the_reviewed_plan_untouched_executes_to_its_target() {
 }
 
 #[test]
+fn a_reviewed_plan_saved_in_another_json_layout_executes_like_the_original() {
+    // Not the bytes `kong plan` writes (compact, keys sorted), the same plan: it is read
+    // whole and compared field by field, and runs.
+    let w = Kong::streaming(FAST_PLAYBOOK);
+    let plan = reviewed(&w);
+    w.write("compact.json", &serde_json::to_string(&plan).unwrap());
+    let out = execute(&w, "compact.json");
+    assert_eq!(out.code, 0, "{}", out.text());
+    let after = w.weights();
+    for (dial, members) in plan["target"].as_object().unwrap() {
+        for (member, weight) in members.as_object().unwrap() {
+            assert_eq!(&after[dial][member], weight, "{dial} {member}");
+        }
+    }
+}
+
+#[test]
 fn a_reviewed_plan_is_refused_once_live_weights_moved_since_review() {
     let w = Kong::streaming(FAST_PLAYBOOK);
     let plan = reviewed(&w);

@@ -59,7 +59,10 @@ async fn evacuate(state_dir: &std::path::Path) -> (Outcome, String) {
 async fn evacuate_with(state_dir: &std::path::Path, playbook: &str) -> (Outcome, String) {
     let topology = parse_topology("streaming.yaml", TOPOLOGY).expect("valid topology");
     let playbook = parse_playbook("spans.yaml", playbook, Some(&topology)).expect("valid");
-    let backend = Arc::new(SimBackend::in_memory(&topology, SimFaults::default()));
+    let backend = Arc::new(SimBackend::in_memory(
+        topology.clone(),
+        SimFaults::default(),
+    ));
     let observed = backend.weights().await;
     let input = PlanInput {
         topology: &topology,

@@ -4,6 +4,8 @@
 //! adding a provider touches this file and the provider's own module, nothing in the
 //! executor.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use crate::model::{DialKind, Topology, Weights};
@@ -12,7 +14,7 @@ use super::{BackendError, Batch, BatchKey, Receipt, TrafficBackend};
 
 /// The backends of a run, dispatched by each dial's kind.
 pub struct Backends {
-    topology: Topology,
+    topology: Arc<Topology>,
     /// Route 53 and ALB dials (`None` under `--backend sim`).
     aws: Option<Box<dyn TrafficBackend>>,
     /// `sim` dials (`None` when the topology has none under `--backend aws`).
@@ -30,15 +32,11 @@ impl Backends {
     /// The backends of `topology`: `aws` for its Route 53 and ALB dials, `sim` for its `sim`
     /// dials. Named `aws` when `aws` is given, `sim` otherwise.
     pub fn new(
-        topology: &Topology,
+        topology: Arc<Topology>,
         aws: Option<Box<dyn TrafficBackend>>,
         sim: Option<Box<dyn TrafficBackend>>,
     ) -> Backends {
-        Backends {
-            topology: topology.clone(),
-            aws,
-            sim,
-        }
+        Backends { topology, aws, sim }
     }
 
     fn kind_of_dial(&self, operation: &str, dial_ref: &str) -> Result<Kind, BackendError> {
@@ -136,11 +134,15 @@ mod tests {
 
     #[tokio::test]
     async fn each_dial_goes_to_the_backend_of_its_kind() {
-        let t = topology();
+        let t = Arc::new(topology());
         // Two simulators stand in for the two kinds: each sees only its own dials' writes.
-        let aws = std::sync::Arc::new(SimBackend::in_memory(&t, SimFaults::default()));
-        let sim = std::sync::Arc::new(SimBackend::in_memory(&t, SimFaults::default()));
-        let backends = Backends::new(&t, Some(Box::new(aws.clone())), Some(Box::new(sim.clone())));
+        let aws = Arc::new(SimBackend::in_memory(t.clone(), SimFaults::default()));
+        let sim = Arc::new(SimBackend::in_memory(t.clone(), SimFaults::default()));
+        let backends = Backends::new(
+            t.clone(),
+            Some(Box::new(aws.clone())),
+            Some(Box::new(sim.clone())),
+        );
         assert_eq!(backends.name(), "aws");
         let desired: Weights = [
             (
@@ -170,8 +172,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_kind_without_its_backend_is_a_permanent_error() {
-        let t = topology();
-        let backends = Backends::new(&t, None, None);
+        let backends = Backends::new(Arc::new(topology()), None, None);
         assert_eq!(backends.name(), "sim");
         let err = backends.read(&["svc/sim".to_string()]).await.unwrap_err();
         assert!(!err.is_transient());

@@ -96,7 +96,7 @@ impl SimSource {
     pub fn new(backend: Arc<SimBackend>) -> SimSource {
         SimSource {
             world: WorldRef::Backend {
-                topology: Arc::new(backend.topology().clone()),
+                topology: backend.topology().clone(),
                 backend,
             },
             memo: Memo::default(),
@@ -105,10 +105,10 @@ impl SimSource {
 
     /// A source over the world of `topology` persisted under `state_dir` (the topology's
     /// initial weights while there is no file), whichever process or backend instance moves it.
-    pub fn from_state_dir(topology: &Topology, state_dir: &Path) -> SimSource {
+    pub fn from_state_dir(topology: Arc<Topology>, state_dir: &Path) -> SimSource {
         SimSource {
             world: WorldRef::StateDir {
-                topology: Arc::new(topology.clone()),
+                topology,
                 state_dir: state_dir.to_path_buf(),
                 last: Shared::default(),
                 parsed: Arc::default(),
@@ -119,10 +119,10 @@ impl SimSource {
 
     /// A source computing the traffic model over the live weights `backend` reads (so `sim`
     /// checks and the built-in guards follow real moves under `--backend aws`).
-    pub fn live(topology: &Topology, backend: Arc<dyn TrafficBackend>) -> SimSource {
+    pub fn live(topology: Arc<Topology>, backend: Arc<dyn TrafficBackend>) -> SimSource {
         SimSource {
             world: WorldRef::Live {
-                topology: Arc::new(topology.clone()),
+                topology,
                 backend,
                 last: Shared::default(),
             },
@@ -403,7 +403,7 @@ mod tests {
     }
 
     fn source() -> (Arc<SimBackend>, SimSource) {
-        let backend = Arc::new(SimBackend::in_memory(&streaming(), SimFaults::default()));
+        let backend = Arc::new(SimBackend::in_memory(streaming(), SimFaults::default()));
         let source = SimSource::new(backend.clone());
         (backend, source)
     }
@@ -503,13 +503,13 @@ mod tests {
     #[tokio::test]
     async fn state_dir_source_sees_what_another_backend_instance_applied() {
         let dir = tempfile::tempdir().unwrap();
-        let topology = streaming();
-        let source = SimSource::from_state_dir(&topology, dir.path());
+        let topology = Arc::new(streaming());
+        let source = SimSource::from_state_dir(topology.clone(), dir.path());
         let check = sim_check(SimMetric::P99LatencyMs, Some("edge-api"), 250.0);
         // No file yet: the initial, healthy world.
         let value = source.fetch(&check, &at(&check, Some("eu-west-1"))).await;
         assert!(evaluate(&check, &at(&check, Some("eu-west-1")), value, None).ok);
-        let backend = SimBackend::open(dir.path(), &topology, SimFaults::default()).unwrap();
+        let backend = SimBackend::open(dir.path(), topology, SimFaults::default()).unwrap();
         everything_to_eu_west_1(&backend).await;
         let value = source.fetch(&check, &at(&check, Some("eu-west-1"))).await;
         assert!(!evaluate(&check, &at(&check, Some("eu-west-1")), value, None).ok);
@@ -549,8 +549,8 @@ mod tests {
             read_latency: Duration::from_millis(20),
             ..SimFaults::default()
         };
-        let backend = Arc::new(SimBackend::in_memory(&topology, faults));
-        let source = SimSource::live(&topology, backend.clone());
+        let backend = Arc::new(SimBackend::in_memory(topology, faults));
+        let source = SimSource::live(backend.topology().clone(), backend.clone());
         let util = sim_check(SimMetric::Utilization, Some("edge-api"), 1.0);
         let scope = at(&util, Some("eu-west-1"));
         // Fetches asked one by one share reads: the first fetch's, and one that starts

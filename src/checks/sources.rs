@@ -3,6 +3,7 @@
 //! source's own module, nothing in the executor.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
@@ -26,9 +27,10 @@ pub struct Sources {
 impl Sources {
     /// The sources of `topology`: the simulator's world in `state_dir` for `sim` checks, the
     /// topology's `metrics.prometheus` server for `prometheus` checks, CloudWatch reached
-    /// with `aws` (whatever the traffic backend) for `cloudwatch` checks.
+    /// with `aws` (whatever the traffic backend) for `cloudwatch` checks. The topology is
+    /// shared with the `sim` source, not copied.
     pub fn for_topology(
-        topology: &Topology,
+        topology: &Arc<Topology>,
         state_dir: &Path,
         aws: &AwsSettings,
     ) -> Result<Sources, SourceError> {
@@ -37,7 +39,7 @@ impl Sources {
             None => None,
         };
         Ok(Sources {
-            sim: SimSource::from_state_dir(topology, state_dir),
+            sim: SimSource::from_state_dir(topology.clone(), state_dir),
             prometheus,
             cloudwatch: CloudWatch::for_topology(topology, aws),
         })
@@ -106,7 +108,8 @@ mod tests {
     async fn dispatches_sim_checks_and_refuses_prometheus_without_a_server() {
         let dir = tempfile::tempdir().unwrap();
         let sources =
-            Sources::for_topology(&streaming(), dir.path(), &AwsSettings::default()).unwrap();
+            Sources::for_topology(&Arc::new(streaming()), dir.path(), &AwsSettings::default())
+                .unwrap();
         let sim = check(CheckSource::Sim {
             metric: SimMetric::Utilization,
         });

@@ -14,7 +14,10 @@ use crate::journal::StateStore;
 use crate::model::{BackendKind, DialKind, SharedState, Topology};
 
 /// Opens the backend: the simulator's world in the state dir, or AWS.
-pub fn open(common: &Common, topology: &Topology) -> Result<Box<dyn TrafficBackend>, CliError> {
+pub fn open(
+    common: &Common,
+    topology: &Arc<Topology>,
+) -> Result<Box<dyn TrafficBackend>, CliError> {
     open_with_scaling(common, topology).map(|(traffic, _)| traffic)
 }
 
@@ -22,8 +25,9 @@ pub fn open(common: &Common, topology: &Topology) -> Result<Box<dyn TrafficBacke
 pub type Backends = (Box<dyn TrafficBackend>, Box<dyn ScalingBackend>);
 
 /// Opens the traffic backend and the scaling backend next to it: one simulator world for
-/// both (two would overwrite each other's file), or Route 53 / ELBv2 and Auto Scaling.
-pub fn open_with_scaling(common: &Common, topology: &Topology) -> Result<Backends, CliError> {
+/// both (two would overwrite each other's file), or Route 53 / ELBv2 and Auto Scaling. Every
+/// backend shares `topology`; none copies it.
+pub fn open_with_scaling(common: &Common, topology: &Arc<Topology>) -> Result<Backends, CliError> {
     match files::backend_kind(common, Some(topology)) {
         BackendKind::Sim => {
             let faults = SimFaults::from_env().map_err(|e| CliError::Usage(e.to_string()))?;
@@ -45,8 +49,11 @@ pub fn open_with_scaling(common: &Common, topology: &Topology) -> Result<Backend
             };
             Ok((
                 Box::new(crate::backend::Backends::new(
-                    topology,
-                    Some(Box::new(AwsBackend::new(topology, settings.clone()))),
+                    topology.clone(),
+                    Some(Box::new(AwsBackend::new(
+                        topology.clone(),
+                        settings.clone(),
+                    ))),
                     sim.map(|s| Box::new(s) as Box<dyn TrafficBackend>),
                 )),
                 Box::new(AwsScaling::new(settings)),
@@ -95,10 +102,10 @@ pub fn aws_settings(common: &Common) -> Result<AwsSettings, CliError> {
 /// that successive commands see the same world.
 pub fn open_sim(
     common: &Common,
-    topology: &Topology,
+    topology: &Arc<Topology>,
     faults: SimFaults,
 ) -> Result<SimBackend, CliError> {
-    let sim = SimBackend::open(&common.state_dir, topology, faults)
+    let sim = SimBackend::open(&common.state_dir, topology.clone(), faults)
         .map_err(|e| CliError::Unexpected(anyhow::anyhow!(e)))?;
     if let Some(path) = sim.state_path()
         && !path.exists()

@@ -17,9 +17,9 @@ use crate::backend::TrafficBackend;
 use crate::backend::scaling::ScalingBackend;
 use crate::checks::{SimSource, Sources};
 use crate::journal::lock::LockOwner;
-use crate::journal::{self, JournalError, Lease, RunJournal, RunLog, StateStore};
-use crate::model::{BackendKind, Topology};
-use crate::prepare::Loaded;
+use crate::journal::{self, JournalError, Lease, RunJournal, RunLog, RunSummary, StateStore};
+use crate::model::{BackendKind, Operation, Topology};
+use crate::prepare::{self, Loaded};
 
 use super::{CliError, Common, backend, files};
 
@@ -56,18 +56,19 @@ impl Files for () {
     }
 }
 
-/// The topology alone (`kong status`, `kong graph`, `kong sim serve`).
-impl Files for Topology {
-    fn load(common: &Common, _: &str) -> Result<Topology, CliError> {
+/// The topology alone (`kong status`, `kong graph`, `kong sim serve`), shared with the
+/// backends and sources the command opens.
+impl Files for Arc<Topology> {
+    fn load(common: &Common, _: &str) -> Result<Arc<Topology>, CliError> {
         let path = files::topology_file(common)?;
         let text = files::read(&path)?;
-        Ok(crate::model::parse_topology(
+        Ok(Arc::new(crate::model::parse_topology(
             &path.display().to_string(),
             &text,
-        )?)
+        )?))
     }
     fn topology(&self) -> Option<&Topology> {
-        Some(self)
+        Some(self.as_ref())
     }
 }
 
@@ -77,7 +78,7 @@ impl Files for Loaded {
         files::load(common, command)
     }
     fn topology(&self) -> Option<&Topology> {
-        Some(&self.topology)
+        Some(self.topology.as_ref())
     }
 }
 
@@ -110,7 +111,7 @@ impl<F: Files> Context<F> {
         let files = F::load(common, command)?;
         let kind = match files.topology() {
             Some(topology) => files::backend_kind(common, Some(topology)),
-            None => files::backend_kind(common, peek_topology(common).as_ref()),
+            None => files::backend_kind(common, peek_topology(common).as_deref()),
         };
         Context::start(common, files, kind, line)
     }
@@ -175,25 +176,26 @@ impl<F: Files> Context<F> {
 
 /// The topology of `--topology` when it loads, for the backend line of a command that
 /// needs no file.
-fn peek_topology(common: &Common) -> Option<Topology> {
+fn peek_topology(common: &Common) -> Option<Arc<Topology>> {
     common.backend.is_none().then_some(())?;
-    <Topology as Files>::load(common, "").ok()
+    <Arc<Topology> as Files>::load(common, "").ok()
 }
 
-/// A context whose files include a topology.
+/// A context whose files include a topology, loaded once and shared (backends and sources
+/// hold the same `Arc`, never a copy).
 pub trait HasTopology {
     /// The topology.
-    fn topology(&self) -> &Topology;
+    fn topology(&self) -> &Arc<Topology>;
 }
 
-impl HasTopology for Topology {
-    fn topology(&self) -> &Topology {
+impl HasTopology for Arc<Topology> {
+    fn topology(&self) -> &Arc<Topology> {
         self
     }
 }
 
 impl HasTopology for Loaded {
-    fn topology(&self) -> &Topology {
+    fn topology(&self) -> &Arc<Topology> {
         &self.topology
     }
 }
@@ -201,6 +203,11 @@ impl HasTopology for Loaded {
 impl<F: HasTopology> Context<F> {
     /// The topology.
     pub fn topology(&self) -> &Topology {
+        self.files.topology()
+    }
+
+    /// The topology, shared.
+    pub fn shared_topology(&self) -> &Arc<Topology> {
         self.files.topology()
     }
 
@@ -222,7 +229,7 @@ impl<F: HasTopology> Context<F> {
     /// for both (two would overwrite each other's file), or Route 53 / ELBv2 and Auto
     /// Scaling.
     pub fn backends(&self) -> Result<Backends, CliError> {
-        let (traffic, scaling) = backend::open_with_scaling(&self.common, self.topology())?;
+        let (traffic, scaling) = backend::open_with_scaling(&self.common, self.shared_topology())?;
         Ok(Backends {
             traffic: traffic.into(),
             scaling,
@@ -234,12 +241,13 @@ impl<F: HasTopology> Context<F> {
     /// the traffic of the dials kong really moves (`traffic`).
     pub fn sources(&self, traffic: &Arc<dyn TrafficBackend>) -> Result<Sources, CliError> {
         let aws = backend::aws_settings(&self.common)?;
-        let sources = Sources::for_topology(self.topology(), &self.common.state_dir, &aws)
+        let sources = Sources::for_topology(self.shared_topology(), &self.common.state_dir, &aws)
             .map_err(|e| CliError::Usage(e.to_string()))?;
         Ok(match self.kind {
-            BackendKind::Aws => {
-                sources.replace_sim(SimSource::live(self.topology(), traffic.clone()))
-            }
+            BackendKind::Aws => sources.replace_sim(SimSource::live(
+                self.shared_topology().clone(),
+                traffic.clone(),
+            )),
             BackendKind::Sim => sources,
         })
     }
@@ -286,6 +294,32 @@ impl State {
         self.store.list_runs().await.map_err(unexpected)
     }
 
+    /// Every run's header and state, oldest first (without reading each run whole).
+    pub async fn list_summaries(&self) -> Result<Vec<RunSummary>, CliError> {
+        self.store.list_summaries().await.map_err(unexpected)
+    }
+
+    /// A restore of `region` of `topology`: the evacuation it undoes in `history` (see
+    /// [`prepare::undone_evacuation`]), read whole; `None` for an evacuation or when none
+    /// is recorded.
+    pub async fn undone_evacuation(
+        &self,
+        history: &[RunSummary],
+        topology: &str,
+        operation: Operation,
+        region: &str,
+    ) -> Result<Option<RunLog>, CliError> {
+        match prepare::undone_evacuation(history, topology, operation, region) {
+            Some(run) => self
+                .store
+                .read_run(&run.header.id)
+                .await
+                .map(Some)
+                .map_err(unexpected),
+            None => Ok(None),
+        }
+    }
+
     /// One run; an unknown id is a bad invocation.
     pub async fn read_run(&self, id: &str) -> Result<RunLog, CliError> {
         self.store
@@ -306,16 +340,16 @@ impl State {
     /// holder, then reads the run history once and refuses while an earlier run of the
     /// topology is unfinished (paused or interrupted; `allow_unfinished`: the run being
     /// resumed), so that two runs never interleave on the same dials. Returns the lock and
-    /// the history; a refusal releases the lock.
+    /// the history (each run's header and state); a refusal releases the lock.
     pub async fn lock(
         &self,
         topology: &str,
         run_id: &str,
         allow_unfinished: Option<&str>,
-    ) -> Result<(Lease, Vec<RunLog>), CliError> {
+    ) -> Result<(Lease, Vec<RunSummary>), CliError> {
         let owner = LockOwner::for_this_process(run_id);
         let lock = self.store.acquire(topology, owner, self.lease).await?;
-        let runs = match self.list_runs().await {
+        let runs = match self.list_summaries().await {
             Ok(runs) => runs,
             Err(e) => {
                 lock.release().await;

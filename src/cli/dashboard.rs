@@ -47,7 +47,7 @@ pub fn run(common: &Common, listen: &str, allow_remote: bool) -> Result<Done, Cl
     let addr = crate::web::parse_listen(listen, "127.0.0.1:9465").map_err(CliError::Usage)?;
     let warning =
         crate::web::check_listen(addr, allow_remote, "--allow-remote").map_err(CliError::Usage)?;
-    let ctx = Context::<Topology>::open(common, "dashboard", Line::Stdout)?;
+    let ctx = Context::<Arc<Topology>>::open(common, "dashboard", Line::Stdout)?;
     let live = LiveWeights::open(&ctx)?;
     let backend = match ctx.kind {
         BackendKind::Sim => "sim",

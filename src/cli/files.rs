@@ -1,6 +1,7 @@
 //! Finding, reading and hashing the user's topology and playbook files.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
@@ -123,7 +124,7 @@ pub fn load(common: &Common, command: &str) -> Result<Loaded, CliError> {
         }
     };
     Ok(Loaded {
-        topology,
+        topology: Arc::new(topology),
         playbook,
         topology_hash: sha256(&topology_text),
         playbook_hash: sha256(&playbook_text),

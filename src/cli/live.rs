@@ -35,9 +35,9 @@ impl LiveWeights {
     /// The reader of `ctx`'s topology. Opens the backend once here (outside the runtime) so
     /// that flags are checked before listening and the simulator's world file exists from
     /// the start.
-    pub fn open(ctx: &Context<Topology>) -> Result<LiveWeights, CliError> {
+    pub fn open(ctx: &Context<Arc<Topology>>) -> Result<LiveWeights, CliError> {
         let first = ctx.backends()?.traffic;
-        let topology = Arc::new(ctx.topology().clone());
+        let topology = ctx.shared_topology().clone();
         let has_sim_dials = topology
             .services
             .values()

@@ -38,9 +38,15 @@ pub fn run(
     let backends = ctx.backends()?;
     let sources = ctx.sources(&backends.traffic)?;
     // Only a restore looks at the history (the evacuation it undoes).
-    let history = match operation {
-        Operation::Restore => ctx.block_on(ctx.state.list_runs())?,
-        Operation::Evacuate => Vec::new(),
+    let undone = match operation {
+        Operation::Restore => ctx.block_on(async {
+            let history = ctx.state.list_summaries().await?;
+            let name = &ctx.topology().name;
+            ctx.state
+                .undone_evacuation(&history, name, operation, region)
+                .await
+        })?,
+        Operation::Evacuate => None,
     };
     let input = ctx.block_on(prepare::gather(&Request {
         loaded: &ctx.files,
@@ -48,7 +54,7 @@ pub fn run(
         operation,
         region,
         declared_load,
-        history: &history,
+        undone: undone.as_ref(),
         history_at: &ctx.state.describe(),
         traffic: backends.traffic.as_ref(),
         scaling: backends.scaling.as_ref(),
@@ -81,6 +87,7 @@ pub fn run(
     // cost time (about a tenth of `kong plan` on a 10,000-service topology).
     std::mem::forget(plan);
     std::mem::forget(input);
+    std::mem::forget(undone);
     std::mem::forget(sources);
     std::mem::forget(backends);
     std::mem::forget(ctx);

@@ -8,7 +8,7 @@
 //! pipe must not stop a run that moves traffic).
 
 use std::io::Write;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
@@ -47,7 +47,7 @@ struct Follow {
 
 /// The run's topology and plan, to follow the share each region serves.
 struct SharesView {
-    topology: Topology,
+    topology: Arc<Topology>,
     plan: Plan,
     shares: Traffic,
 }
@@ -224,7 +224,7 @@ impl LineProgress {
     }
 
     /// Follows the share each region serves through `plan` (a live table on a terminal).
-    pub fn with_shares(self, topology: &Topology, plan: &Plan) -> LineProgress {
+    pub fn with_shares(self, topology: &Arc<Topology>, plan: &Plan) -> LineProgress {
         let shares = Traffic::at_baseline(topology, plan);
         let view = SharesView {
             topology: topology.clone(),

@@ -17,7 +17,7 @@ use super::{CliError, Common, RunFlags, ScheduleFlags, run_report};
 use crate::checks::Sources;
 use crate::exec::{ExecOptions, Executor, Outcome, Progress, Prompter};
 use crate::journal::lock::this_host;
-use crate::journal::{self, CapacityChange, Forced, Lease, RunHeader, RunJournal};
+use crate::journal::{self, CapacityChange, Forced, Lease, RunHeader, RunJournal, RunLog};
 use crate::model::BackendKind;
 use crate::notify::{Announcer, Notifier, RunInfo};
 use crate::plan::{Operation, render};
@@ -334,13 +334,17 @@ async fn phase(
     let (lock, history) = ctx.state.lock(&topology.name, &run_id, None).await?;
     // Until the journal exists, any way out releases the lock.
     let prepared = async {
+        let undone = ctx
+            .state
+            .undone_evacuation(&history, &topology.name, operation, region)
+            .await?;
         let request = Request {
             loaded: &ctx.files,
             kind: ctx.kind,
             operation,
             region,
             declared_load: false,
-            history: &history,
+            undone: undone.as_ref(),
             history_at: &ctx.state.describe(),
             traffic: session.backends.traffic.as_ref(),
             scaling: session.backends.scaling.as_ref(),
@@ -773,15 +777,23 @@ pub fn recover(
             .lock(&log.header.topology, run_id, Some(run_id))
             .await?;
         // Read again under the lock: the run may have moved since.
-        let opened = match ctx.state.read_run(run_id).await {
-            Ok(log) => ctx
+        let opened = async {
+            let log = ctx.state.read_run(run_id).await?;
+            let journal = ctx.state.open_journal(run_id, &lock).await?;
+            // A restore returns the groups the evacuation it undoes pre-scaled.
+            let undone = ctx
                 .state
-                .open_journal(run_id, &lock)
-                .await
-                .map(|journal| (log, journal)),
-            Err(e) => Err(e),
-        };
-        let (log, mut journal) = match opened {
+                .undone_evacuation(
+                    &history,
+                    &log.header.topology,
+                    log.header.operation,
+                    &log.header.region,
+                )
+                .await?;
+            Ok::<_, CliError>((log, journal, undone))
+        }
+        .await;
+        let (log, mut journal, undone) = match opened {
             Ok(opened) => opened,
             Err(e) => {
                 lock.release().await;
@@ -794,12 +806,7 @@ pub fn recover(
             .verbose(flags.verbose)
             .with_shares(&ctx.files.topology, log.plan());
         let prompter = TtyPrompter;
-        let raised = match log.header.operation {
-            Operation::Restore => {
-                prepare::prescaled_for_restore(&history, &ctx.files.topology, &log.header.region)
-            }
-            Operation::Evacuate => Vec::new(),
-        };
+        let raised = undone.as_ref().map(RunLog::prescaled).unwrap_or_default();
         let command = if rollback { "rollback" } else { "resume" };
         let report = report_path(&ctx.state, command, run_id, None);
         let announcer = session.announcer(

@@ -26,7 +26,7 @@ use crate::model::Topology;
 /// Serves `GET /metrics` on `listen` until SIGINT or SIGTERM.
 pub fn run(common: &Common, listen: &str) -> Result<Done, CliError> {
     let addr = crate::web::parse_listen(listen, "127.0.0.1:9464").map_err(CliError::Usage)?;
-    let ctx = Context::<Topology>::open(common, "sim serve", Line::Stdout)?;
+    let ctx = Context::<Arc<Topology>>::open(common, "sim serve", Line::Stdout)?;
     let live = Arc::new(LiveWeights::open(&ctx)?);
     ctx.block_on(async move {
         let listener = crate::web::bind(addr).await.map_err(CliError::Refused)?;

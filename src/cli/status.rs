@@ -1,6 +1,7 @@
 //! `kong status` and `kong runs`: live shares, the run in progress, the lock holder, history.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -42,7 +43,7 @@ struct Status {
 
 /// Prints live shares per service and region, the active run and the lock holder.
 pub fn status(common: &Common, format: OutputFormat) -> Result<Done, CliError> {
-    let ctx = Context::<Topology>::open(common, "status", line_for(format))?;
+    let ctx = Context::<Arc<Topology>>::open(common, "status", line_for(format))?;
     let topology = ctx.topology();
     let backend = ctx.backends()?.traffic;
     let weights = ctx.block_on(crate::prepare::read_weights(backend.as_ref(), topology))?;

@@ -57,6 +57,18 @@ impl RunState {
         }
     }
 
+    /// Every state (tests).
+    #[cfg(test)]
+    pub(crate) const ALL: [RunState; 7] = [
+        RunState::Running,
+        RunState::Paused,
+        RunState::RollingBack,
+        RunState::Completed,
+        RunState::RolledBack,
+        RunState::RollbackFailed,
+        RunState::Refused,
+    ];
+
     /// Whether the run is over (nothing left to resume or roll back).
     pub fn is_final(self) -> bool {
         matches!(
@@ -528,15 +540,7 @@ mod tests {
 
     #[test]
     fn a_run_state_key_is_its_journal_spelling() {
-        for state in [
-            RunState::Running,
-            RunState::Paused,
-            RunState::RollingBack,
-            RunState::Completed,
-            RunState::RolledBack,
-            RunState::RollbackFailed,
-            RunState::Refused,
-        ] {
+        for state in RunState::ALL {
             assert_eq!(
                 serde_json::to_value(state).unwrap(),
                 serde_json::Value::from(state.key())

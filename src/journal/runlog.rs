@@ -35,28 +35,50 @@ pub struct RunLog {
 /// Running or RollingBack with no live lock holder means the process died; the caller
 /// decides that through the lock.
 pub fn derive_state(records: &[Record]) -> RunState {
-    records
-        .iter()
-        .fold(RunState::Running, |state, record| match record {
-            Record::RunStarted { .. } | Record::Resumed { .. } => RunState::Running,
-            Record::Paused { .. } => RunState::Paused,
-            Record::RollbackIntent { .. } => RunState::RollingBack,
-            Record::RollbackDone { .. } => RunState::RolledBack,
-            Record::RollbackFailed { .. } => RunState::RollbackFailed,
-            Record::RunFinished { state, .. } => *state,
-            Record::ChecksBaseline { .. }
-            | Record::StepIntent { .. }
-            | Record::StepApplied { .. }
-            | Record::StepChecked { .. }
-            | Record::Approved { .. }
-            | Record::PrescaleIntent { .. }
-            | Record::PrescaleDone { .. }
-            | Record::CapacityRestoreIntent { .. }
-            | Record::CapacityRestored { .. }
-            | Record::Residual { .. }
-            | Record::Aborted { .. }
-            | Record::Note { .. } => state,
-        })
+    records.iter().fold(RunState::Running, next_state)
+}
+
+/// Where a run stands after `record`, from `state` (see [`derive_state`]).
+pub fn next_state(state: RunState, record: &Record) -> RunState {
+    match record {
+        Record::RunStarted { .. } | Record::Resumed { .. } => RunState::Running,
+        Record::Paused { .. } => RunState::Paused,
+        Record::RollbackIntent { .. } => RunState::RollingBack,
+        Record::RollbackDone { .. } => RunState::RolledBack,
+        Record::RollbackFailed { .. } => RunState::RollbackFailed,
+        Record::RunFinished { state, .. } => *state,
+        Record::ChecksBaseline { .. }
+        | Record::StepIntent { .. }
+        | Record::StepApplied { .. }
+        | Record::StepChecked { .. }
+        | Record::Approved { .. }
+        | Record::PrescaleIntent { .. }
+        | Record::PrescaleDone { .. }
+        | Record::CapacityRestoreIntent { .. }
+        | Record::CapacityRestored { .. }
+        | Record::Residual { .. }
+        | Record::Aborted { .. }
+        | Record::Note { .. } => state,
+    }
+}
+
+/// A run as the history lists it: who ran what, and where it stands; its records are read
+/// with `read_run` when needed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSummary {
+    /// The header of the `RunStarted` record.
+    pub header: RunHeader,
+    /// Where the run stands.
+    pub state: RunState,
+}
+
+impl From<&RunLog> for RunSummary {
+    fn from(log: &RunLog) -> RunSummary {
+        RunSummary {
+            header: log.header.clone(),
+            state: log.state,
+        }
+    }
 }
 
 impl RunLog {

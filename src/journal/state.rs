@@ -16,7 +16,7 @@ use crate::model::SharedState;
 use super::dynamo::{DynamoJournal, DynamoLease, DynamoState};
 use super::lock::{self, LockError, LockOwner, RunLock};
 use super::store::encode;
-use super::{Journal, JournalError, Record, RunId, RunLog};
+use super::{Journal, JournalError, Record, RunId, RunLog, RunSummary};
 
 /// Where the lock and the journal are kept.
 #[derive(Debug, Clone)]
@@ -135,6 +135,17 @@ impl StateStore {
         match self {
             StateStore::Local(dir) => super::list_runs(dir),
             StateStore::Dynamo(d) => d.list_runs().await,
+        }
+    }
+
+    /// Every run as the history lists it (header and state), oldest first: in the state
+    /// dir without reading the records that do not change a run's state.
+    pub async fn list_summaries(&self) -> Result<Vec<RunSummary>, JournalError> {
+        match self {
+            StateStore::Local(dir) => super::list_summaries(dir),
+            StateStore::Dynamo(d) => {
+                Ok(d.list_runs().await?.iter().map(RunSummary::from).collect())
+            }
         }
     }
 

@@ -9,8 +9,13 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
 use super::fsutil::{create_dir_durable, io_at, sync_dir};
-use super::{Record, RunId, RunLog};
+use super::{Record, RunHeader, RunId, RunLog, RunState, RunSummary, next_state};
 
 /// Errors reading or writing the state dir.
 #[derive(Debug, thiserror::Error)]
@@ -149,7 +154,7 @@ impl Journal {
             Err(e) => return Err(io_at(&path)(e)),
         };
         let bytes = fs::read(&path).map_err(io_at(&path))?;
-        let parsed = parse(&path, &bytes)?;
+        let parsed = parse::<Record>(&path, &bytes)?;
         let len = parsed.valid_len as u64;
         if parsed.valid_len < bytes.len() {
             tracing::warn!(
@@ -223,16 +228,83 @@ pub(crate) fn encode(record: &Record) -> Result<Vec<u8>, String> {
     serde_json::to_vec(record).map_err(|e| e.to_string())
 }
 
-/// A journal's valid records and where they end.
-struct Parsed {
-    records: Vec<Record>,
+/// A journal line, read whole ([`Record`]) or only as far as a reader needs ([`Outline`]).
+trait Line: Sized {
+    fn parse(line: &[u8]) -> Result<Self, serde_json::Error>;
+    /// Whether it is a `run_started`.
+    fn is_start(&self) -> bool;
+}
+
+impl Line for Record {
+    fn parse(line: &[u8]) -> Result<Record, serde_json::Error> {
+        serde_json::from_slice(line)
+    }
+    fn is_start(&self) -> bool {
+        matches!(self, Record::RunStarted { .. })
+    }
+}
+
+/// A journal line as the run history needs it: the run's header and what its state follows
+/// from. The records that never change a run's state and hold most of a journal's bytes (a
+/// 10,000-service run's plan in `run_started`, the weights of its intents, its check
+/// results) are read only as far as their `event`; every other record is read whole. A
+/// skipped line is still checked to be a JSON object naming its event (else the journal is
+/// corrupt, as for [`read_run`]); its fields are checked when the run is read whole.
+enum Outline {
+    /// `run_started`: its header; the plan and the baseline are skipped unparsed.
+    Started(RunHeader),
+    /// A record that may change the state.
+    Whole(Record),
+    /// A record that never changes the state ([`SKIPPED`]).
+    Skipped,
+}
+
+/// The events an [`Outline`] skips: none of them changes a run's state (see
+/// [`super::derive_state`]; a test holds the two together).
+const SKIPPED: [&str; 4] = ["step_intent", "step_checked", "checks_baseline", "residual"];
+
+#[derive(Deserialize)]
+struct Event<'a> {
+    #[serde(borrow)]
+    event: Cow<'a, str>,
+}
+
+/// `run_started` without its plan and baseline (present, not parsed).
+#[derive(Deserialize)]
+struct StartedHeader {
+    #[serde(rename = "at")]
+    _at: IgnoredAny,
+    run: RunHeader,
+    #[serde(rename = "plan")]
+    _plan: IgnoredAny,
+    #[serde(rename = "baseline")]
+    _baseline: IgnoredAny,
+}
+
+impl Line for Outline {
+    fn parse(line: &[u8]) -> Result<Outline, serde_json::Error> {
+        let event: Event = serde_json::from_slice(line)?;
+        Ok(match event.event.as_ref() {
+            "run_started" => Outline::Started(serde_json::from_slice::<StartedHeader>(line)?.run),
+            skipped if SKIPPED.contains(&skipped) => Outline::Skipped,
+            _ => Outline::Whole(serde_json::from_slice(line)?),
+        })
+    }
+    fn is_start(&self) -> bool {
+        matches!(self, Outline::Started(_))
+    }
+}
+
+/// A journal's valid lines and where they end.
+struct Parsed<L> {
+    records: Vec<L>,
     /// Bytes up to the end of the last complete, valid line.
     valid_len: usize,
 }
 
 /// Parses a journal: every complete line must be a record, the first a `run_started`; a torn
 /// or invalid last line is left out of `valid_len`.
-fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed, JournalError> {
+fn parse<L: Line>(path: &Path, bytes: &[u8]) -> Result<Parsed<L>, JournalError> {
     let corrupt = |line: usize, message: String| JournalError::Corrupt {
         path: path.to_path_buf(),
         line,
@@ -249,9 +321,9 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed, JournalError> {
         };
         let complete = end < bytes.len();
         let is_last = next >= bytes.len();
-        match (serde_json::from_slice::<Record>(&bytes[pos..end]), complete) {
+        match (L::parse(&bytes[pos..end]), complete) {
             (Ok(record), true) => {
-                if line_no > 1 && matches!(record, Record::RunStarted { .. }) {
+                if line_no > 1 && record.is_start() {
                     return Err(corrupt(
                         line_no,
                         "`run_started` may only be the first record".to_string(),
@@ -266,7 +338,7 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed, JournalError> {
         }
     }
     match records.first() {
-        Some(Record::RunStarted { .. }) => {}
+        Some(first) if first.is_start() => {}
         Some(_) => {
             return Err(corrupt(
                 1,
@@ -287,21 +359,41 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed, JournalError> {
     })
 }
 
-/// Reads one run's journal.
-pub fn read_run(state_dir: &Path, id: &RunId) -> Result<RunLog, JournalError> {
+/// The journal of run `id` and its bytes.
+fn read_journal(state_dir: &Path, id: &RunId) -> Result<(PathBuf, Vec<u8>), JournalError> {
     if !is_valid_run_id(id) {
         return Err(JournalError::UnknownRun(id.clone()));
     }
     let path = journal_path(state_dir, id);
-    let bytes = match fs::read(&path) {
-        Ok(bytes) => bytes,
+    match fs::read(&path) {
+        Ok(bytes) => Ok((path, bytes)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(JournalError::UnknownRun(id.clone()));
+            Err(JournalError::UnknownRun(id.clone()))
         }
-        Err(e) => return Err(io_at(&path)(e)),
-    };
-    let parsed = parse(&path, &bytes)?;
+        Err(e) => Err(io_at(&path)(e)),
+    }
+}
+
+/// Reads one run's journal.
+pub fn read_run(state_dir: &Path, id: &RunId) -> Result<RunLog, JournalError> {
+    let (path, bytes) = read_journal(state_dir, id)?;
+    let parsed = parse::<Record>(&path, &bytes)?;
     Ok(RunLog::from_records(parsed.records).expect("parse checked the first record"))
+}
+
+/// Reads one run's journal as the history lists it: its header and state, the same as
+/// [`read_run`]'s, without reading the records that do not change the state.
+pub fn read_summary(state_dir: &Path, id: &RunId) -> Result<RunSummary, JournalError> {
+    let (path, bytes) = read_journal(state_dir, id)?;
+    let mut lines = parse::<Outline>(&path, &bytes)?.records.into_iter();
+    let Some(Outline::Started(header)) = lines.next() else {
+        unreachable!("parse checked the first record");
+    };
+    let state = lines.fold(RunState::Running, |state, line| match line {
+        Outline::Whole(record) => next_state(state, &record),
+        Outline::Started(_) | Outline::Skipped => state,
+    });
+    Ok(RunSummary { header, state })
 }
 
 /// Every run in the state dir, oldest first.
@@ -310,6 +402,26 @@ pub fn read_run(state_dir: &Path, id: &RunId) -> Result<RunLog, JournalError> {
 /// record, unreadable) is skipped with a warning, so that one broken run does not hide the
 /// history; `read_run` on its id reports the error. Runs are ordered by start time, then id.
 pub fn list_runs(state_dir: &Path) -> Result<Vec<RunLog>, JournalError> {
+    let mut runs = list(state_dir, read_run)?;
+    sort_runs(&mut runs);
+    Ok(runs)
+}
+
+/// Every run in the state dir as the history lists it, oldest first: the runs of
+/// [`list_runs`], in its order, with the same headers and states, read without the records
+/// that do not change a run's state (see [`read_summary`]).
+pub fn list_summaries(state_dir: &Path) -> Result<Vec<RunSummary>, JournalError> {
+    let mut runs = list(state_dir, read_summary)?;
+    sort_by_start(&mut runs, |run| &run.header);
+    Ok(runs)
+}
+
+/// Every run `read` reads in the state dir, in no order; a run it cannot read is skipped
+/// with a warning.
+fn list<T>(
+    state_dir: &Path,
+    read: impl Fn(&Path, &RunId) -> Result<T, JournalError>,
+) -> Result<Vec<T>, JournalError> {
     let runs_dir = state_dir.join(RUNS_DIR);
     let entries = match fs::read_dir(&runs_dir) {
         Ok(entries) => entries,
@@ -326,23 +438,27 @@ pub fn list_runs(state_dir: &Path) -> Result<Vec<RunLog>, JournalError> {
             tracing::warn!(dir = %entry.path().display(), "skipping a run directory whose name is not UTF-8");
             continue;
         };
-        match read_run(state_dir, &id) {
+        match read(state_dir, &id) {
             Ok(run) => runs.push(run),
             Err(e) => {
                 tracing::warn!(run = %id, error = %e, "skipping a run whose journal cannot be read")
             }
         }
     }
-    sort_runs(&mut runs);
     Ok(runs)
 }
 
 /// Orders runs by start time, then id (oldest first).
 pub(crate) fn sort_runs(runs: &mut [RunLog]) {
+    sort_by_start(runs, |run| &run.header);
+}
+
+fn sort_by_start<T>(runs: &mut [T], header: impl Fn(&T) -> &RunHeader) {
     runs.sort_by_cached_key(|run| {
+        let header = header(run);
         (
-            run.header.started_at.parse::<jiff::Timestamp>().ok(),
-            run.header.id.clone(),
+            header.started_at.parse::<jiff::Timestamp>().ok(),
+            header.id.clone(),
         )
     });
 }
@@ -370,7 +486,9 @@ mod tests {
 
     use super::*;
     use crate::journal::RunState;
-    use crate::journal::testing::{every_record, intent, run_started, write_run};
+    use crate::journal::testing::{
+        applied, at, every_record, finished, intent, rollback_intent, run_started, write_run,
+    };
 
     fn id(s: &str) -> RunId {
         s.to_string()
@@ -627,6 +745,122 @@ mod tests {
                 "20261123-090312-evacuate-x-0000",
             ]
         );
+    }
+
+    /// The summaries the history lists, beside the runs read whole.
+    fn summaries_and_runs(state_dir: &Path) -> (Vec<RunSummary>, Vec<RunSummary>) {
+        let whole = list_runs(state_dir)
+            .unwrap()
+            .iter()
+            .map(RunSummary::from)
+            .collect();
+        (list_summaries(state_dir).unwrap(), whole)
+    }
+
+    #[test]
+    fn summaries_list_the_runs_of_list_runs_with_their_headers_and_states() {
+        let dir = tempfile::tempdir().unwrap();
+        let started = |id: &str, at: &str| run_started(id, at);
+        // Every record kind, ending rolled back (started at 09:03:12, as `d`: then by id).
+        write_run(dir.path(), "a", &every_record("a"));
+        // Ends completed after intents, results and checks.
+        let mut completed = vec![started("b", "2026-11-23T09:03:10Z")];
+        completed.extend([intent(0), applied(0, 4), intent(1), applied(1, 4)]);
+        completed.push(finished(RunState::Completed));
+        write_run(dir.path(), "b", &completed);
+        // Paused, then resumed and still running (interrupted).
+        write_run(
+            dir.path(),
+            "c",
+            &[
+                started("c", "2026-11-23T09:03:11Z"),
+                intent(0),
+                Record::Paused { at: at() },
+                Record::Resumed {
+                    at: at(),
+                    host: "h".to_string(),
+                    pid: 1,
+                },
+                intent(1),
+            ],
+        );
+        // Rolling back when it died, with a torn last line.
+        write_run(
+            dir.path(),
+            "d",
+            &[
+                started("d", "2026-11-23T09:03:12Z"),
+                intent(0),
+                rollback_intent(),
+            ],
+        );
+        append_raw(dir.path(), "d", br#"{"event":"rollback_done","at":"2026-"#);
+        // Paused, then a complete last line without its newline (never acknowledged).
+        write_run(
+            dir.path(),
+            "e",
+            &[
+                started("e", "2026-11-23T09:03:13Z"),
+                Record::Paused { at: at() },
+            ],
+        );
+        append_raw(
+            dir.path(),
+            "e",
+            br#"{"event":"resumed","at":"x","host":"h","pid":1}"#,
+        );
+        // Skipped by both: a corrupt middle line, an empty journal, no run_started first.
+        write_run(dir.path(), "f", &[started("f", "2026-11-23T09:03:14Z")]);
+        append_raw(dir.path(), "f", b"{\"event\":\"nonsense\"}\n");
+        append_raw(dir.path(), "f", b"{\"event\":\"paused\",\"at\":\"x\"}\n");
+        write_run(dir.path(), "g", &[]);
+        write_run(dir.path(), "h", &[intent(0)]);
+        // A step intent that is not JSON, in the middle: corrupt for both.
+        write_run(dir.path(), "i", &[started("i", "2026-11-23T09:03:15Z")]);
+        append_raw(dir.path(), "i", b"{\"event\":\"step_intent\",\n");
+        append_raw(dir.path(), "i", b"{\"event\":\"paused\",\"at\":\"x\"}\n");
+
+        let (summaries, whole) = summaries_and_runs(dir.path());
+        assert_eq!(summaries, whole);
+        let states: Vec<(&str, RunState)> = summaries
+            .iter()
+            .map(|s| (s.header.id.as_str(), s.state))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                ("b", RunState::Completed),
+                ("c", RunState::Running),
+                ("a", RunState::RolledBack),
+                ("d", RunState::RollingBack),
+                ("e", RunState::Paused),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_records_summaries_skip_never_change_a_state() {
+        let mut records = every_record("r1");
+        records.push(Record::Residual {
+            at: at(),
+            when: "after evacuation".to_string(),
+            region: "us-east-1".to_string(),
+            source: "sim".to_string(),
+            max_residual: 0.01,
+            services: Vec::new(),
+        });
+        for name in SKIPPED {
+            let of_kind: Vec<&Record> = records
+                .iter()
+                .filter(|r| serde_json::to_value(r).unwrap()["event"] == name)
+                .collect();
+            assert!(!of_kind.is_empty(), "no `{name}` record: not an event name");
+            for record in of_kind {
+                for state in RunState::ALL {
+                    assert_eq!(next_state(state, record), state, "{name}");
+                }
+            }
+        }
     }
 
     #[test]

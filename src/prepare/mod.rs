@@ -12,19 +12,21 @@ pub mod live;
 pub mod saved;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::backend::TrafficBackend;
 use crate::backend::scaling::{GroupRef, ScalingBackend};
 use crate::checks::MetricSource;
-use crate::journal::{CapacityChange, RunLog, RunState};
+use crate::journal::{CapacityChange, RunLog, RunState, RunSummary};
 use crate::model::{BackendKind, Playbook, Topology};
 use crate::plan::{self, Figures, Operation, Plan, PlanError, PlanInput, Weights};
 
 /// A topology and playbook loaded, validated and hashed.
 #[derive(Debug)]
 pub struct Loaded {
-    /// The validated topology.
-    pub topology: Topology,
+    /// The validated topology, shared with the backends and sources opened on it (never
+    /// copied: at 10,000 services a copy costs more than planning).
+    pub topology: Arc<Topology>,
     /// The validated playbook.
     pub playbook: Playbook,
     /// The topology file used.
@@ -64,8 +66,9 @@ pub struct Request<'a> {
     pub region: &'a str,
     /// Plan on the declared load and capacity, not on `load_query` and Auto Scaling.
     pub declared_load: bool,
-    /// The run history, oldest first, read once by the caller.
-    pub history: &'a [RunLog],
+    /// A restore: the evacuation it undoes ([`undone_evacuation`] of the run history the
+    /// caller read once), read whole; `None` when none is recorded, and for an evacuation.
+    pub undone: Option<&'a RunLog>,
     /// Where the history is kept, for messages.
     pub history_at: &'a str,
     /// The traffic backend the live weights are read from.
@@ -206,7 +209,7 @@ pub fn make_plan(loaded: &Loaded, input: &PlanningInput) -> Result<Plan, PlanErr
 /// traffic moved; on the simulator without one, its start state.
 pub(crate) fn restore_baseline(req: &Request<'_>) -> Result<Weights, PrepareError> {
     let topology = &req.loaded.topology;
-    if let Some(log) = last_evacuation(req.history, topology, req.region) {
+    if let Some(log) = req.undone {
         return Ok(log.baseline().clone());
     }
     match req.kind {
@@ -218,39 +221,33 @@ pub(crate) fn restore_baseline(req: &Request<'_>) -> Result<Weights, PrepareErro
     }
 }
 
-/// The last evacuation of `region` that left traffic moved (the one a restore undoes).
-fn last_evacuation<'h>(
-    history: &'h [RunLog],
-    topology: &Topology,
+/// The run a restore of `region` undoes: the last evacuation of the region of `topology` in
+/// `history` (oldest first) that left traffic moved; `None` for an evacuation. The caller
+/// reads it whole (its baseline and pre-scaled groups) for [`Request::undone`].
+pub fn undone_evacuation<'h>(
+    history: &'h [RunSummary],
+    topology: &str,
+    operation: Operation,
     region: &str,
-) -> Option<&'h RunLog> {
-    history.iter().rev().find(|log| {
-        log.header.operation == Operation::Evacuate
-            && log.header.region == region
-            && log.header.topology == topology.name
-            && !log.header.dry_run
-            && !matches!(log.state, RunState::Refused | RunState::RolledBack)
+) -> Option<&'h RunSummary> {
+    if operation != Operation::Restore {
+        return None;
+    }
+    history.iter().rev().find(|run| {
+        run.header.operation == Operation::Evacuate
+            && run.header.region == region
+            && run.header.topology == topology
+            && !run.header.dry_run
+            && !matches!(run.state, RunState::Refused | RunState::RolledBack)
     })
 }
 
 /// A restore: the Auto Scaling groups the evacuation it undoes pre-scaled.
 pub(crate) fn prescaled_groups(req: &Request<'_>) -> Vec<CapacityChange> {
-    match req.operation {
-        Operation::Evacuate => Vec::new(),
-        Operation::Restore => prescaled_for_restore(req.history, &req.loaded.topology, req.region),
+    match (req.operation, req.undone) {
+        (Operation::Restore, Some(undone)) => undone.prescaled(),
+        _ => Vec::new(),
     }
-}
-
-/// The groups the restore of `region` would return (see [`PlanningInput::prescaled`]), read
-/// from `history`; for `kong resume` of a restore.
-pub fn prescaled_for_restore(
-    history: &[RunLog],
-    topology: &Topology,
-    region: &str,
-) -> Vec<CapacityChange> {
-    last_evacuation(history, topology, region)
-        .map(RunLog::prescaled)
-        .unwrap_or_default()
 }
 
 /// The groups of `raised` whose desired capacity is still above the original.

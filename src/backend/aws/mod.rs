@@ -30,7 +30,7 @@ use route53::{RecordDial, Route53Dials};
 
 /// Route 53 and ELBv2 dials on AWS (or an emulator).
 pub struct AwsBackend {
-    topology: Topology,
+    topology: Arc<Topology>,
     settings: AwsSettings,
     calls: Arc<CallLog>,
     clients: OnceCell<Clients>,
@@ -48,11 +48,11 @@ enum Routed<'a> {
 }
 
 impl AwsBackend {
-    /// The backend of the Route 53 and ALB dials of `topology`.
-    pub fn new(topology: &Topology, settings: AwsSettings) -> AwsBackend {
+    /// The backend of the Route 53 and ALB dials of `topology` (shared, not copied).
+    pub fn new(topology: Arc<Topology>, settings: AwsSettings) -> AwsBackend {
         let calls = Arc::new(CallLog::new(settings.credentials_hint()));
         AwsBackend {
-            topology: topology.clone(),
+            topology,
             settings,
             calls,
             clients: OnceCell::new(),

@@ -16,6 +16,7 @@ pub mod traffic;
 mod world;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -53,7 +54,8 @@ pub struct SimStats {
 
 /// The simulator as a traffic backend.
 pub struct SimBackend {
-    topology: Topology,
+    /// Shared with the command that loaded it (and the sources over this world): never copied.
+    topology: Arc<Topology>,
     /// Where the world is written through; `None` in memory.
     path: Option<PathBuf>,
     api_latency: Duration,
@@ -84,24 +86,28 @@ const MIN_LOG_BYTES: u64 = 1 << 20;
 
 impl SimBackend {
     /// Opens the world of `topology` persisted under `state_dir` (or a fresh one; nothing is
-    /// written until the first change), reconciled with the topology.
+    /// written until the first change), reconciled with the topology. The topology is
+    /// shared, not copied: pass the `Arc` the command loaded (or an owned topology).
     pub fn open(
         state_dir: &Path,
-        topology: &Topology,
+        topology: impl Into<Arc<Topology>>,
         faults: SimFaults,
     ) -> Result<SimBackend, WorldError> {
-        let world = SimWorld::load_or_init(state_dir, topology)?;
+        let topology = topology.into();
+        let world = SimWorld::load_or_init(state_dir, &topology)?;
         let path = SimWorld::path(state_dir, &topology.name);
         Ok(SimBackend::new(topology, Some(path), world, faults))
     }
 
     /// A world that lives only in this process (tests, benches).
-    pub fn in_memory(topology: &Topology, faults: SimFaults) -> SimBackend {
-        SimBackend::new(topology, None, SimWorld::in_memory(topology), faults)
+    pub fn in_memory(topology: impl Into<Arc<Topology>>, faults: SimFaults) -> SimBackend {
+        let topology = topology.into();
+        let world = SimWorld::in_memory(&topology);
+        SimBackend::new(topology, None, world, faults)
     }
 
     fn new(
-        topology: &Topology,
+        topology: Arc<Topology>,
         path: Option<PathBuf>,
         mut world: SimWorld,
         faults: SimFaults,
@@ -120,7 +126,7 @@ impl SimBackend {
             in_service_delay,
         } = faults;
         SimBackend {
-            topology: topology.clone(),
+            topology,
             path,
             api_latency,
             read_latency,
@@ -145,8 +151,8 @@ impl SimBackend {
         self
     }
 
-    /// The topology simulated.
-    pub fn topology(&self) -> &Topology {
+    /// The topology simulated (shared).
+    pub fn topology(&self) -> &Arc<Topology> {
         &self.topology
     }
 

@@ -29,7 +29,7 @@ fn evacuate_use1(topology: &Topology) -> Batch {
 #[tokio::test]
 async fn apply_sets_absolute_weights_and_read_returns_them() {
     let topology = streaming();
-    let sim = SimBackend::in_memory(&topology, SimFaults::default());
+    let sim = SimBackend::in_memory(topology.clone(), SimFaults::default());
     assert_eq!(sim.name(), "sim");
     let b = evacuate_use1(&topology);
     let receipt = sim.apply(&b).await.unwrap();
@@ -53,9 +53,19 @@ async fn apply_sets_absolute_weights_and_read_returns_them() {
     assert_eq!((stats.applies, stats.reads, stats.waits), (2, 1, 1));
 }
 
+#[test]
+fn a_backend_shares_the_topology_it_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let topology = std::sync::Arc::new(streaming());
+    let in_memory = SimBackend::in_memory(topology.clone(), SimFaults::default());
+    let opened = SimBackend::open(dir.path(), topology.clone(), SimFaults::default()).unwrap();
+    assert!(std::sync::Arc::ptr_eq(in_memory.topology(), &topology));
+    assert!(std::sync::Arc::ptr_eq(opened.topology(), &topology));
+}
+
 #[tokio::test]
 async fn read_of_unknown_dial_is_permanent_error() {
-    let sim = SimBackend::in_memory(&streaming(), SimFaults::default());
+    let sim = SimBackend::in_memory(streaming(), SimFaults::default());
     let err = sim.read(&["edge-api/nope".into()]).await.unwrap_err();
     assert!(!err.is_transient(), "{err}");
 }
@@ -63,7 +73,7 @@ async fn read_of_unknown_dial_is_permanent_error() {
 #[tokio::test]
 async fn invalid_batches_are_refused_and_change_nothing() {
     let topology = streaming();
-    let sim = SimBackend::in_memory(&topology, SimFaults::default());
+    let sim = SimBackend::in_memory(topology.clone(), SimFaults::default());
     let before = sim.world_snapshot().await;
     let alb = "edge-api/alb-use1";
     let cases = [
@@ -126,7 +136,7 @@ async fn first_n_applies_fail_transiently_without_changing_anything() {
         fail_first_n_applies: 2,
         ..SimFaults::default()
     };
-    let sim = SimBackend::in_memory(&topology, faults);
+    let sim = SimBackend::in_memory(topology.clone(), faults);
     let b = evacuate_use1(&topology);
     for _ in 0..2 {
         let err = sim.apply(&b).await.unwrap_err();
@@ -152,7 +162,7 @@ async fn failure_rate_is_reproducible_from_the_seed() {
                 seed,
                 ..SimFaults::default()
             };
-            let sim = SimBackend::in_memory(&topology, faults);
+            let sim = SimBackend::in_memory(topology.clone(), faults);
             let mut out = Vec::new();
             for _ in 0..64 {
                 out.push(sim.apply(&b).await.is_ok());
@@ -169,7 +179,7 @@ async fn failure_rate_is_reproducible_from_the_seed() {
         failure_rate: 1.0,
         ..SimFaults::default()
     };
-    let sim = SimBackend::in_memory(&topology, always);
+    let sim = SimBackend::in_memory(topology.clone(), always);
     assert!(sim.apply(&b).await.unwrap_err().is_transient());
 }
 
@@ -181,7 +191,7 @@ async fn api_latency_uses_tokio_time_and_concurrent_applies_overlap() {
         read_latency: Duration::from_millis(5),
         ..SimFaults::default()
     };
-    let sim = SimBackend::in_memory(&topology, faults);
+    let sim = SimBackend::in_memory(topology.clone(), faults);
     let start = tokio::time::Instant::now();
     let dns = evacuate_use1(&topology);
     let catalog = batch(
@@ -204,7 +214,7 @@ async fn tamper_makes_read_back_differ_once() {
         tamper_after_apply: Some(Tamper::once("edge-api/dns", "use1", 50)),
         ..SimFaults::default()
     };
-    let sim = SimBackend::in_memory(&topology, faults);
+    let sim = SimBackend::in_memory(topology.clone(), faults);
     let b = evacuate_use1(&topology);
     sim.apply(&b).await.unwrap();
     let read = sim.read(&["edge-api/dns".into()]).await.unwrap();
@@ -220,7 +230,7 @@ async fn tamper_makes_read_back_differ_once() {
 async fn applied_weights_are_on_disk_when_apply_returns() {
     let dir = tempfile::tempdir().unwrap();
     let topology = streaming();
-    let sim = SimBackend::open(dir.path(), &topology, SimFaults::default()).unwrap();
+    let sim = SimBackend::open(dir.path(), topology.clone(), SimFaults::default()).unwrap();
     let path = sim.state_path().unwrap().to_path_buf();
     assert!(!path.exists(), "opening writes nothing");
     let b = evacuate_use1(&topology);
@@ -230,7 +240,7 @@ async fn applied_weights_are_on_disk_when_apply_returns() {
     assert_eq!(on_disk.weights["edge-api/dns"], b.weights["edge-api/dns"]);
     assert_eq!(on_disk.api_calls, 1);
     drop(sim);
-    let reopened = SimBackend::open(dir.path(), &topology, SimFaults::default()).unwrap();
+    let reopened = SimBackend::open(dir.path(), topology.clone(), SimFaults::default()).unwrap();
     assert_eq!(
         reopened.read(&["edge-api/dns".into()]).await.unwrap()["edge-api/dns"],
         b.weights["edge-api/dns"]
@@ -241,7 +251,7 @@ async fn applied_weights_are_on_disk_when_apply_returns() {
 async fn a_change_after_the_first_appends_one_line_and_leaves_the_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     let topology = streaming();
-    let sim = SimBackend::open(dir.path(), &topology, SimFaults::default()).unwrap();
+    let sim = SimBackend::open(dir.path(), topology.clone(), SimFaults::default()).unwrap();
     let path = sim.state_path().unwrap().to_path_buf();
     sim.apply(&evacuate_use1(&topology)).await.unwrap();
     let snapshot = std::fs::read(&path).unwrap();
@@ -280,7 +290,7 @@ async fn a_change_after_the_first_appends_one_line_and_leaves_the_snapshot() {
 async fn failed_write_leaves_world_unchanged() {
     let dir = tempfile::tempdir().unwrap();
     let topology = streaming();
-    let sim = SimBackend::open(dir.path(), &topology, SimFaults::default()).unwrap();
+    let sim = SimBackend::open(dir.path(), topology.clone(), SimFaults::default()).unwrap();
     // A file where the `sim/` directory should be makes every write fail.
     std::fs::write(dir.path().join("sim"), b"").unwrap();
     let err = sim.apply(&evacuate_use1(&topology)).await.unwrap_err();
@@ -294,7 +304,7 @@ async fn failed_write_leaves_world_unchanged() {
 #[tokio::test]
 async fn set_weights_bypasses_rules_but_not_unknown_dials() {
     let topology = streaming();
-    let sim = SimBackend::in_memory(&topology, SimFaults::default());
+    let sim = SimBackend::in_memory(topology.clone(), SimFaults::default());
     let zero: Weights = [(
         "edge-api/dns".to_string(),
         dial_weights(&[("use1", 0), ("usw2", 0), ("euw1", 0)]),
@@ -327,7 +337,7 @@ async fn groups_start_from_the_declared_capacity_and_persist_with_the_world() {
         region: "us-west-2".into(),
         group: "edge".into(),
     };
-    let sim = SimBackend::open(dir.path(), &topology, SimFaults::default()).unwrap();
+    let sim = SimBackend::open(dir.path(), topology.clone(), SimFaults::default()).unwrap();
     let state = sim.describe(std::slice::from_ref(&group)).await.unwrap()[&group];
     assert_eq!((state.desired, state.in_service, state.max), (4, 4, 8));
     sim.set_desired(&group, 7).await.unwrap();
@@ -339,7 +349,7 @@ async fn groups_start_from_the_declared_capacity_and_persist_with_the_world() {
     );
     drop(sim);
 
-    let sim = SimBackend::open(dir.path(), &topology, SimFaults::default()).unwrap();
+    let sim = SimBackend::open(dir.path(), topology.clone(), SimFaults::default()).unwrap();
     let state = sim.describe(std::slice::from_ref(&group)).await.unwrap()[&group];
     assert_eq!((state.desired, state.in_service), (7, 7));
 }

@@ -55,7 +55,8 @@ async fn world(west: SimGroup, eu: SimGroup, delay: Duration) -> World {
         timeout: Duration::from_secs(600),
     });
     let mut world = World::with(topology.clone(), playbook);
-    let sim = SimBackend::in_memory(&topology, SimFaults::default()).with_in_service_delay(delay);
+    let sim =
+        SimBackend::in_memory(topology.clone(), SimFaults::default()).with_in_service_delay(delay);
     sim.set_group("us-west-2", "api-us-west-2", west)
         .await
         .unwrap();

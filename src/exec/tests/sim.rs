@@ -50,7 +50,10 @@ async fn run_plan_on_sim(
     playbook: crate::model::Playbook,
     plan: crate::plan::Plan,
 ) -> (Outcome, Arc<SimBackend>, crate::plan::Plan) {
-    let backend = Arc::new(SimBackend::in_memory(&topology, SimFaults::default()));
+    let backend = Arc::new(SimBackend::in_memory(
+        topology.clone(),
+        SimFaults::default(),
+    ));
     let source = SimSource::new(backend.clone());
     let progress = Collector::default();
     let prompter = Scripted::default();

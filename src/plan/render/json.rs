@@ -17,6 +17,33 @@ pub fn write_json(plan: &Plan, out: &mut impl std::io::Write) -> std::io::Result
     out.write_all(b"\n")
 }
 
+/// Whether `bytes` are exactly what [`write_json`] writes for `plan` (a saved plan that is
+/// this plan: the JSON is deterministic). Compared as the JSON is produced, without holding
+/// it; the first byte that differs stops the serialization.
+pub fn same_json(plan: &Plan, bytes: &[u8]) -> bool {
+    let mut rest = Rest(bytes);
+    write_json(plan, &mut rest).is_ok() && rest.0.is_empty()
+}
+
+/// The bytes not yet matched; a write that does not match them fails.
+struct Rest<'a>(&'a [u8]);
+
+impl std::io::Write for Rest<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.0.strip_prefix(buf) {
+            Some(rest) => {
+                self.0 = rest;
+                Ok(buf.len())
+            }
+            None => Err(std::io::Error::other("differs from the plan's JSON")),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::fixture;
@@ -55,5 +82,21 @@ mod tests {
     #[test]
     fn json_is_deterministic() {
         assert_eq!(json(&fixture::plan()), json(&fixture::plan()));
+    }
+
+    #[test]
+    fn same_json_is_the_written_json_and_nothing_else() {
+        let plan = fixture::plan();
+        let written = json(&plan);
+        assert!(same_json(&plan, written.as_bytes()));
+        // Shorter, longer, one byte changed, reformatted: not the same.
+        assert!(!same_json(&plan, written.trim_end().as_bytes()));
+        assert!(!same_json(&plan, format!("{written}\n").as_bytes()));
+        let edited = written.replacen("\"from\": 100", "\"from\": 101", 1);
+        assert_ne!(edited, written);
+        assert!(!same_json(&plan, edited.as_bytes()));
+        let compact = serde_json::to_string(&plan).unwrap();
+        assert!(!same_json(&plan, compact.as_bytes()));
+        assert!(!same_json(&plan, b""));
     }
 }

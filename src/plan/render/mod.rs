@@ -12,7 +12,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::hash::{BuildHasherDefault, Hasher};
 
-pub use json::{json, write_json};
+pub use json::{json, same_json, write_json};
 pub use markdown::{markdown, markdown_within};
 pub use text::text;
 

@@ -108,7 +108,7 @@ mod tests {
     }
 
     async fn sim(t: &Topology) -> SimBackend {
-        let sim = SimBackend::in_memory(t, SimFaults::default());
+        let sim = SimBackend::in_memory(t.clone(), SimFaults::default());
         for region in ["us-east-1", "us-west-2"] {
             let group = SimGroup {
                 desired: 4,
