@@ -16,7 +16,7 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use support::fleet::{FAST, Fleet, Spec};
+use support::fleet::{FAST, Fleet, Snapshot, Spec};
 use support::kong::Kong;
 use support::moto::moto;
 use support::proxy::{Fault, Mode, Proxy, Rules};
@@ -29,6 +29,16 @@ fn spec() -> Spec {
         albs: true,
         canary: false,
     }
+}
+
+/// A fleet named `name` on moto, its original form, a proxy in front of moto with `rules`,
+/// and a `kong` that goes through the proxy.
+fn behind_proxy(name: &str, rules: Rules) -> (Fleet, Snapshot, Proxy, Kong) {
+    let fleet = Fleet::create(&moto().url(), name, &spec());
+    let original = fleet.snapshot();
+    let proxy = Proxy::start(&moto().url(), rules);
+    let kong = Kong::aws(&fleet.topology, FAST, &proxy.url());
+    (fleet, original, proxy, kong)
 }
 
 /// A fault on the first occurrence of each distinct request, so a retry passes.
@@ -52,10 +62,7 @@ fn flaky() -> Rules {
 
 #[test]
 fn transient_faults_and_pending_changes_are_waited_out_and_the_baseline_survives() {
-    let fleet = Fleet::create(&moto().url(), "flt", &spec());
-    let original = fleet.snapshot();
-    let proxy = Proxy::start(&moto().url(), flaky());
-    let kong = Kong::aws(&fleet.topology, FAST, &proxy.url());
+    let (fleet, original, proxy, kong) = behind_proxy("flt", flaky());
     let timeout = ["--aws-call-timeout", "2s"];
 
     let out = kong.run(&[&["evacuate", "us-east-1", "--yes"][..], &timeout].concat());
@@ -156,10 +163,7 @@ fn evacuate_with_persistent_faults(
 
 #[test]
 fn persistent_faults_abort_and_roll_back_to_the_exact_original_form_once_they_stop() {
-    let fleet = Fleet::create(&moto().url(), "pf4", &spec());
-    let original = fleet.snapshot();
-    let proxy = Proxy::start(&moto().url(), Rules::default());
-    let kong = Kong::aws(&fleet.topology, FAST, &proxy.url());
+    let (fleet, original, proxy, kong) = behind_proxy("pf4", Rules::default());
 
     let (code, text) = evacuate_with_persistent_faults(
         &kong,
@@ -180,10 +184,7 @@ fn persistent_faults_abort_and_roll_back_to_the_exact_original_form_once_they_st
 
 #[test]
 fn faults_that_outlast_the_rollback_exit_5_naming_what_is_left_and_rollback_finishes_later() {
-    let fleet = Fleet::create(&moto().url(), "pf5", &spec());
-    let original = fleet.snapshot();
-    let proxy = Proxy::start(&moto().url(), Rules::default());
-    let kong = Kong::aws(&fleet.topology, FAST, &proxy.url());
+    let (fleet, original, proxy, kong) = behind_proxy("pf5", Rules::default());
 
     let (code, text) = evacuate_with_persistent_faults(
         &kong,
@@ -217,10 +218,7 @@ fn faults_that_outlast_the_rollback_exit_5_naming_what_is_left_and_rollback_fini
 
 #[test]
 fn a_change_pending_past_the_sync_timeout_aborts_and_rolls_back() {
-    let fleet = Fleet::create(&moto().url(), "pnd", &spec());
-    let original = fleet.snapshot();
-    let proxy = Proxy::start(&moto().url(), Rules::default());
-    let kong = Kong::aws(&fleet.topology, FAST, &proxy.url());
+    let (fleet, original, proxy, kong) = behind_proxy("pnd", Rules::default());
 
     let stuck = Rules {
         pending_get_changes: u32::MAX,

@@ -31,6 +31,16 @@ fn execute(w: &Kong, file: &str) -> Output {
     ])
 }
 
+/// Every dial of `w` at the weights of `plan`'s target.
+fn assert_at_target(w: &Kong, plan: &Value) {
+    let after = w.weights();
+    for (dial, members) in plan["target"].as_object().unwrap() {
+        for (member, weight) in members.as_object().unwrap() {
+            assert_eq!(&after[dial][member], weight, "{dial} {member}");
+        }
+    }
+}
+
 /// Indices of the steps of `service`, in order.
 fn steps_of(plan: &Value, service: &str) -> Vec<usize> {
     plan["steps"]
@@ -189,12 +199,7 @@ fn the_reviewed_plan_untouched_executes_to_its_target() {
         stderr: err,
     } = execute(&w, "plan.json");
     assert_eq!(code, 0, "{out}\n{err}");
-    let after = w.weights();
-    for (dial, members) in plan["target"].as_object().unwrap() {
-        for (member, weight) in members.as_object().unwrap() {
-            assert_eq!(&after[dial][member], weight, "{dial} {member}");
-        }
-    }
+    assert_at_target(&w, &plan);
 }
 
 #[test]
@@ -206,12 +211,7 @@ fn a_reviewed_plan_saved_in_another_json_layout_executes_like_the_original() {
     w.write("compact.json", &serde_json::to_string(&plan).unwrap());
     let out = execute(&w, "compact.json");
     assert_eq!(out.code, 0, "{}", out.text());
-    let after = w.weights();
-    for (dial, members) in plan["target"].as_object().unwrap() {
-        for (member, weight) in members.as_object().unwrap() {
-            assert_eq!(&after[dial][member], weight, "{dial} {member}");
-        }
-    }
+    assert_at_target(&w, &plan);
 }
 
 #[test]
@@ -241,12 +241,9 @@ fn a_reviewed_plan_is_refused_once_live_weights_moved_since_review() {
 fn plan_diff_exits_0_when_identical_1_when_a_step_changed_2_on_a_non_plan() {
     let w = Kong::streaming(FAST_PLAYBOOK);
     let mut plan = reviewed(&w);
-    let Output {
-        code,
-        stdout: out,
-        stderr: err,
-    } = w.run(&["plan", "diff", "plan.json", "plan.json"]);
-    assert_eq!(code, 0, "{out}\n{err}");
+    let same = w.run(&["plan", "diff", "plan.json", "plan.json"]);
+    assert_eq!(same.code, 0, "{}", same.text());
+    let out = same.stdout;
     assert!(
         out.contains("no differences: the plans are identical"),
         "{out}"
@@ -256,12 +253,9 @@ fn plan_diff_exits_0_when_identical_1_when_a_step_changed_2_on_a_non_plan() {
     let to = plan["steps"][last]["changes"][0]["to"].as_u64().unwrap();
     plan["steps"][last]["changes"][0]["to"] = (to + 7).into();
     w.write("new.json", &serde_json::to_string_pretty(&plan).unwrap());
-    let Output {
-        code,
-        stdout: out,
-        stderr: err,
-    } = w.run(&["plan", "diff", "plan.json", "new.json"]);
-    assert_eq!(code, 1, "{out}\n{err}");
+    let changed = w.run(&["plan", "diff", "plan.json", "new.json"]);
+    assert_eq!(changed.code, 1, "{}", changed.text());
+    let out = changed.stdout;
     assert!(
         out.contains("--- plan.json\n+++ new.json\n1 difference\n"),
         "{out}"

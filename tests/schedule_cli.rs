@@ -54,6 +54,17 @@ const IF_DUE: &[&str] = &[
     "100",
 ];
 
+/// The drill report written beside the journal of `run` (the drill's evacuation).
+fn drill_report(kong: &Kong, run: &str) -> String {
+    std::fs::read_to_string(
+        kong.path("state")
+            .join("runs")
+            .join(run)
+            .join("drill-report.md"),
+    )
+    .expect("drill report")
+}
+
 /// Runs `--if-due` where it is not due: exit 0, stdout is the one `not due: ...` line (the
 /// backend line goes to stderr), no weight moved and no run added; returns that line.
 fn not_due_line(kong: &Kong) -> String {
@@ -128,13 +139,7 @@ fn forced_drill_runs_and_journals_the_reason_and_operator() {
         assert!(header.contains("\"operator\""), "run {run}: {header}");
     }
     let (first, _) = &journals[0];
-    let report = std::fs::read_to_string(
-        kong.path("state")
-            .join("runs")
-            .join(first)
-            .join("drill-report.md"),
-    )
-    .expect("drill report");
+    let report = drill_report(&kong, first);
     assert!(report.contains("quarterly game day"), "{report}");
 }
 
@@ -450,13 +455,7 @@ fn a_window_closing_during_the_hold_cuts_the_hold_and_the_report_says_so() {
                 && r["text"].as_str().unwrap_or("").contains("hold cut short")),
         "the evacuation's journal notes the cut: {records:?}"
     );
-    let report = std::fs::read_to_string(
-        kong.path("state")
-            .join("runs")
-            .join(first)
-            .join("drill-report.md"),
-    )
-    .expect("drill report");
+    let report = drill_report(&kong, first);
     assert!(report.contains("hold cut short"), "{report}");
 }
 
